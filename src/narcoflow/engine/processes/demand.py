@@ -1,0 +1,68 @@
+"""Use by province: initiation and quitting (demand side of S11; P1-P6 for the pattern).
+
+Initiation hazard for a non-user of region r (per week):
+    (base + peer x prevalence_r x availability_r) x (reference price / retail price_r) ^ elasticity
+where availability_r is the share of last week's demand that sellers could serve. New users are
+drawn individually (rejection sampling among the region's non-users), tied to a random seller of
+their region (S11: sellers contact consumers directly), and given a base weekly use (lognormal)
+and a drug (heroin with ``heroin_share``, else meth). Users quit with ``quit_rate_per_week``;
+users who were jailed leave the table here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from narcoflow.engine import state as st
+from narcoflow.engine.processes.base import Process
+
+
+class Demand(Process):
+    name = "demand"
+    claims = ("S11",)
+
+    def init(self, sim) -> None:
+        rng = sim.rng(self.name)
+        prev = np.array([r.initial_prevalence.value for r in sim.scenario.regions])
+        k = rng.binomial(sim.persons.sizes, prev)
+        self.add_users(sim, rng, k)
+
+    def add_users(self, sim, rng, k_by_region) -> None:
+        c, a = sim.scenario.consumption, sim.actors
+        persons, regions = [], []
+        for r, k in enumerate(k_by_region):
+            p = sim.persons.sample_free(rng, r, int(k), st.USER | st.JAILED)
+            persons.append(p)
+            regions.append(np.full(len(p), r, dtype=np.int64))
+        persons = np.concatenate(persons)
+        if len(persons) == 0:
+            return
+        regions = np.concatenate(regions)
+        sellers = a.of_role(st.SELLER)
+        seller = st.pick_in_groups(rng, a.region[sellers].astype(np.int64), sellers, regions)
+        sigma = c.use_dispersion.value
+        use = c.use_g_per_week.value * rng.lognormal(-0.5 * sigma**2, sigma, len(persons))
+        drug = np.where(rng.random(len(persons)) < c.heroin_share.value, 1, 0)
+        sim.persons.flags[persons] |= st.USER
+        sim.users.add(persons, regions, seller, use, drug)
+        sim.recorder.add_by("initiations", np.bincount(regions, minlength=sim.n_regions).astype(float),
+                            sim.region_names, dim="region")
+
+    def step(self, sim) -> None:
+        rng, c, u = sim.rng(self.name), sim.scenario.consumption, sim.users
+        # Quitting, and users removed by arrest (their USER flag was cleared).
+        if u.n:
+            still = (sim.persons.flags[u.view("person")] & st.USER) != 0
+            quit_ = rng.random(u.n) < c.quit_rate_per_week.value
+            sim.persons.flags[u.view("person")[still & quit_]] &= ~np.uint8(st.USER)
+            u.keep(still & ~quit_)
+        users_r = np.bincount(u.view("region"), minlength=sim.n_regions)
+        prevalence = users_r / sim.persons.sizes
+        availability = np.divide(sim.week_consumed, sim.week_demand, out=np.zeros(sim.n_regions),
+                                 where=sim.week_demand > 0)
+        price_factor = (c.reference_price_usd_per_g.value / sim.retail_price) ** c.price_elasticity.value
+        hazard = (c.base_initiation_per_week.value
+                  + c.peer_initiation_per_week.value * prevalence * availability) * price_factor
+        non_users = np.maximum(sim.persons.sizes - users_r, 0)
+        k = rng.binomial(non_users, np.clip(hazard, 0.0, 1.0))
+        self.add_users(sim, rng, k)

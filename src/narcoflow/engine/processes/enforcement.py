@@ -1,0 +1,75 @@
+"""Domestic enforcement and exposure along ties (S12; E1-E5 for agencies and campaigns).
+
+Each actor is arrested with its role's weekly probability x the region's enforcement multiplier
+(crackdown events); users with the user probability. An arrest seizes the actor's stock and the
+lots it carries (agency by role: NSA for producers and deliverers, MPS for the rest, border guards
+for smugglers). Compartmentalisation (S12): an arrest exposes only the actors tied to the arrested
+one, each arrested in turn with ``exposure_arrest_prob``:
+    seller -> its wholesaler;  wholesaler -> its sellers, its deliverers, its smuggler;
+    deliverer -> its producers and its wholesaler;  producer -> its deliverer;
+    smuggler -> the wholesalers tied to it.
+Exposure goes one link deep per week (exposed actors do not expose others that week).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from narcoflow.engine import state as st
+from narcoflow.engine.processes.base import Process
+
+
+def exposed_by(actors: st.Actors, arrested: np.ndarray) -> np.ndarray:
+    """Slots of the active actors tied to any of ``arrested`` (S12), excluding those arrested."""
+    a = actors
+    if len(arrested) == 0:
+        return np.empty(0, dtype=np.int64)
+    hit = np.zeros(a.cap, dtype=bool)
+    hit[arrested] = True
+    # Upstream ties of the arrested: their supplier and their smuggler.
+    for f in ("supplier", "export_tie"):
+        t = getattr(a, f)[arrested]
+        hit_up = t[t >= 0]
+        out_up = np.zeros(a.cap, dtype=bool)
+        out_up[hit_up] = True
+        hit |= out_up
+    # Downstream: actors whose supplier or smuggler is arrested.
+    arrested_mask = np.zeros(a.cap, dtype=bool)
+    arrested_mask[arrested] = True
+    for f in ("supplier", "export_tie"):
+        t = getattr(a, f)
+        down = t >= 0
+        down[down] = arrested_mask[t[down]]
+        hit |= down
+    hit &= a.active
+    hit[arrested] = False
+    return np.flatnonzero(hit)
+
+
+class Enforcement(Process):
+    name = "enforcement"
+    claims = ("S12",)
+
+    def step(self, sim) -> None:
+        rng, a, enf = sim.rng(self.name), sim.actors, sim.scenario.enforcement
+        active = np.flatnonzero(a.active)
+        p = np.array([enf.weekly_arrest_prob[r].value for r in st.ROLE_NAMES])[a.role[active]]
+        p = np.minimum(1.0, p * sim.enforcement_mult[a.region[active]])
+        arrested = active[rng.random(len(active)) < p]
+        arrested = np.union1d(arrested, sim.pending_arrests[a.active[sim.pending_arrests]])
+        sim.pending_arrests = np.empty(0, dtype=np.int64)
+        exposed = exposed_by(a, arrested)
+        exposed = exposed[rng.random(len(exposed)) < enf.exposure_arrest_prob.value]
+        sim.arrest_actors(np.union1d(arrested, exposed))
+        # Users (E1: use punishable by labour training).
+        u = sim.users
+        if u.n:
+            region = u.view("region").astype(np.int64)
+            pu = np.minimum(1.0, enf.weekly_arrest_prob["user"].value * sim.enforcement_mult[region])
+            caught = rng.random(u.n) < pu
+            if caught.any():
+                sim.jail(u.view("person")[caught])
+                sim.recorder.add_by("arrests", np.bincount(region[caught], minlength=sim.n_regions)
+                                    .astype(float), sim.region_names, dim="region", channel="user")
+            # Jailed persons (arrested users and arrested actors who used) leave the user table.
+            u.keep((sim.persons.flags[u.view("person")] & st.USER) != 0)

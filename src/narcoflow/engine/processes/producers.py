@@ -1,0 +1,124 @@
+"""Private producers (S6, S7, S10): skilled people in the chemical-factory cities enter and leave
+production on expected profit against risk against legal income, and produce low-purity meth.
+
+Entry (per skilled, uninvolved person, per week):
+    margin  = expected output x (producer price in the region - precursor cost)
+    risk    = weekly arrest probability x penalty cost (USD value of the sanction)
+    value   = horizon x (margin - legal income - risk) - set-up cost          (S7: 200-1,500 USD)
+    p_entry = max entry rate x precursor availability x logistic(value / set-up cost)
+Exit (per producer, per week): base rate + max rate x logistic(-(own margin - legal income - risk)
+/ legal income). Production only where the skills are (S6); with no precursor there is neither
+entry nor output (S7). Private product is meth of low purity (S10).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from narcoflow.engine import state as st
+from narcoflow.engine.processes.base import Process
+
+
+def _logistic(x):
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
+
+
+def producer_price(sim) -> np.ndarray:
+    """Price a deliverer pays a producer, by region (retail / retail markup / wholesale markup)."""
+    p = sim.scenario.prices
+    return sim.retail_price / p.retail_markup.value / p.wholesale_markup.value
+
+
+class ProducerEntryExit(Process):
+    name = "producer_entry_exit"
+    claims = ("S6", "S7")
+
+    def init(self, sim) -> None:
+        sc, rng = sim.scenario, sim.rng(self.name)
+        pv = sc.private
+        self.city_region = np.array([sim.region_index[c.region] for c in pv.chemical_cities])
+        self.skilled = []
+        for c, r in zip(pv.chemical_cities, self.city_region, strict=True):
+            k = int(round(c.population * sim.scale * c.skilled_share.value))
+            k = min(k, int(sim.persons.sizes[r]))
+            ids = sim.persons.start[r] + rng.choice(int(sim.persons.sizes[r]), size=k, replace=False)
+            sim.persons.flags[ids] |= st.SKILLED
+            self.skilled.append(np.sort(ids))
+        # Initial producers (T3, T4: famine-era private production), spread by skilled pool size.
+        n0 = pv.initial_producers_per_million.value * sim.persons.n / 1e6
+        sizes = np.array([len(s) for s in self.skilled], dtype=float)
+        if sizes.sum() > 0 and n0 > 0:
+            per_city = rng.multinomial(int(rng.poisson(n0)), sizes / sizes.sum())
+            for ci, k in enumerate(per_city):
+                self.enter(sim, rng, ci, int(k))
+
+    def economics(self, sim, output: np.ndarray | float, region: np.ndarray | int):
+        pv, enf = sim.scenario.private, sim.scenario.enforcement
+        price = producer_price(sim)[region]
+        margin = output * (price - pv.precursor_cost_usd_per_g.value)
+        risk = (enf.weekly_arrest_prob["producer"].value * sim.enforcement_mult[region]
+                * pv.penalty_cost_usd.value)
+        return margin - pv.legal_income_usd_per_week.value - risk
+
+    def enter(self, sim, rng, city: int, k: int) -> np.ndarray:
+        pv = sim.scenario.private
+        r = int(self.city_region[city])
+        persons = sim.persons.sample_free(rng, r, k, st.ACTOR | st.JAILED, pool=self.skilled[city])
+        if len(persons) == 0:
+            return persons
+        a = sim.actors
+        slots = a.add(st.PRODUCER, np.full(len(persons), r), persons, sim.t)
+        sim.persons.flags[persons] |= st.ACTOR
+        sigma = pv.output_dispersion.value
+        a.output_g[slots] = pv.output_g_per_week.value * rng.lognormal(
+            -0.5 * sigma**2, sigma, len(slots))
+        a.purity[slots] = np.clip(rng.normal(pv.purity.value, 0.05, len(slots)), 0.01, 1.0)
+        a.city[slots] = city
+        return slots
+
+    def step(self, sim) -> None:
+        rng, a, pv = sim.rng(self.name), sim.actors, sim.scenario.private
+        availability = pv.precursor_availability.value * sim.precursor_mult
+        # Exit first (decided on last week's prices), then entry.
+        prod = a.of_role(st.PRODUCER)
+        if len(prod):
+            net = self.economics(sim, a.output_g[prod] * availability, a.region[prod])
+            p_exit = pv.base_exit_rate.value + pv.max_exit_rate.value * _logistic(
+                -net / pv.legal_income_usd_per_week.value)
+            leaving = prod[rng.random(len(prod)) < np.minimum(p_exit, 1.0)]
+            # A leaver hands any remaining stock to its deliverer; without one it stays on a week.
+            has_buyer = a.supplier[leaving] >= 0
+            leaving = leaving[has_buyer]
+            sim.move_stock(leaving, a.supplier[leaving].astype(np.int64), np.ones(len(leaving)))
+            sim.persons.flags[a.person[leaving]] &= ~np.uint8(st.ACTOR)
+            a.remove(leaving)
+        if availability <= 0:
+            return
+        for ci in range(len(self.skilled)):
+            r = int(self.city_region[ci])
+            value = (pv.planning_horizon_weeks.value
+                     * self.economics(sim, pv.output_g_per_week.value * availability, r)
+                     - pv.setup_cost_usd.value)
+            p_entry = pv.max_entry_rate.value * availability * _logistic(value / pv.setup_cost_usd.value)
+            k = rng.binomial(len(self.skilled[ci]), min(1.0, p_entry))
+            self.enter(sim, rng, ci, int(k))
+
+
+class PrivateProduction(Process):
+    name = "private_production"
+    claims = ("S6", "S7", "S10")
+
+    def step(self, sim) -> None:
+        a, pv = sim.actors, sim.scenario.private
+        availability = pv.precursor_availability.value * sim.precursor_mult
+        prod = a.of_role(st.PRODUCER)
+        if len(prod) == 0 or availability <= 0:
+            return
+        g = a.output_g[prod] * availability
+        meth = 0
+        a.stock[prod, meth] += g
+        a.pure[prod, meth] += g * a.purity[prod]
+        sim.ledger.produced[meth] += g.sum()
+        by_region = np.bincount(a.region[prod], weights=g, minlength=sim.n_regions)
+        sim.recorder.add_by("produced_g", by_region, sim.region_names, dim="region",
+                            drug=sim.drugs[meth], channel="private")

@@ -1,0 +1,154 @@
+"""Recruitment of distribution actors and rewiring of broken ties (S11, S12, S13).
+
+The chain replaces its losses, which is what makes arrests and targeted removals (issue: network
+interdiction) meaningful. Each week, per region, the missing positions are
+    sellers:     users / users_per_seller
+    wholesalers: sellers / sellers_per_wholesaler
+    deliverers:  producers / producers_per_deliverer
+    smugglers:   smugglers_per_crossing_per_million x simulated population (millions), per crossing
+and each is filled with probability ``recruitment_rate`` by an uninvolved, free person of the
+region. Ties of new actors: a seller to a wholesaler of its region; a deliverer to a wholesaler of
+its region with ``deliverer_same_region_prob``, else of any region; a wholesaler to a smuggler with
+the region's ``border_access`` (own-region crossings first); a producer to a deliverer of its
+region. Orphans (their supplier was arrested) find a new one with ``rewire_prob`` a week; users
+without a seller likewise. Deliverers pick the wholesaler that lacks the most product (need =
+target cover x its sellers' demand - its stock), and leave a glutted wholesaler (stock above twice
+its target cover) with ``rewire_prob`` a week: product follows demand through the ties.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from narcoflow.engine import state as st
+from narcoflow.engine.processes.base import Process
+
+
+def wholesaler_need(sim, wh: np.ndarray) -> np.ndarray:
+    """Grams each wholesaler lacks to hold its target cover of its sellers' weekly demand."""
+    a, dist = sim.actors, sim.scenario.distribution
+    sellers = a.of_role(st.SELLER)
+    sellers = sellers[a.supplier[sellers] >= 0]
+    demand = np.bincount(a.supplier[sellers], weights=a.demand_ema[sellers], minlength=a.cap)
+    return np.maximum(0.0, dist.wholesaler_target_cover_weeks.value * demand[wh]
+                      - a.stock[wh].sum(axis=1))
+
+
+class Recruitment(Process):
+    name = "recruitment"
+    claims = ("S11", "S12", "S13")
+
+    def init(self, sim) -> None:
+        sc = sim.scenario
+        self.border_access = np.array([r.border_access.value for r in sc.regions])
+        self.crossing_region = np.array([sim.region_index[c.region] for c in sc.border.crossings])
+        # Start with a full chain for the initial users and producers.
+        self.fill(sim, sim.rng(self.name), rate=1.0)
+        self.rewire(sim, sim.rng(self.name), prob=1.0)
+
+    def step(self, sim) -> None:
+        rng = sim.rng(self.name)
+        self.fill(sim, rng, rate=sim.scenario.distribution.recruitment_rate.value)
+        self.rewire(sim, rng, prob=sim.scenario.distribution.rewire_prob.value)
+
+    # ---------------------------------------------------------------- helpers
+    def _count(self, sim, role) -> np.ndarray:
+        a = sim.actors
+        s = a.of_role(role)
+        return np.bincount(a.region[s], minlength=sim.n_regions)
+
+    def _recruit(self, sim, rng, role, missing, rate) -> np.ndarray:
+        k = rng.binomial(np.maximum(np.ceil(missing), 0).astype(np.int64), rate)
+        slots = []
+        for r in np.flatnonzero(k):
+            persons = sim.persons.sample_free(rng, int(r), int(k[r]), st.ACTOR | st.JAILED)
+            if len(persons):
+                sim.persons.flags[persons] |= st.ACTOR
+                slots.append(sim.actors.add(role, np.full(len(persons), r), persons, sim.t))
+        return np.concatenate(slots) if slots else np.empty(0, dtype=np.int64)
+
+    def fill(self, sim, rng, rate: float) -> None:
+        a, dist, b = sim.actors, sim.scenario.distribution, sim.scenario.border
+        users_r = np.bincount(sim.users.view("region"), minlength=sim.n_regions)
+        self._recruit(sim, rng, st.SELLER, users_r / dist.users_per_seller.value
+                      - self._count(sim, st.SELLER), rate)
+        self._recruit(sim, rng, st.WHOLESALER, self._count(sim, st.SELLER)
+                      / dist.sellers_per_wholesaler.value - self._count(sim, st.WHOLESALER), rate)
+        self._recruit(sim, rng, st.DELIVERER, self._count(sim, st.PRODUCER)
+                      / dist.producers_per_deliverer.value - self._count(sim, st.DELIVERER), rate)
+        # Smugglers per crossing (several crossings may share a region).
+        target = max(1.0, b.smugglers_per_crossing_per_million.value * sim.persons.n / 1e6)
+        sm = a.of_role(st.SMUGGLER)
+        have = np.bincount(a.crossing[sm], minlength=len(b.crossings))
+        for ci, r in enumerate(self.crossing_region):
+            k = rng.binomial(int(np.ceil(max(0.0, target - have[ci]))), rate)
+            if k:
+                persons = sim.persons.sample_free(rng, int(r), int(k), st.ACTOR | st.JAILED)
+                sim.persons.flags[persons] |= st.ACTOR
+                slots = a.add(st.SMUGGLER, np.full(len(persons), r), persons, sim.t)
+                a.crossing[slots] = ci
+
+    def rewire(self, sim, rng, prob: float) -> None:
+        a, dist = sim.actors, sim.scenario.distribution
+        wh = a.of_role(st.WHOLESALER)
+        wh_region = a.region[wh].astype(np.int64)
+
+        # Deliverers leave glutted wholesalers (stock > 2 x target cover of their sellers' demand).
+        dl = a.of_role(st.DELIVERER)
+        dl = dl[a.supplier[dl] >= 0]
+        if len(dl):
+            w_of = a.supplier[dl].astype(np.int64)
+            glutted = wholesaler_need(sim, w_of) <= 0
+            sellers = a.of_role(st.SELLER)
+            dem = np.bincount(a.supplier[sellers][a.supplier[sellers] >= 0],
+                              weights=a.demand_ema[sellers][a.supplier[sellers] >= 0], minlength=a.cap)
+            over = a.stock[w_of].sum(axis=1) > 2 * dist.wholesaler_target_cover_weeks.value * dem[w_of]
+            leave = glutted & over & (rng.random(len(dl)) < prob)
+            a.supplier[dl[leave]] = -1
+
+        def orphans(role):
+            s = a.of_role(role)
+            s = s[a.supplier[s] < 0]
+            return s[rng.random(len(s)) < prob]
+
+        # Sellers -> a wholesaler of their region.
+        s = orphans(st.SELLER)
+        a.supplier[s] = st.pick_in_groups(rng, wh_region, wh, a.region[s].astype(np.int64))
+        # Deliverers -> a wholesaler that needs product: of their region with
+        # deliverer_same_region_prob, else of any region; weighted by unmet need.
+        d = orphans(st.DELIVERER)
+        if len(d) and len(wh):
+            need = wholesaler_need(sim, wh) + 1e-9
+            local = rng.random(len(d)) < dist.deliverer_same_region_prob.value
+            for i, slot in enumerate(d):
+                pool = wh_region == a.region[slot] if local[i] else np.ones(len(wh), bool)
+                if not pool.any():
+                    pool = np.ones(len(wh), bool)
+                w = need * pool
+                a.supplier[slot] = wh[np.searchsorted(np.cumsum(w), rng.random() * w.sum())]
+        # Producers -> a deliverer of their region.
+        dl = a.of_role(st.DELIVERER)
+        p = orphans(st.PRODUCER)
+        a.supplier[p] = st.pick_in_groups(rng, a.region[dl].astype(np.int64), dl,
+                                          a.region[p].astype(np.int64))
+        # Wholesalers -> a smuggler (S13), with the region's border access.
+        sm = a.of_role(st.SMUGGLER)
+        w = wh[a.export_tie[wh] < 0]
+        if len(w) and len(sm):
+            p_tie = prob * self.border_access[a.region[w]]
+            w = w[rng.random(len(w)) < p_tie]
+            own = st.pick_in_groups(rng, a.region[sm].astype(np.int64), sm, a.region[w].astype(np.int64))
+            anywhere = sm[rng.integers(len(sm), size=len(w))]
+            a.export_tie[w] = np.where(own >= 0, own, anywhere)
+        # Users -> a seller of their region.
+        u = sim.users
+        if u.n:
+            seller = u.view("seller")
+            bad = seller >= 0
+            bad[bad] = ~(a.active[seller[bad]] & (a.role[seller[bad]] == st.SELLER))
+            seller[bad] = -1
+            look = np.flatnonzero((seller < 0) & (rng.random(u.n) < prob))
+            if len(look):
+                sl = a.of_role(st.SELLER)
+                seller[look] = st.pick_in_groups(rng, a.region[sl].astype(np.int64), sl,
+                                                 u.view("region")[look].astype(np.int64))

@@ -1,0 +1,54 @@
+"""State production (S1-S4): named factories with capacity and purity, output into the NSA's stock.
+
+Output per week = capacity x production-schedule multiplier (T6, T8) x scale. A facility with a
+relocation history (S4: Sangwon was Ranam in Chongjin until the late 1990s) produces in its
+former region before the relocation date.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from narcoflow.engine.processes.base import Process
+
+
+class StateProduction(Process):
+    name = "state_production"
+    claims = ("S1", "S2", "S3", "S4")
+
+    def init(self, sim) -> None:
+        sc = sim.scenario
+        self.schedule = sorted(sc.state.production_schedule, key=lambda s: s.start)
+        self.capacity = np.zeros((len(sc.state.facilities), sim.n_drugs))
+        for i, f in enumerate(sc.state.facilities):
+            for drug, p in f.capacity_g_per_week.items():
+                self.capacity[i, sim.drugs.index(drug)] = p.value
+        sim.state_output = np.zeros_like(self.capacity)
+        sim.state_output_region = np.zeros(len(sc.state.facilities), dtype=np.int64)
+
+    def multiplier(self, date) -> float:
+        m = 1.0
+        for s in self.schedule:
+            if s.start <= date:
+                m = s.multiplier.value
+        return m
+
+    def region_of(self, sim, facility) -> int:
+        if facility.relocated_from is not None and sim.date < facility.relocation_date:
+            return sim.region_index[facility.relocated_from]
+        return sim.region_index[facility.region]
+
+    def step(self, sim) -> None:
+        out = self.capacity * self.multiplier(sim.date) * sim.scale
+        sim.state_output[:] = out
+        for i, f in enumerate(sim.scenario.state.facilities):
+            r = self.region_of(sim, f)
+            sim.state_output_region[i] = r
+            for d in range(sim.n_drugs):
+                g = out[i, d]
+                if g > 0:
+                    sim.recorder.add("produced_g", g, drug=sim.drugs[d],
+                                     region=sim.region_names[r], channel="state")
+                    sim.state_stock[d] += g
+                    sim.state_pure[d] += g * f.purity.value
+                    sim.ledger.produced[d] += g

@@ -1,0 +1,273 @@
+"""`Simulation`: state arrays + the ordered processes + the ledger, stepping one week at a time.
+
+Data flow: `Scenario` -> `Simulation(scenario, seed=, scale=)` -> ``.run()`` -> ``.results``
+(`Results`, tidy tables) -> store / analysis / plots.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import narcoflow
+from narcoflow.engine import state as st
+from narcoflow.engine.ledger import Ledger
+from narcoflow.engine.processes import default_processes
+from narcoflow.engine.recorder import Recorder
+from narcoflow.engine.rng import stream
+from narcoflow.errors import NarcoflowError, ScenarioError
+from narcoflow.results.results import Results, run_id_for
+from narcoflow.scenario import DRUGS, Scenario, load
+
+SEIZING_AGENCIES = ("mps", "nsa", "border_guard")
+
+
+class AlreadyRunError(NarcoflowError):
+    """`run()` was called on a finished simulation."""
+
+
+class Simulation:
+    """One run of a scenario.
+
+    Parameters
+    ----------
+    scenario : Scenario or str
+        A validated scenario, a built-in name or a YAML path.
+    seed : int
+        Run seed; the same scenario, seed, scale and version give bit-identical results.
+    scale : float
+        Share of the real population simulated, in (0, 1]. Extensive outputs are divided by it.
+    years : float, optional
+        Override the scenario's length.
+
+    Examples
+    --------
+    >>> sim = Simulation("north-korea-2011", seed=1, scale=0.002, years=1).run()
+    >>> sim.results.metrics.columns.tolist()
+    ['step', 'date', 'metric', 'drug', 'region', 'channel', 'value']
+    """
+
+    def __init__(self, scenario: Scenario | str, *, seed: int = 0, scale: float = 0.01,
+                 years: float | None = None, processes=None):
+        if not isinstance(scenario, Scenario):
+            scenario = load(scenario)
+        if years is not None:
+            if not 0 < years <= 100:
+                raise ScenarioError(f"years={years}: must be in (0, 100]")
+            scenario = load(scenario, years=years)
+        if not (isinstance(scale, int | float) and 0 < scale <= 1):
+            raise ScenarioError(f"scale={scale}: must be in (0, 1] (1.0 = the real population)")
+        if not (isinstance(seed, int | np.integer) and seed >= 0):
+            raise ScenarioError(f"seed={seed}: must be an integer >= 0")
+        self.scenario = scenario
+        self.seed = int(seed)
+        self.scale = float(scale)
+        self.n_steps = scenario.n_steps
+        self.processes = list(processes) if processes is not None else default_processes()
+        self.initialized = False
+        self.finished = False
+        self.t = 0
+        self.timings = {p.name: 0.0 for p in self.processes}
+        self._results: Results | None = None
+
+    # ------------------------------------------------------------------ setup
+    def rng(self, name: str) -> np.random.Generator:
+        """The random stream of process ``name`` (created once per run)."""
+        gen = self._rngs.get(name)
+        if gen is None:
+            gen = self._rngs[name] = stream(self.seed, name)
+        return gen
+
+    def init(self) -> Simulation:
+        sc = self.scenario
+        self._rngs: dict[str, np.random.Generator] = {}
+        self.drugs = DRUGS
+        self.n_drugs = len(DRUGS)
+        self.region_names = sc.region_names
+        self.n_regions = len(self.region_names)
+        self.region_index = {n: i for i, n in enumerate(self.region_names)}
+        self.dest_names = [d.name for d in sc.border.destinations]
+        self.dest_index = {n: i for i, n in enumerate(self.dest_names)}
+        self.channel_names = [c.name for c in sc.state.export_channels] + ["private"]
+        self.private_channel = len(self.channel_names) - 1
+        sizes = np.array([max(1, round(r.population * self.scale)) for r in sc.regions])
+        self.persons = st.Persons(sizes)
+        self.users = st.Users()
+        self.actors = st.Actors(self.n_drugs)
+        self.shipments = st.Shipments()
+        self.state_stock = np.zeros(self.n_drugs)
+        self.state_pure = np.zeros(self.n_drugs)
+        self.jail_person = np.empty(0, dtype=np.int64)
+        self.jail_release = np.empty(0, dtype=np.int64)
+        self.ledger = Ledger(self.n_drugs)
+        self.recorder = Recorder(self.n_steps, sc.start)
+        # Market state shared by processes (prices S11; availability for initiation).
+        self.retail_price = np.full(self.n_regions, sc.prices.initial_retail_usd_per_g.value)
+        self.fill = np.zeros(self.n_regions)
+        self.week_demand = np.zeros(self.n_regions)
+        self.week_consumed = np.zeros(self.n_regions)
+        # Per-step modifiers set by the timeline (events process).
+        self.enforcement_mult = np.ones(self.n_regions)
+        self.crossing_open = np.ones(len(sc.border.crossings), dtype=bool)
+        self.foreign_mult = np.ones(len(self.dest_names))
+        self.precursor_mult = 1.0
+        self.pending_arrests = np.empty(0, dtype=np.int64)
+        for p in self.processes:
+            p.init(self)
+        self.initialized = True
+        return self
+
+    # ------------------------------------------------------------------ time
+    @property
+    def date(self) -> dt.date:
+        return self.scenario.start + dt.timedelta(weeks=self.t)
+
+    def date_of(self, step: int) -> dt.date:
+        return self.scenario.start + dt.timedelta(weeks=step)
+
+    # ------------------------------------------------------------------ run
+    def run(self, *, progress: Callable[[int, int], None] | None = None) -> Simulation:
+        """Run all steps; ``progress(step, n_steps)`` is called after each. Returns ``self``."""
+        if self.finished:
+            raise AlreadyRunError("Simulation is already complete (create a new Simulation to re-run)")
+        if not self.initialized:
+            self.init()
+        for t in range(self.n_steps):
+            self.t = t
+            self.recorder.step = t
+            for p in self.processes:
+                t0 = time.process_time()
+                p.step(self)
+                self.timings[p.name] += time.process_time() - t0
+            self.check_ledger()
+            if progress is not None:
+                progress(t + 1, self.n_steps)
+        self.finished = True
+        return self
+
+    def check_ledger(self) -> None:
+        a = self.actors
+        stocks = self.state_stock + a.stock[a.active].sum(axis=0)
+        sh = self.shipments
+        transit = np.bincount(sh.view("drug"), weights=sh.view("grams"), minlength=self.n_drugs)
+        self.ledger.check(self.t, stocks, transit)
+
+    @property
+    def results(self) -> Results:
+        if not self.finished:
+            raise NarcoflowError("No results yet: call run() first")
+        if self._results is None:
+            info = {
+                "scenario": self.scenario.name,
+                "seed": self.seed,
+                "scale": self.scale,
+                "start": self.scenario.start,
+                "steps": self.n_steps,
+                "version": narcoflow.__version__,
+                "parameters": json.dumps(self.scenario.model_dump(mode="json"), sort_keys=True),
+            }
+            info["run_id"] = run_id_for(info)
+            df = self.recorder.to_frame(self.scale, self.n_steps)
+            self._results = Results(metrics=df, info=info, timings=dict(self.timings))
+        return self._results
+
+    def __repr__(self) -> str:
+        status = "finished" if self.finished else ("initialized" if self.initialized else "new")
+        return (f"Simulation({self.scenario.name!r}; seed={self.seed}; scale={self.scale}; "
+                f"{self.scenario.start}..{self.scenario.end}; {self.n_steps} weekly steps; "
+                f"{len(self.processes)} processes; {status})")
+
+    # ------------------------------------------------------------------ shared operations
+    def move_stock(self, src: np.ndarray, dst: np.ndarray, frac: np.ndarray) -> None:
+        """Move the share ``frac`` of each ``src`` actor's stock (all drugs, purity kept) to ``dst``.
+
+        ``src`` may repeat (a wholesaler serving several sellers); each ``frac`` is a share of the
+        stock held before this call, so the shares of one source must sum to at most 1.
+        """
+        if len(src) == 0:
+            return
+        a = self.actors
+        g = a.stock[src] * frac[:, None]
+        p = a.pure[src] * frac[:, None]
+        np.subtract.at(a.stock, src, g)
+        np.subtract.at(a.pure, src, p)
+        np.add.at(a.stock, dst, g)
+        np.add.at(a.pure, dst, p)
+        # Rounding can leave -1e-17 where a whole stock moved: clamp to exactly zero.
+        rows = np.unique(src)
+        a.stock[rows] = np.maximum(a.stock[rows], 0.0)
+        a.pure[rows] = np.maximum(a.pure[rows], 0.0)
+
+    def seize_actor_stock(self, slots: np.ndarray, agency: str) -> None:
+        """Seize all stock held by ``slots`` and the shipments they carry (S12 arrests)."""
+        if len(slots) == 0:
+            return
+        a, rec = self.actors, self.recorder
+        for d in range(self.n_drugs):
+            g = a.stock[slots, d]
+            if g.sum() > 0:
+                by_region = np.bincount(a.region[slots], weights=g, minlength=self.n_regions)
+                rec.add_by("seized_g", by_region, self.region_names, dim="region",
+                           drug=self.drugs[d], channel=agency)
+                self.ledger.seized[d] += g.sum()
+        a.stock[slots] = 0.0
+        a.pure[slots] = 0.0
+        sh = self.shipments
+        if sh.n:
+            carried = np.isin(sh.view("carrier"), slots) & ~sh.view("foreign")
+            if carried.any():
+                for d in range(self.n_drugs):
+                    m = carried & (sh.view("drug") == d)
+                    g = sh.view("grams")[m]
+                    if len(g):
+                        reg = a.region[sh.view("carrier")[m]]
+                        by_region = np.bincount(reg, weights=g, minlength=self.n_regions)
+                        rec.add_by("seized_g", by_region, self.region_names, dim="region",
+                                   drug=self.drugs[d], channel=agency)
+                        self.ledger.seized[d] += g.sum()
+                sh.keep(~carried)
+
+    def jail(self, persons: np.ndarray) -> None:
+        """Persons arrested leave their roles and are unavailable until released."""
+        if len(persons) == 0:
+            return
+        pf = self.persons.flags
+        pf[persons] = (pf[persons] | st.JAILED) & ~np.uint8(st.ACTOR | st.USER)
+        release = self.t + int(round(self.scenario.enforcement.sentence_weeks.value))
+        self.jail_person = np.concatenate([self.jail_person, persons])
+        self.jail_release = np.concatenate([self.jail_release, np.full(len(persons), release)])
+
+    def release_due(self) -> None:
+        due = self.jail_release <= self.t
+        if due.any():
+            self.persons.flags[self.jail_person[due]] &= ~np.uint8(st.JAILED)
+            self.jail_person = self.jail_person[~due]
+            self.jail_release = self.jail_release[~due]
+
+    def arrest_actors(self, slots: np.ndarray, *, count_role: bool = True) -> None:
+        """Arrest actors: seize their stock by their role's agency, free their slots, jail them."""
+        if len(slots) == 0:
+            return
+        a, enf = self.actors, self.scenario.enforcement
+        for role in np.unique(a.role[slots]):
+            sel = slots[a.role[slots] == role]
+            name = st.ROLE_NAMES[role]
+            self.seize_actor_stock(sel, enf.agency[name])
+            if count_role:
+                by_region = np.bincount(a.region[sel], minlength=self.n_regions).astype(float)
+                self.recorder.add_by("arrests", by_region, self.region_names, dim="region",
+                                     channel=name)
+        self.jail(a.person[slots])
+        self.actors.remove(slots)
+
+    def region_mask(self, names: list[str] | None) -> np.ndarray:
+        if names is None:
+            return np.ones(self.n_regions, dtype=bool)
+        m = np.zeros(self.n_regions, dtype=bool)
+        m[[self.region_index[n] for n in names]] = True
+        return m
+

@@ -1,0 +1,247 @@
+"""Simulation state as structures of arrays (LASER/Starsim style).
+
+- `Persons`: every inhabitant, sorted by region so a region is a contiguous id range; one byte
+  of flags each. A person who is not involved costs one byte and no work per step.
+- `Users`: the persons who use drugs, as a compact table (person, region, seller, demand).
+- `Actors`: producers, deliverers, wholesalers, sellers and smugglers, with stocks (grams and
+  pure grams per drug, so purity travels with the product, S2) and ties (S11, S12).
+- `Shipments`: product in transit, domestic (carried by a deliverer) or abroad.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Person flags
+USER, ACTOR, JAILED, SKILLED = 1, 2, 4, 8
+
+# Actor roles (index into ROLE_NAMES)
+PRODUCER, DELIVERER, WHOLESALER, SELLER, SMUGGLER = range(5)
+ROLE_NAMES = ("producer", "deliverer", "wholesaler", "seller", "smuggler")
+
+
+class Persons:
+    """All inhabitants of the simulated population, contiguous by region."""
+
+    def __init__(self, sizes: np.ndarray):
+        self.sizes = np.asarray(sizes, dtype=np.int64)
+        self.start = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
+        self.n = int(self.sizes.sum())
+        self.flags = np.zeros(self.n, dtype=np.uint8)
+
+    def region_of(self, ids: np.ndarray) -> np.ndarray:
+        return (np.searchsorted(self.start, ids, side="right") - 1).astype(np.int16)
+
+    def sample_free(self, rng: np.random.Generator, region: int, k: int, exclude: int,
+                    pool: np.ndarray | None = None) -> np.ndarray:
+        """Up to ``k`` distinct persons of ``region`` (or of ``pool``) with none of ``exclude`` flags.
+
+        Rejection sampling: the cost grows with ``k``, not with the region's population.
+        """
+        if k <= 0:
+            return np.empty(0, dtype=np.int64)
+        size = len(pool) if pool is not None else int(self.sizes[region])
+        if size == 0:
+            return np.empty(0, dtype=np.int64)
+        chosen: list[np.ndarray] = []
+        need, tries = k, 0
+        taken = set()
+        while need > 0 and tries < 8:
+            draw = rng.integers(0, size, size=2 * need + 4)
+            ids = pool[draw] if pool is not None else self.start[region] + draw
+            ok = (self.flags[ids] & exclude) == 0
+            ids = ids[ok]
+            _, first = np.unique(ids, return_index=True)
+            ids = ids[np.sort(first)]
+            ids = np.array([i for i in ids if i not in taken], dtype=np.int64)[:need]
+            taken.update(ids.tolist())
+            chosen.append(ids)
+            need -= len(ids)
+            tries += 1
+        return np.concatenate(chosen) if chosen else np.empty(0, dtype=np.int64)
+
+
+class Users:
+    """Persons who use drugs: a compact, growable table."""
+
+    def __init__(self, capacity: int = 1024):
+        self.n = 0
+        self.person = np.zeros(capacity, dtype=np.int64)
+        self.region = np.zeros(capacity, dtype=np.int16)
+        self.seller = np.full(capacity, -1, dtype=np.int32)
+        self.use_g = np.zeros(capacity, dtype=np.float64)
+        self.drug = np.zeros(capacity, dtype=np.int8)
+
+    _fields = ("person", "region", "seller", "use_g", "drug")
+
+    def add(self, person, region, seller, use_g, drug) -> None:
+        k = len(person)
+        if self.n + k > len(self.person):
+            new_cap = max(2 * len(self.person), self.n + k)
+            for f in self._fields:
+                arr = getattr(self, f)
+                grown = np.full(new_cap, -1 if f == "seller" else 0, dtype=arr.dtype)
+                grown[: self.n] = arr[: self.n]
+                setattr(self, f, grown)
+        sl = slice(self.n, self.n + k)
+        self.person[sl], self.region[sl], self.seller[sl] = person, region, seller
+        self.use_g[sl], self.drug[sl] = use_g, drug
+        self.n += k
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep only the users where ``mask`` (length n) is true, preserving order."""
+        m = int(mask.sum())
+        for f in self._fields:
+            arr = getattr(self, f)
+            arr[:m] = arr[: self.n][mask]
+        self.n = m
+
+    def view(self, field: str) -> np.ndarray:
+        return getattr(self, field)[: self.n]
+
+
+class Actors:
+    """Trafficking actors with stocks and ties; slots are reused after an actor leaves."""
+
+    def __init__(self, n_drugs: int, capacity: int = 256):
+        self.n_drugs = n_drugs
+        self.cap = 0
+        self.active = np.zeros(0, dtype=bool)
+        self._grow(capacity)
+
+    _int_fields = {"role": np.int8, "region": np.int16, "person": np.int64, "supplier": np.int32,
+                   "export_tie": np.int32, "crossing": np.int16, "city": np.int16}
+    _float_fields = ("output_g", "purity", "demand_ema", "since")
+
+    def _grow(self, new_cap: int) -> None:
+        old = self.cap
+
+        def grow(arr, fill, shape_tail=()):
+            out = np.full((new_cap, *shape_tail), fill, dtype=arr.dtype if arr is not None else float)
+            if arr is not None and old:
+                out[:old] = arr[:old]
+            return out
+
+        first = old == 0
+        self.active = grow(None if first else self.active, False).astype(bool)
+        for f, dt in self._int_fields.items():
+            cur = None if first else getattr(self, f)
+            arr = np.full(new_cap, -1, dtype=dt)
+            if cur is not None:
+                arr[:old] = cur[:old]
+            setattr(self, f, arr)
+        for f in self._float_fields:
+            cur = None if first else getattr(self, f)
+            arr = np.zeros(new_cap)
+            if cur is not None:
+                arr[:old] = cur[:old]
+            setattr(self, f, arr)
+        for f in ("stock", "pure"):
+            cur = None if first else getattr(self, f)
+            arr = np.zeros((new_cap, self.n_drugs))
+            if cur is not None:
+                arr[:old] = cur[:old]
+            setattr(self, f, arr)
+        self.cap = new_cap
+
+    def add(self, role: int, region: np.ndarray, person: np.ndarray, step: int) -> np.ndarray:
+        """Create actors; returns their slots. Ties start empty (-1)."""
+        k = len(person)
+        if k == 0:
+            return np.empty(0, dtype=np.int64)
+        free = np.flatnonzero(~self.active)
+        if len(free) < k:
+            self._grow(max(2 * self.cap, self.cap + k - len(free) + 16))
+            free = np.flatnonzero(~self.active)
+        slots = free[:k]
+        self.active[slots] = True
+        self.role[slots] = role
+        self.region[slots] = region
+        self.person[slots] = person
+        for f in ("supplier", "export_tie", "crossing", "city"):
+            getattr(self, f)[slots] = -1
+        for f in self._float_fields:
+            getattr(self, f)[slots] = 0.0
+        self.since[slots] = step
+        self.stock[slots] = 0.0
+        self.pure[slots] = 0.0
+        return slots
+
+    def of_role(self, role: int) -> np.ndarray:
+        return np.flatnonzero(self.active & (self.role == role))
+
+    def remove(self, slots: np.ndarray) -> None:
+        """Deactivate actors (their stock must already be moved) and cut every tie to them."""
+        if len(slots) == 0:
+            return
+        self.active[slots] = False
+        gone = np.zeros(self.cap, dtype=bool)
+        gone[slots] = True
+        for f in ("supplier", "export_tie"):
+            ties = getattr(self, f)
+            hit = ties >= 0
+            hit[hit] = gone[ties[hit]]
+            ties[hit] = -1
+
+
+class Shipments:
+    """Product in transit: one row per lot, removed on arrival or seizure."""
+
+    _fields = {"drug": np.int8, "grams": np.float64, "pure": np.float64, "arrive": np.int32,
+               "foreign": bool, "dest": np.int32, "dest_region": np.int16, "channel": np.int16,
+               "carrier": np.int32, "forced": bool, "price_factor": np.float64,
+               "interdiction": np.float64}
+
+    def __init__(self, capacity: int = 256):
+        self.n = 0
+        for f, dt in self._fields.items():
+            setattr(self, f, np.zeros(capacity, dtype=dt))
+
+    def add(self, **cols) -> None:
+        k = len(cols["grams"])
+        if k == 0:
+            return
+        cap = len(self.grams)
+        if self.n + k > cap:
+            new_cap = max(2 * cap, self.n + k)
+            for f, dt in self._fields.items():
+                arr = np.zeros(new_cap, dtype=dt)
+                arr[: self.n] = getattr(self, f)[: self.n]
+                setattr(self, f, arr)
+        sl = slice(self.n, self.n + k)
+        for f in self._fields:
+            getattr(self, f)[sl] = cols.get(f, 0)
+        self.n += k
+
+    def keep(self, mask: np.ndarray) -> None:
+        m = int(mask.sum())
+        for f in self._fields:
+            arr = getattr(self, f)
+            arr[:m] = arr[: self.n][mask]
+        self.n = m
+
+    def view(self, field: str) -> np.ndarray:
+        return getattr(self, field)[: self.n]
+
+
+def pick_in_groups(rng: np.random.Generator, groups_of_candidates: np.ndarray, candidates: np.ndarray,
+                   wanted_groups: np.ndarray) -> np.ndarray:
+    """For each entry of ``wanted_groups``, a random candidate of that group, or -1 if none.
+
+    ``candidates[i]`` belongs to group ``groups_of_candidates[i]``. Vectorised: sort once,
+    then draw an offset inside each group's block.
+    """
+    wanted_groups = np.asarray(wanted_groups, dtype=np.int64)
+    if len(wanted_groups) == 0:
+        return np.empty(0, dtype=np.int64)
+    if len(candidates) == 0:
+        return np.full(len(wanted_groups), -1, dtype=np.int64)
+    order = np.argsort(groups_of_candidates, kind="stable")
+    sorted_c = candidates[order]
+    n_groups = int(max(groups_of_candidates.max(), wanted_groups.max())) + 1
+    counts = np.bincount(groups_of_candidates, minlength=n_groups)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    c = counts[wanted_groups]
+    off = np.floor(rng.random(len(wanted_groups)) * np.maximum(c, 1)).astype(np.int64)
+    out = np.where(c > 0, sorted_c[np.minimum(starts[wanted_groups] + off, len(sorted_c) - 1)], -1)
+    return out.astype(np.int64)
