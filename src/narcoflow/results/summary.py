@@ -1,0 +1,145 @@
+"""The run summary the CLI prints: tidy tables computed from a metrics frame, and their display.
+
+Grams become kilograms and USD become USD million; flows are summed over the whole run, levels
+(users, prices) are taken at the last step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+_KEYS = ("drug", "region", "channel")
+
+#: table name -> (title, {column: display format}) in print order
+_LAYOUT: dict[str, tuple[str, dict[str, str]]] = {
+    "overview": ("Overview", {"value": "{:,.1f}"}),
+    "production": ("Production by sector and drug (kg)", {"kg": "{:,.1f}"}),
+    "consumption": ("Domestic consumption by province (kg)", {"kg": "{:,.1f}"}),
+    "users": ("Users at the end by province", {"users": "{:,.0f}"}),
+    "seizures": ("Seizures by agency (kg)", {"kg": "{:,.1f}"}),
+    "exports": ("Exports arrived abroad (kg)", {"kg": "{:,.1f}"}),
+    "state_revenue": ("State export revenue (USD million)", {"usd_million": "{:,.2f}"}),
+    "retail_price": ("Methamphetamine retail price at the end (USD/g)", {"usd_per_g": "{:,.2f}"}),
+}
+
+
+def _rows(metrics: pd.DataFrame, metric: str, *, final: bool = False) -> pd.DataFrame:
+    df = metrics[metrics["metric"] == metric]
+    if final and not df.empty:
+        df = df[df["step"] == df["step"].max()]
+    return df.astype({k: "object" for k in _KEYS}).fillna({k: "-" for k in _KEYS})
+
+
+def _total(metrics: pd.DataFrame, metric: str, by: dict[str, str], name: str,
+           factor: float = 1.0, *, final: bool = False) -> pd.DataFrame:
+    """Sum ``metric`` by the dimensions in ``by`` (metric column -> output column name)."""
+    df = _rows(metrics, metric, final=final)
+    out = df.groupby(list(by), sort=True)["value"].sum().mul(factor).reset_index()
+    out = out.rename(columns={**by, "value": name})
+    return out.sort_values(name, ascending=False, kind="stable").reset_index(drop=True)
+
+
+def summarize(metrics: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Tidy summary tables of one run.
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        ``Results.metrics`` (columns ``step, date, metric, drug, region, channel, value``).
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        ``overview`` (quantity, value, unit), ``production`` (sector, drug, kg),
+        ``consumption`` (region, kg), ``users`` (region, users at the last step),
+        ``seizures`` (agency, kg), ``exports`` (destination, channel, kg arrived abroad),
+        ``state_revenue`` (destination, channel, usd_million), ``retail_price``
+        (region, usd_per_g of methamphetamine at the last step). Missing metrics give
+        empty tables and zero totals.
+
+    Examples
+    --------
+    >>> tables = summarize(results.metrics)          # doctest: +SKIP
+    >>> tables["seizures"]                            # doctest: +SKIP
+    """
+    kg = 1e-3
+    t = {
+        "production": _total(metrics, "produced_g", {"channel": "sector", "drug": "drug"}, "kg", kg),
+        "consumption": _total(metrics, "consumed_g", {"region": "region"}, "kg", kg),
+        "users": _total(metrics, "users", {"region": "region"}, "users", final=True),
+        "seizures": _total(metrics, "seized_g", {"channel": "agency"}, "kg", kg),
+        "exports": _total(metrics, "delivered_abroad_g",
+                          {"region": "destination", "channel": "channel"}, "kg", kg),
+        "state_revenue": _total(metrics, "state_revenue_usd",
+                                {"region": "destination", "channel": "channel"},
+                                "usd_million", 1e-6),
+    }
+    price = _rows(metrics, "price_usd_per_g", final=True)
+    price = price[(price["drug"] == "methamphetamine") & (price["channel"] == "retail")]
+    t["retail_price"] = (price[["region", "value"]].dropna()
+                         .astype({"region": "str"}).rename(columns={"value": "usd_per_g"})
+                         .sort_values("region").reset_index(drop=True))
+    siphoned = _rows(metrics, "siphoned_g")["value"].sum() * kg
+    mean_price = t["retail_price"]["usd_per_g"].mean() if len(t["retail_price"]) else float("nan")
+    overview = [
+        ("Production", t["production"]["kg"].sum(), "kg"),
+        ("Siphoned from state factories", siphoned, "kg"),
+        ("Domestic consumption", t["consumption"]["kg"].sum(), "kg"),
+        ("Users at the end", t["users"]["users"].sum(), "people"),
+        ("Seizures", t["seizures"]["kg"].sum(), "kg"),
+        ("Exports arrived abroad", t["exports"]["kg"].sum(), "kg"),
+        ("State export revenue", t["state_revenue"]["usd_million"].sum(), "USD million"),
+        ("Retail price at the end (mean over provinces)", mean_price, "USD/g"),
+    ]
+    t["overview"] = pd.DataFrame(overview, columns=["quantity", "value", "unit"])
+    t["overview"]["value"] = t["overview"]["value"].astype("float64")
+    return {name: t[name] for name in _LAYOUT}
+
+
+_UNIT_FORMATS = {"people": "{:,.0f}", "USD million": "{:,.2f}", "USD/g": "{:,.2f}"}
+
+
+def _cell(value: Any, fmt: str | None) -> str:
+    if fmt is not None and isinstance(value, int | float):
+        return "-" if pd.isna(value) else fmt.format(value)
+    return str(value)
+
+
+def print_summary(info: dict[str, Any], tables: dict[str, pd.DataFrame], console: Console) -> None:
+    """Print a run's identity and its summary tables with Rich.
+
+    Parameters
+    ----------
+    info : dict
+        ``Results.info`` or `narcoflow.results.store.load_run` output.
+    tables : dict of str to pandas.DataFrame
+        `summarize` output.
+    console : rich.console.Console
+        Where to print.
+    """
+    start = pd.Timestamp(info["start"]).date()
+    end = (pd.Timestamp(start) + pd.Timedelta(weeks=int(info["steps"]))).date()
+    console.print(f"Scenario {info['scenario']}, seed {info['seed']}, scale {info['scale']}, "
+                  f"{start} to {end} ({info['steps']} weekly steps), narcoflow "
+                  f"{info.get('version', '?')}", markup=False, highlight=False, soft_wrap=True)
+    for name, (title, formats) in _LAYOUT.items():
+        df = tables.get(name)
+        if df is None:
+            continue
+        table = Table(title=title, title_justify="left", show_edge=False, min_width=len(title))
+        for col in df.columns:
+            numeric = pd.api.types.is_numeric_dtype(df[col])
+            table.add_column(col, justify="right" if numeric else "left")
+        if df.empty:
+            table.add_row(*(["(none)"] + [""] * (len(df.columns) - 1)))
+        for row in df.itertuples(index=False):
+            fmts = dict(formats)
+            if name == "overview":
+                fmts["value"] = _UNIT_FORMATS.get(row.unit, formats["value"])
+            table.add_row(*(_cell(v, fmts.get(c)) for c, v in zip(df.columns, row, strict=True)))
+        console.print()
+        console.print(table)
