@@ -1,0 +1,22 @@
+# Developer entry points. `make install` builds .venv once (again when pyproject.toml changes).
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -e ".[dev]"
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/narcoflow run north-korea-2011 --out narcoflow.duckdb
+
+test: install
+	$(VENV)/bin/python -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check src tests
