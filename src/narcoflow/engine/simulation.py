@@ -55,10 +55,8 @@ class Simulation:
                  years: float | None = None, processes=None):
         if not isinstance(scenario, Scenario):
             scenario = load(scenario)
-        if years is not None:
-            if not 0 < years <= 100:
-                raise ScenarioError(f"years={years}: must be in (0, 100]")
-            scenario = load(scenario, years=years)
+        if years is not None and not (isinstance(years, int | float) and 0 < years <= 100):
+            raise ScenarioError(f"years={years}: must be in (0, 100]")
         if not (isinstance(scale, int | float) and 0 < scale <= 1):
             raise ScenarioError(f"scale={scale}: must be in (0, 1] (1.0 = the real population)")
         if not (isinstance(seed, int | np.integer) and seed >= 0):
@@ -66,7 +64,8 @@ class Simulation:
         self.scenario = scenario
         self.seed = int(seed)
         self.scale = float(scale)
-        self.n_steps = scenario.n_steps
+        # A shorter run than the scenario's period simply ends early (later events never happen).
+        self.n_steps = scenario.n_steps if years is None else int(round(years * 52.1775))
         self.processes = list(processes) if processes is not None else default_processes()
         self.initialized = False
         self.finished = False
@@ -178,7 +177,7 @@ class Simulation:
     def __repr__(self) -> str:
         status = "finished" if self.finished else ("initialized" if self.initialized else "new")
         return (f"Simulation({self.scenario.name!r}; seed={self.seed}; scale={self.scale}; "
-                f"{self.scenario.start}..{self.scenario.end}; {self.n_steps} weekly steps; "
+                f"{self.scenario.start}..{self.date_of(self.n_steps)}; {self.n_steps} weekly steps; "
                 f"{len(self.processes)} processes; {status})")
 
     # ------------------------------------------------------------------ shared operations

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from narcoflow.errors import ScenarioError
 from narcoflow.scenario.schema import Param, Scenario
@@ -135,7 +135,8 @@ def format_validation_error(exc: ValidationError, raw: dict, label: str) -> list
         value = _lookup(raw, loc)
         if isinstance(value, dict) and "value" in value:
             value = value["value"]
-        shown = "" if value is None or err["type"] == "missing" else f" (value: {value!r})"
+        hide = value is None or err["type"] == "missing" or not loc or isinstance(value, dict | list)
+        shown = "" if hide else f" (value: {value!r})"
         lines.append(f"{label}: field '{field}'{shown}: {msg}")
     return lines
 
@@ -179,7 +180,7 @@ def iter_params(obj: Any, prefix: str = "") -> Iterator[tuple[str, Param]]:
     if isinstance(obj, Param):
         yield prefix, obj
         return
-    if isinstance(obj, Scenario | Mapping) or hasattr(obj, "model_fields"):
+    if isinstance(obj, BaseModel | Mapping):
         items = obj.items() if isinstance(obj, Mapping) else (
             (k, getattr(obj, k)) for k in type(obj).model_fields)
         for k, v in items:
