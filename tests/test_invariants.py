@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SMALL, conservation_gap, run, scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
 import narcoflow as nf
+from conftest import SMALL, conservation_gap, run, scenario
 from narcoflow.engine import Simulation
 from narcoflow.engine.processes import Process, default_processes
 from narcoflow.errors import ConservationError
