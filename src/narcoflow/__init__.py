@@ -8,8 +8,11 @@
 
 __version__ = "0.1.0"
 
+#: Default share of the real population simulated (about 480,000 persons): seconds per run.
+DEFAULT_SCALE = 0.02
 
-def run(scenario="north-korea-2011", *, seed: int = 0, scale: float = 0.01, years: float | None = None,
+
+def run(scenario="north-korea-2011", *, seed: int = 0, scale: float = DEFAULT_SCALE, years: float | None = None,
         progress=None):
     """Run a scenario (built-in name, YAML path or `Scenario`) and return its `Results`."""
     from narcoflow.engine import Simulation
@@ -17,4 +20,4 @@ def run(scenario="north-korea-2011", *, seed: int = 0, scale: float = 0.01, year
     return Simulation(scenario, seed=seed, scale=scale, years=years).run(progress=progress).results
 
 
-__all__ = ["__version__", "run"]
+__all__ = ["DEFAULT_SCALE", "__version__", "run"]

@@ -27,6 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+import narcoflow
 from narcoflow.errors import NarcoflowError
 from narcoflow.results import store
 from narcoflow.results.summary import print_summary, summarize
@@ -146,7 +147,7 @@ def run(
              "results and run id.")] = 0,
     scale: Annotated[float, typer.Option(
         help="Share of the real population simulated, in (0, 1]; outputs are scaled back "
-             "to the full population.")] = 0.01,
+             "to the full population.")] = narcoflow.DEFAULT_SCALE,
     years: Annotated[float | None, typer.Option(
         help="Simulate this many years, in (0, 100], instead of the scenario's length.",
         show_default="the scenario's")] = None,

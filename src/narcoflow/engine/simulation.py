@@ -51,7 +51,7 @@ class Simulation:
     ['step', 'date', 'metric', 'drug', 'region', 'channel', 'value']
     """
 
-    def __init__(self, scenario: Scenario | str, *, seed: int = 0, scale: float = 0.01,
+    def __init__(self, scenario: Scenario | str, *, seed: int = 0, scale: float = narcoflow.DEFAULT_SCALE,
                  years: float | None = None, processes=None):
         if not isinstance(scenario, Scenario):
             scenario = load(scenario)

@@ -111,7 +111,7 @@ class Actors:
 
     _int_fields = {"role": np.int8, "region": np.int16, "person": np.int64, "supplier": np.int32,
                    "export_tie": np.int32, "crossing": np.int16, "city": np.int16}
-    _float_fields = ("output_g", "purity", "demand_ema", "since")
+    _float_fields = ("output_g", "purity", "demand_ema", "export_ema", "sell_ema", "since")
 
     def _grow(self, new_cap: int) -> None:
         old = self.cap

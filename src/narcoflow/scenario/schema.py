@@ -89,6 +89,7 @@ class Region(_Frozen):
     source: str = ""
     initial_prevalence: Prob = Param(value=0.0)
     border_access: Prob = Param(value=0.0)
+    policing: NonNeg = Param(value=1.0)
 
 
 class Facility(_Frozen):

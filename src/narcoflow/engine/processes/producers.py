@@ -7,8 +7,10 @@ Entry (per skilled, uninvolved person, per week):
     value   = horizon x (margin - legal income - risk) - set-up cost          (S7: 200-1,500 USD)
     p_entry = max entry rate x precursor availability x logistic(value / set-up cost)
 Exit (per producer, per week): base rate + max rate x logistic(-(own margin - legal income - risk)
-/ legal income). Production only where the skills are (S6); with no precursor there is neither
-entry nor output (S7). Private product is meth of low purity (S10).
+/ legal income), where the margin counts only the share of output the producer actually sells
+(its sell-through, see `Delivery`); entrants expect their city's sell-through. A producer holding
+more than four weeks of unsold output makes nothing that week. Production only where the skills
+are (S6); with no precursor there is neither entry nor output (S7). Private product is meth of low purity (S10).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class ProducerEntryExit(Process):
                 self.enter(sim, rng, ci, int(k))
 
     def economics(self, sim, output: np.ndarray | float, region: np.ndarray | int):
+        """Expected weekly net gain of producing over legal work, net of risk (USD)."""
         pv, enf = sim.scenario.private, sim.scenario.enforcement
         price = producer_price(sim)[region]
         margin = output * (price - pv.precursor_cost_usd_per_g.value)
@@ -74,6 +77,7 @@ class ProducerEntryExit(Process):
             -0.5 * sigma**2, sigma, len(slots))
         a.purity[slots] = np.clip(rng.normal(pv.purity.value, 0.05, len(slots)), 0.01, 1.0)
         a.city[slots] = city
+        a.sell_ema[slots] = 1.0
         return slots
 
     def step(self, sim) -> None:
@@ -82,7 +86,7 @@ class ProducerEntryExit(Process):
         # Exit first (decided on last week's prices), then entry.
         prod = a.of_role(st.PRODUCER)
         if len(prod):
-            net = self.economics(sim, a.output_g[prod] * availability, a.region[prod])
+            net = self.economics(sim, a.output_g[prod] * availability * a.sell_ema[prod], a.region[prod])
             p_exit = pv.base_exit_rate.value + pv.max_exit_rate.value * _logistic(
                 -net / pv.legal_income_usd_per_week.value)
             leaving = prod[rng.random(len(prod)) < np.minimum(p_exit, 1.0)]
@@ -94,10 +98,14 @@ class ProducerEntryExit(Process):
             a.remove(leaving)
         if availability <= 0:
             return
+        prod = a.of_role(st.PRODUCER)
         for ci in range(len(self.skilled)):
             r = int(self.city_region[ci])
+            # Entrants expect to sell what the city's producers sell (sell-through), 1 if none.
+            local = prod[a.city[prod] == ci]
+            sell = a.sell_ema[local].mean() if len(local) else 1.0
             value = (pv.planning_horizon_weeks.value
-                     * self.economics(sim, pv.output_g_per_week.value * availability, r)
+                     * self.economics(sim, pv.output_g_per_week.value * availability * sell, r)
                      - pv.setup_cost_usd.value)
             p_entry = pv.max_entry_rate.value * availability * _logistic(value / pv.setup_cost_usd.value)
             k = rng.binomial(len(self.skilled[ci]), min(1.0, p_entry))
@@ -112,6 +120,8 @@ class PrivateProduction(Process):
         a, pv = sim.actors, sim.scenario.private
         availability = pv.precursor_availability.value * sim.precursor_mult
         prod = a.of_role(st.PRODUCER)
+        # A producer whose unsold stock exceeds a month of output waits for buyers.
+        prod = prod[a.stock[prod].sum(axis=1) < 4 * a.output_g[prod]]
         if len(prod) == 0 or availability <= 0:
             return
         g = a.output_g[prod] * availability

@@ -13,7 +13,8 @@ the region's ``border_access`` (own-region crossings first); a producer to a del
 region. Orphans (their supplier was arrested) find a new one with ``rewire_prob`` a week; users
 without a seller likewise. Deliverers pick the wholesaler that lacks the most product (need =
 target cover x its sellers' demand - its stock), and leave a glutted wholesaler (stock above twice
-its target cover) with ``rewire_prob`` a week: product follows demand through the ties.
+its target cover) with ``rewire_prob`` a week: product follows demand (and price: the weight is
+need x the region's price) through the ties.
 """
 
 from __future__ import annotations
@@ -24,14 +25,20 @@ from narcoflow.engine import state as st
 from narcoflow.engine.processes.base import Process
 
 
-def wholesaler_need(sim, wh: np.ndarray) -> np.ndarray:
-    """Grams each wholesaler lacks to hold its target cover of its sellers' weekly demand."""
+def wholesaler_need(sim, wh: np.ndarray, include_transit: bool = False) -> np.ndarray:
+    """Grams each wholesaler lacks to hold its target cover of weekly outflow (its sellers' demand
+    plus its exports), optionally counting what is already on the way to it."""
     a, dist = sim.actors, sim.scenario.distribution
     sellers = a.of_role(st.SELLER)
     sellers = sellers[a.supplier[sellers] >= 0]
     demand = np.bincount(a.supplier[sellers], weights=a.demand_ema[sellers], minlength=a.cap)
-    return np.maximum(0.0, dist.wholesaler_target_cover_weeks.value * demand[wh]
-                      - a.stock[wh].sum(axis=1))
+    held = a.stock[wh].sum(axis=1)
+    if include_transit and sim.shipments.n:
+        sh = sim.shipments
+        dom = ~sh.view("foreign")
+        held = held + np.bincount(sh.view("dest")[dom], weights=sh.view("grams")[dom], minlength=a.cap)[wh]
+    outflow = demand[wh] + a.export_ema[wh]
+    return np.maximum(0.0, dist.wholesaler_target_cover_weeks.value * outflow - held)
 
 
 class Recruitment(Process):
@@ -118,7 +125,9 @@ class Recruitment(Process):
         # deliverer_same_region_prob, else of any region; weighted by unmet need.
         d = orphans(st.DELIVERER)
         if len(d) and len(wh):
-            need = wholesaler_need(sim, wh) + 1e-9
+            # Arbitrage: a wholesaler in a dear region is worth the trip (price x need).
+            price = sim.retail_price[wh_region]
+            need = (wholesaler_need(sim, wh) + 1e-9) * price
             local = rng.random(len(d)) < dist.deliverer_same_region_prob.value
             for i, slot in enumerate(d):
                 pool = wh_region == a.region[slot] if local[i] else np.ones(len(wh), bool)

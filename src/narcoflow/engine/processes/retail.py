@@ -3,9 +3,12 @@ tied to them, who consume.
 
 Restocking: each seller asks for ``seller_target_cover_weeks`` x its recent weekly sales minus its
 stock; a wholesaler short of product serves its sellers pro rata, each drug in proportion to its
-stock. Retail: a user's weekly demand is its base use x (retail price / reference price) ^
-(-elasticity), for its drug; each seller serves its users pro rata to its stock. Purity travels
-with every gram (S2). Users without a seller go without.
+stock; a seller served less than half of what it asked drops its wholesaler with ``rewire_prob``
+(it searches for another, see `Recruitment`).
+Retail: a user's weekly demand is its base use x (retail price / reference price) ^ (-elasticity),
+for its drug; each seller serves its users pro rata to its stock. Purity travels
+with every gram (S2). Users without a seller go without; a user served less than half of its
+demand looks for another seller with ``rewire_prob``.
 """
 
 from __future__ import annotations
@@ -32,13 +35,20 @@ class Restock(Process):
         total_want = np.bincount(w, weights=want, minlength=a.cap)
         w_stock = a.stock.sum(axis=1)
         frac_w = np.divide(w_stock, total_want, out=np.zeros(a.cap), where=total_want > 0)
-        give = want * np.minimum(1.0, frac_w[w])
+        served = np.minimum(1.0, frac_w[w])
+        give = want * served
+        # Search (S11): a seller its wholesaler leaves short looks for another one.
+        short = (want > 0) & (served < 0.5)
+        rng = sim.rng(self.name)
+        leave = sellers[short & (rng.random(len(sellers)) < dist.rewire_prob.value)]
         m = give > 0
         if not m.any():
+            a.supplier[leave] = -1
             return
         sellers, w, give = sellers[m], w[m], give[m]
         share = give / w_stock[w]  # share of each wholesaler's stock going to this seller
         sim.move_stock(w, sellers, share)
+        a.supplier[leave] = -1
 
 
 class Retail(Process):
@@ -86,6 +96,10 @@ class Retail(Process):
         # Exactly empty stocks where a seller sold out (avoid -0.0 residues).
         np.maximum(a.stock, 0.0, out=a.stock)
         np.maximum(a.pure, 0.0, out=a.pure)
+        # Search (S11): a user served less than half its demand looks for another seller.
+        fill = np.divide(consumed, demand, out=np.ones(n), where=demand > 0)
+        look = has & (fill < 0.5) & (sim.rng(self.name).random(n) < sim.scenario.distribution.rewire_prob.value)
+        u.view("seller")[look] = -1
         sim.week_demand[:] = np.bincount(region, weights=demand, minlength=sim.n_regions)
         sim.week_consumed[:] = np.bincount(region, weights=consumed, minlength=sim.n_regions)
         pure_r = np.bincount(region, weights=pure_consumed, minlength=sim.n_regions)

@@ -47,7 +47,10 @@ class BorderSmuggling(Process):
             net_export = china_price * (1 - b.bribe_share.value)
             ratio = net_export / wholesale_price(sim)[a.region[wh]]
             share = b.max_export_share.value / (1 + np.exp(-b.export_sensitivity.value * (ratio - 1)))
+            sent = a.stock[wh].sum(axis=1) * share
             sim.move_stock(wh, smug, share)
+            # Exporters remember their weekly exports and restock for them (see Delivery).
+            a.export_ema[wh] = 0.8 * a.export_ema[wh] + 0.2 * sent
         # Crossing.
         sm = a.of_role(st.SMUGGLER)
         sm = sm[(a.stock[sm].sum(axis=1) > 0) & sim.crossing_open[a.crossing[sm]]]

@@ -1,6 +1,7 @@
 """The scenario timeline: dated events set this week's modifiers (S9 and the campaigns of T10-T16).
 
-- ``crackdown``: domestic arrest probabilities x multiplier in the listed regions (all if none).
+- ``crackdown``: domestic arrest probabilities x multiplier in the listed regions (all if none),
+  on top of each region's standing ``policing`` factor.
 - ``border_closure``: no private crossing at the crossings of the listed regions (all if none).
 - ``foreign_crackdown``: the destination's interdiction probability x multiplier.
 - ``precursor_control``: precursor availability x multiplier (S7 lever).
@@ -25,12 +26,13 @@ class Timeline(Process):
     def init(self, sim) -> None:
         sc = sim.scenario
         self.crossing_region = np.array([sim.region_index[c.region] for c in sc.border.crossings])
+        self.policing = np.array([r.policing.value for r in sc.regions])
 
     def step(self, sim) -> None:
         sim.release_due()
         today = sim.date
         week_end = today + dt.timedelta(days=7)
-        sim.enforcement_mult[:] = 1.0
+        sim.enforcement_mult[:] = self.policing
         sim.crossing_open[:] = True
         sim.foreign_mult[:] = 1.0
         sim.precursor_mult = 1.0
