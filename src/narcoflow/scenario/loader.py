@@ -97,7 +97,10 @@ def _resolve_raw(ref: str | Path, *, relative_to: Path | None, seen: tuple[str, 
         if not isinstance(base_ref, str):
             raise ScenarioError(f"{label}: field 'base' must be a scenario name or path, got {base_ref!r}.")
         here = path.parent if path.is_file() else None
-        base_data, _ = _resolve_raw(base_ref, relative_to=here, seen=seen + (label,))
+        try:
+            base_data, _ = _resolve_raw(base_ref, relative_to=here, seen=seen + (label,))
+        except ScenarioError as exc:
+            raise ScenarioError(f"{label}: field 'base' (value: {base_ref!r}): {exc}") from None
         data = deep_merge(base_data, data)
     return data, label
 

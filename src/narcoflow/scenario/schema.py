@@ -62,13 +62,16 @@ class Param(_Frozen):
 
 
 def _bounded(lo: float, hi: float, *, open_lo: bool = False):
+    if hi == float("inf"):
+        allowed = f"> {lo:g}" if open_lo else f">= {lo:g}"
+    else:
+        allowed = f"{'(' if open_lo else '['}{lo:g}, {hi:g}]"
+
     def check(p: Param) -> Param:
         values = [p.value] + (list(p.range) if p.range else [])
         for v in values:
-            bad = v < lo or v > hi or (open_lo and v <= lo)
-            if bad:
-                left = "(" if open_lo else "["
-                raise ValueError(f"value {v} is outside the allowed range {left}{lo}, {hi}]")
+            if v < lo or v > hi or (open_lo and v <= lo):
+                raise ValueError(f"value {v:g} is outside the allowed range: {allowed}")
         return p
 
     return AfterValidator(check)
