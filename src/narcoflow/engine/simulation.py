@@ -15,6 +15,7 @@ import numpy as np
 
 import narcoflow
 from narcoflow.engine import state as st
+from narcoflow.engine.flowlog import FlowLog
 from narcoflow.engine.ledger import Ledger
 from narcoflow.engine.processes import default_processes
 from narcoflow.engine.recorder import Recorder
@@ -70,6 +71,8 @@ class Simulation:
         self.initialized = False
         self.finished = False
         self.t = 0
+        self.steps_done = 0
+        self.flow_log: FlowLog | None = None
         self.timings = {p.name: 0.0 for p in self.processes}
         self._results: Results | None = None
 
@@ -129,13 +132,19 @@ class Simulation:
         return self.scenario.start + dt.timedelta(weeks=step)
 
     # ------------------------------------------------------------------ run
-    def run(self, *, progress: Callable[[int, int], None] | None = None) -> Simulation:
-        """Run all steps; ``progress(step, n_steps)`` is called after each. Returns ``self``."""
+    def run(self, *, until: int | None = None,
+            progress: Callable[[int, int], None] | None = None) -> Simulation:
+        """Run the steps up to ``until`` (default: the end); ``progress(step, n_steps)`` is called
+        after each. Can be called again to continue (e.g. after removing actors). Returns ``self``.
+        """
         if self.finished:
             raise AlreadyRunError("Simulation is already complete (create a new Simulation to re-run)")
         if not self.initialized:
             self.init()
-        for t in range(self.n_steps):
+        until = self.n_steps if until is None else int(until)
+        if not self.steps_done <= until <= self.n_steps:
+            raise NarcoflowError(f"until={until}: must be in [{self.steps_done}, {self.n_steps}]")
+        for t in range(self.steps_done, until):
             self.t = t
             self.recorder.step = t
             for p in self.processes:
@@ -143,9 +152,10 @@ class Simulation:
                 p.step(self)
                 self.timings[p.name] += time.process_time() - t0
             self.check_ledger()
+            self.steps_done = t + 1
             if progress is not None:
                 progress(t + 1, self.n_steps)
-        self.finished = True
+        self.finished = self.steps_done == self.n_steps
         return self
 
     def check_ledger(self) -> None:
@@ -155,10 +165,16 @@ class Simulation:
         transit = np.bincount(sh.view("drug"), weights=sh.view("grams"), minlength=self.n_drugs)
         self.ledger.check(self.t, stocks, transit)
 
+    def enable_flow_log(self) -> FlowLog:
+        """Record every transfer of product between nodes from now on (for network snapshots)."""
+        if self.flow_log is None:
+            self.flow_log = FlowLog()
+        return self.flow_log
+
     @property
     def results(self) -> Results:
         if not self.finished:
-            raise NarcoflowError("No results yet: call run() first")
+            raise NarcoflowError("No results yet: run() has not reached the last step")
         if self._results is None:
             info = {
                 "scenario": self.scenario.name,
@@ -196,6 +212,8 @@ class Simulation:
         np.subtract.at(a.pure, src, p)
         np.add.at(a.stock, dst, g)
         np.add.at(a.pure, dst, p)
+        if self.flow_log is not None:
+            self.flow_log.add(self.t, a.uid[src], a.uid[dst], g.sum(axis=1))
         # Rounding can leave -1e-17 where a whole stock moved: clamp to exactly zero.
         rows = np.unique(src)
         a.stock[rows] = np.maximum(a.stock[rows], 0.0)
@@ -206,6 +224,9 @@ class Simulation:
         if len(slots) == 0:
             return
         a, rec = self.actors, self.recorder
+        if self.flow_log is not None:
+            sink = np.full(len(slots), FlowLog.seized(agency))
+            self.flow_log.add(self.t, a.uid[slots], sink, a.stock[slots].sum(axis=1))
         for d in range(self.n_drugs):
             g = a.stock[slots, d]
             if g.sum() > 0:
@@ -218,6 +239,10 @@ class Simulation:
         sh = self.shipments
         if sh.n:
             carried = np.isin(sh.view("carrier"), slots) & ~sh.view("foreign")
+            if carried.any() and self.flow_log is not None:
+                c = sh.view("carrier")[carried]
+                self.flow_log.add(self.t, a.uid[c], np.full(len(c), FlowLog.seized(agency)),
+                                  sh.view("grams")[carried])
             if carried.any():
                 for d in range(self.n_drugs):
                     m = carried & (sh.view("drug") == d)
@@ -261,7 +286,22 @@ class Simulation:
                 self.recorder.add_by("arrests", by_region, self.region_names, dim="region",
                                      channel=name)
         self.jail(a.person[slots])
+        self.remove_actors(slots)
+
+    def remove_actors(self, slots: np.ndarray) -> None:
+        """Free actor slots and cut every tie to them: other actors', users' and lots in transit."""
+        if len(slots) == 0:
+            return
         self.actors.remove(slots)
+        u = self.users
+        if u.n:
+            seller = u.view("seller")
+            seller[np.isin(seller, slots)] = -1
+        sh = self.shipments
+        if sh.n:
+            dest = sh.view("dest")
+            domestic = ~sh.view("foreign")
+            dest[domestic & np.isin(dest, slots)] = -1
 
     def region_mask(self, names: list[str] | None) -> np.ndarray:
         if names is None:

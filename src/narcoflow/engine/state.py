@@ -101,15 +101,19 @@ class Users:
 
 
 class Actors:
-    """Trafficking actors with stocks and ties; slots are reused after an actor leaves."""
+    """Trafficking actors with stocks and ties; slots are reused after an actor leaves.
+
+    ``uid`` is an actor's permanent id (never reused); a slot is only its current row.
+    """
 
     def __init__(self, n_drugs: int, capacity: int = 256):
         self.n_drugs = n_drugs
         self.cap = 0
+        self.next_uid = 0
         self.active = np.zeros(0, dtype=bool)
         self._grow(capacity)
 
-    _int_fields = {"role": np.int8, "region": np.int16, "person": np.int64, "supplier": np.int32,
+    _int_fields = {"uid": np.int64, "role": np.int8, "region": np.int16, "person": np.int64, "supplier": np.int32,
                    "export_tie": np.int32, "crossing": np.int16, "city": np.int16}
     _float_fields = ("output_g", "purity", "demand_ema", "export_ema", "sell_ema", "since")
 
@@ -155,6 +159,8 @@ class Actors:
             free = np.flatnonzero(~self.active)
         slots = free[:k]
         self.active[slots] = True
+        self.uid[slots] = np.arange(self.next_uid, self.next_uid + k)
+        self.next_uid += k
         self.role[slots] = role
         self.region[slots] = region
         self.person[slots] = person

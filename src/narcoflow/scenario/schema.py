@@ -184,6 +184,7 @@ class Prices(_Frozen):
     retail_markup: Positive
     wholesale_markup: Positive
     adjustment_speed: NonNeg
+    normal_fill: Annotated[Param, _bounded(0.0, 1.0, open_lo=True)]
     glut_weight: NonNeg
     min_retail_usd_per_g: Positive
     max_retail_usd_per_g: Positive
@@ -335,14 +336,30 @@ class Scenario(_Frozen):
             need(f"border.crossings[{c.name}].region", c.region, names)
         if "China" not in dest:
             problems.append("border.destinations must include 'China' (the first foreign market)")
+        by_name = {d.name: d for d in self.border.destinations}
         for d in self.border.destinations:
             if d.via is not None:
                 need(f"border.destinations[{d.name}].via", d.via, dest)
+                hub = by_name.get(d.via)
+                if hub is not None and hub.via is not None:
+                    problems.append(f"border.destinations[{d.name}].via {d.via!r} is itself reached "
+                                    "via another market; only one onward leg is modelled")
+        for hub in dest:
+            total = sum(d.onward_share.value for d in self.border.destinations if d.via == hub)
+            if total > 1:
+                problems.append(f"border.destinations: onward_share via {hub!r} sums to {total:g}, "
+                                "above 1")
         for e in self.events:
             for r in e.regions or []:
                 need(f"events[{e.name or e.type}].regions", r, names)
             if e.type in ("state_shipment_seizure", "foreign_crackdown"):
                 need(f"events[{e.name or e.type}].destination", e.destination, dest)
+            if e.type == "state_shipment_seizure" and e.channel is not None:
+                need(f"events[{e.name or e.type}].channel", e.channel,
+                     {c.name for c in self.state.export_channels})
+            if e.type in ("precursor_control", "foreign_crackdown", "state_shipment_seizure") and e.regions:
+                problems.append(f"events[{e.name or e.type}].regions: a {e.type} event is national "
+                                "or foreign; remove 'regions'")
             if e.start < self.start or e.start > self.end:
                 problems.append(
                     f"events[{e.name or e.type}].start {e.start} is outside the period "

@@ -1,11 +1,18 @@
-"""The upper private chain (S11): producers sell to their deliverer, who carries the product to a
-provincial wholesaler. The chain is demand-driven: a wholesaler takes what it lacks to hold its
-target cover of (its sellers' demand + its exports), less what is already on the way; the
-deliverers tied to it share that need and buy pro rata from their producers. A producer's
-sell-through (share of its stock sold, averaged over weeks) feeds its economics (S7).
-The carried lot is in transit for ``distribution.transit_weeks``; if the deliverer is arrested on
-the way, the lot is seized with them (E4: checkpoint busts). Actors without a tie keep their
-stock until `Recruitment` rewires them.
+"""The upper private chain (S11): producers sell to a deliverer, who carries the product to the
+provincial wholesalers that source from it.
+
+Ties: each producer sells to one deliverer (of its region); each wholesaler sources from one
+deliverer (of its own region with ``deliverer_same_region_prob``, else of any region); a deliverer
+serves several wholesalers. The chain is demand-driven:
+    need_w   = target cover x (w's sellers' weekly demand + w's weekly exports) - w's stock
+               - what is already on the way to w
+    need_d   = sum of need_w over the wholesalers sourcing from d
+    d buys   min(1, (need_d - d's stock) / its producers' stock) of each producer's stock
+    w gets   need_w / max(need_d, d's stock) of d's stock, as a lot in transit
+A producer's sell-through (share of its stock sold, averaged over weeks) feeds its economics
+(S7). A wholesaler served less than half its need leaves its deliverer with ``rewire_prob`` (it
+searches for another, see `Recruitment`). A lot is in transit for ``distribution.transit_weeks``;
+if the deliverer is arrested on the way, the lot is seized with them (E4: checkpoint busts).
 """
 
 from __future__ import annotations
@@ -22,43 +29,50 @@ class Delivery(Process):
     claims = ("S11",)
 
     def step(self, sim) -> None:
-        a = sim.actors
+        a, dist = sim.actors, sim.scenario.distribution
+        rng = sim.rng(self.name)
+        wh = a.of_role(st.WHOLESALER)
+        wh = wh[a.supplier[wh] >= 0]
+        d_of_w = a.supplier[wh].astype(np.int64)
+        need_w = wholesaler_need(sim, wh, include_transit=True) if len(wh) else np.empty(0)
+        need_d = np.bincount(d_of_w, weights=need_w, minlength=a.cap)
+        # Deliverers buy from their producers what their wholesalers lack.
         prod = a.of_role(st.PRODUCER)
-        deliv = a.of_role(st.DELIVERER)
-        deliv_tied = deliv[a.supplier[deliv] >= 0]
-        # Need of each wholesaler, shared by the deliverers tied to it.
-        w_of_d = a.supplier[deliv_tied].astype(np.int64)
-        need = np.zeros(a.cap)
-        if len(w_of_d):
-            wh = np.unique(w_of_d)
-            need[wh] = wholesaler_need(sim, wh, include_transit=True)
-        n_deliv = np.bincount(w_of_d, minlength=a.cap)
-        cap_d = np.zeros(a.cap)
-        cap_d[deliv_tied] = need[w_of_d] / np.maximum(n_deliv[w_of_d], 1)
-        # Deliverers buy from their producers pro rata to what they can place.
         tied = prod[a.supplier[prod] >= 0]
         d_of_p = a.supplier[tied].astype(np.int64)
+        held_d = a.stock.sum(axis=1)
+        buy = np.maximum(0.0, need_d - held_d)
         offered = np.bincount(d_of_p, weights=a.stock[tied].sum(axis=1), minlength=a.cap)
-        take = np.minimum(1.0, np.divide(cap_d, offered, out=np.zeros(a.cap), where=offered > 0))
+        take = np.minimum(1.0, np.divide(buy, offered, out=np.zeros(a.cap), where=offered > 0))
         frac = take[d_of_p]
         had = a.stock[tied].sum(axis=1) > 0
         a.sell_ema[tied[had]] = 0.9 * a.sell_ema[tied[had]] + 0.1 * frac[had]
         sim.move_stock(tied, d_of_p, frac)
-        deliv = deliv[(a.supplier[deliv] >= 0) & (a.stock[deliv].sum(axis=1) > 0)]
-        if len(deliv) == 0:
+        if len(wh) == 0:
             return
-        transit = sim.scenario.distribution.transit_weeks
+        # Deliverers ship to their wholesalers pro rata to need.
+        held_d = a.stock.sum(axis=1)
+        share = np.divide(need_w, np.maximum(need_d[d_of_w], held_d[d_of_w]),
+                          out=np.zeros(len(wh)), where=need_w > 0)
+        served = np.divide(share * held_d[d_of_w], need_w, out=np.ones(len(wh)), where=need_w > 0)
+        transit = dist.transit_weeks
         for d in range(sim.n_drugs):
-            g = a.stock[deliv, d]
+            g = a.stock[d_of_w, d] * share
             m = g > 0
             if not m.any():
                 continue
-            src = deliv[m]
-            dest = a.supplier[src]
-            sim.shipments.add(drug=np.full(len(src), d), grams=g[m], pure=a.pure[src, d],
-                              arrive=np.full(len(src), sim.t + transit), foreign=np.zeros(len(src), bool),
-                              dest=dest, dest_region=a.region[dest], channel=np.full(len(src), sim.private_channel),
-                              carrier=src, forced=np.zeros(len(src), bool), price_factor=np.zeros(len(src)),
-                              interdiction=np.zeros(len(src)))
-            a.stock[src, d] = 0.0
-            a.pure[src, d] = 0.0
+            src, dest = d_of_w[m], wh[m]
+            p = a.pure[src, d] * share[m]
+            n = len(src)
+            sim.shipments.add(drug=np.full(n, d), grams=g[m], pure=p, arrive=np.full(n, sim.t + transit),
+                              foreign=np.zeros(n, bool), dest=dest, dest_region=a.region[dest],
+                              channel=np.full(n, sim.private_channel), carrier=src, forced=np.zeros(n, bool),
+                              price_factor=np.zeros(n), interdiction=np.zeros(n))
+            np.subtract.at(a.stock[:, d], src, g[m])
+            np.subtract.at(a.pure[:, d], src, p)
+        rows = np.unique(d_of_w)
+        a.stock[rows] = np.maximum(a.stock[rows], 0.0)
+        a.pure[rows] = np.maximum(a.pure[rows], 0.0)
+        # Search: a wholesaler left short looks for another deliverer.
+        short = (need_w > 0) & (served < 0.5) & (rng.random(len(wh)) < dist.rewire_prob.value)
+        a.supplier[wh[short]] = -1

@@ -25,9 +25,9 @@ class Demand(Process):
         rng = sim.rng(self.name)
         prev = np.array([r.initial_prevalence.value for r in sim.scenario.regions])
         k = rng.binomial(sim.persons.sizes, prev)
-        self.add_users(sim, rng, k)
+        self.add_users(sim, rng, k, count=False)
 
-    def add_users(self, sim, rng, k_by_region) -> None:
+    def add_users(self, sim, rng, k_by_region, count: bool = True) -> None:
         c, a = sim.scenario.consumption, sim.actors
         persons, regions = [], []
         for r, k in enumerate(k_by_region):
@@ -45,8 +45,9 @@ class Demand(Process):
         drug = np.where(rng.random(len(persons)) < c.heroin_share.value, 1, 0)
         sim.persons.flags[persons] |= st.USER
         sim.users.add(persons, regions, seller, use, drug)
-        sim.recorder.add_by("initiations", np.bincount(regions, minlength=sim.n_regions).astype(float),
-                            sim.region_names, dim="region")
+        if count:
+            sim.recorder.add_by("initiations", np.bincount(regions, minlength=sim.n_regions).astype(float),
+                                sim.region_names, dim="region")
 
     def step(self, sim) -> None:
         rng, c, u = sim.rng(self.name), sim.scenario.consumption, sim.users

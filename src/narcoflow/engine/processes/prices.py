@@ -1,12 +1,20 @@
 """Prices and markups by tier and region (S11).
 
-The retail price of a region moves each week with shortage and glut:
-    log p += speed x (shortage - glut_weight x glut)
-    shortage = 1 - served / demanded;  glut = clip(cover / target cover - 1, 0, 5)
-where cover is the weeks of demand held by the region's sellers and wholesalers and the target
-cover is the sum of their target covers; p stays within [min, max]. Wholesale = retail / retail
-markup; producer = wholesale / wholesale markup (C18: inland kg wholesale to retail ~10-14x).
-Foreign import prices are scenario inputs (C9, C12-C16), recorded for reference.
+One national wholesale price W moves each week with the national market; each region's retail
+price adds a premium for local shortage. Search frictions (users between sellers, sellers between
+wholesalers) leave some demand unserved even in a supplied market, so only service below the
+normal level ``normal_fill`` counts as shortage (service above it pushes the national price down):
+    shortage   = (normal_fill - served / demanded) / normal_fill            (national)
+    shortage_r = max(0, normal_fill - served_r / demanded_r) / normal_fill  (regional premium)
+    glut     = min(cover / target - 1, 5), cover = weeks of national demand held by the whole
+               private chain (producers, deliverers and lots in transit, wholesalers, smugglers,
+               sellers); target = seller + wholesaler target covers. Negative glut (too little
+               product held) pushes the price up, like shortage.
+    log W   += speed x (shortage - glut_weight x glut)
+    retail_r = W x retail markup x (1 + regional shortage_r), within [min, max]
+    wholesale_r = retail_r / retail markup;  producer_r = wholesale_r / wholesale markup
+(C18: inland kg wholesale to retail ~10-14x). Unsold producer stock thus lowers producer prices
+and margins (S7). Foreign import prices are scenario inputs (C9, C12-C16), recorded for reference.
 """
 
 from __future__ import annotations
@@ -21,20 +29,29 @@ class Prices(Process):
     name = "prices"
     claims = ("S11",)
 
+    def init(self, sim) -> None:
+        pr = sim.scenario.prices
+        self.wholesale = pr.initial_retail_usd_per_g.value / pr.retail_markup.value
+
     def step(self, sim) -> None:
         a, pr, dist = sim.actors, sim.scenario.prices, sim.scenario.distribution
-        held = a.active & ((a.role == st.SELLER) | (a.role == st.WHOLESALER))
-        idx = np.flatnonzero(held)
-        stock_r = np.bincount(a.region[idx], weights=a.stock[idx].sum(axis=1), minlength=sim.n_regions)
+        normal, markup = pr.normal_fill.value, pr.retail_markup.value
         demand = sim.week_demand
-        shortage = np.divide(demand - sim.week_consumed, demand, out=np.zeros(sim.n_regions),
-                             where=demand > 0)
-        target = dist.seller_target_cover_weeks.value + dist.wholesaler_target_cover_weeks.value
-        cover = np.divide(stock_r, demand, out=np.where(stock_r > 0, np.inf, 0.0), where=demand > 0)
-        glut = np.clip(cover / target - 1.0, 0.0, 5.0)
-        step = pr.adjustment_speed.value * (shortage - pr.glut_weight.value * glut)
-        sim.retail_price[:] = np.clip(sim.retail_price * np.exp(step), pr.min_retail_usd_per_g.value,
-                                      pr.max_retail_usd_per_g.value)
+        served = np.divide(sim.week_consumed, demand, out=np.ones(sim.n_regions), where=demand > 0)
+        shortage_r = np.maximum(0.0, normal - served) / normal
+        total_demand = demand.sum()
+        if total_demand > 0:
+            shortage = (normal - sim.week_consumed.sum() / total_demand) / normal
+            sh = sim.shipments
+            in_transit = sh.view("grams")[~sh.view("foreign")].sum() if sh.n else 0.0
+            held = a.stock[a.active].sum() + in_transit
+            target = dist.seller_target_cover_weeks.value + dist.wholesaler_target_cover_weeks.value
+            glut = min(5.0, held / total_demand / target - 1.0)
+            self.wholesale *= np.exp(pr.adjustment_speed.value * (shortage - pr.glut_weight.value * glut))
+            self.wholesale = float(np.clip(self.wholesale, pr.min_retail_usd_per_g.value / markup,
+                                           pr.max_retail_usd_per_g.value / markup))
+        sim.retail_price[:] = np.clip(self.wholesale * markup * (1.0 + shortage_r),
+                                      pr.min_retail_usd_per_g.value, pr.max_retail_usd_per_g.value)
         rec = sim.recorder
         wholesale = sim.retail_price / pr.retail_markup.value
         producer = wholesale / pr.wholesale_markup.value

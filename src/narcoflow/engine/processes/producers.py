@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from narcoflow.engine import state as st
+from narcoflow.engine.flowlog import SOURCE
 from narcoflow.engine.processes.base import Process
 
 
@@ -95,7 +96,7 @@ class ProducerEntryExit(Process):
             leaving = leaving[has_buyer]
             sim.move_stock(leaving, a.supplier[leaving].astype(np.int64), np.ones(len(leaving)))
             sim.persons.flags[a.person[leaving]] &= ~np.uint8(st.ACTOR)
-            a.remove(leaving)
+            sim.remove_actors(leaving)
         if availability <= 0:
             return
         prod = a.of_role(st.PRODUCER)
@@ -129,6 +130,8 @@ class PrivateProduction(Process):
         a.stock[prod, meth] += g
         a.pure[prod, meth] += g * a.purity[prod]
         sim.ledger.produced[meth] += g.sum()
+        if sim.flow_log is not None:
+            sim.flow_log.add(sim.t, SOURCE, a.uid[prod], g)
         by_region = np.bincount(a.region[prod], weights=g, minlength=sim.n_regions)
         sim.recorder.add_by("produced_g", by_region, sim.region_names, dim="region",
                             drug=sim.drugs[meth], channel="private")

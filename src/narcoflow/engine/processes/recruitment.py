@@ -7,14 +7,13 @@ interdiction) meaningful. Each week, per region, the missing positions are
     deliverers:  producers / producers_per_deliverer
     smugglers:   smugglers_per_crossing_per_million x simulated population (millions), per crossing
 and each is filled with probability ``recruitment_rate`` by an uninvolved, free person of the
-region. Ties of new actors: a seller to a wholesaler of its region; a deliverer to a wholesaler of
-its region with ``deliverer_same_region_prob``, else of any region; a wholesaler to a smuggler with
-the region's ``border_access`` (own-region crossings first); a producer to a deliverer of its
-region. Orphans (their supplier was arrested) find a new one with ``rewire_prob`` a week; users
-without a seller likewise. Deliverers pick the wholesaler that lacks the most product (need =
-target cover x its sellers' demand - its stock), and leave a glutted wholesaler (stock above twice
-its target cover) with ``rewire_prob`` a week: product follows demand (and price: the weight is
-need x the region's price) through the ties.
+region. Ties: a seller buys from a wholesaler of its region; a wholesaler sources from a
+deliverer of its region with ``deliverer_same_region_prob``, else of any region, picked with a
+weight equal to the product available behind it (its stock and its producers' stock): product
+flows from where it is abundant; a wholesaler also ties to a smuggler with the region's
+``border_access`` (own-region crossings first); a producer sells to a deliverer of its region.
+Orphans (their tie was arrested, or they left a supplier that could not serve them) find a new one
+with ``rewire_prob`` a week; users without a seller likewise.
 """
 
 from __future__ import annotations
@@ -35,10 +34,17 @@ def wholesaler_need(sim, wh: np.ndarray, include_transit: bool = False) -> np.nd
     held = a.stock[wh].sum(axis=1)
     if include_transit and sim.shipments.n:
         sh = sim.shipments
-        dom = ~sh.view("foreign")
+        dom = ~sh.view("foreign") & (sh.view("dest") >= 0)
         held = held + np.bincount(sh.view("dest")[dom], weights=sh.view("grams")[dom], minlength=a.cap)[wh]
     outflow = demand[wh] + a.export_ema[wh]
     return np.maximum(0.0, dist.wholesaler_target_cover_weeks.value * outflow - held)
+
+
+def _round(rng, missing: np.ndarray) -> np.ndarray:
+    """Stochastic rounding of missing positions (>= 0): unbiased at any scale (0.3 -> 1 w.p. 0.3)."""
+    m = np.maximum(np.asarray(missing, dtype=float), 0.0)
+    base = np.floor(m)
+    return (base + (rng.random(m.shape) < m - base)).astype(np.int64)
 
 
 class Recruitment(Process):
@@ -65,7 +71,7 @@ class Recruitment(Process):
         return np.bincount(a.region[s], minlength=sim.n_regions)
 
     def _recruit(self, sim, rng, role, missing, rate) -> np.ndarray:
-        k = rng.binomial(np.maximum(np.ceil(missing), 0).astype(np.int64), rate)
+        k = rng.binomial(_round(rng, missing), rate)
         slots = []
         for r in np.flatnonzero(k):
             persons = sim.persons.sample_free(rng, int(r), int(k[r]), st.ACTOR | st.JAILED)
@@ -84,11 +90,11 @@ class Recruitment(Process):
         self._recruit(sim, rng, st.DELIVERER, self._count(sim, st.PRODUCER)
                       / dist.producers_per_deliverer.value - self._count(sim, st.DELIVERER), rate)
         # Smugglers per crossing (several crossings may share a region).
-        target = max(1.0, b.smugglers_per_crossing_per_million.value * sim.persons.n / 1e6)
+        target = b.smugglers_per_crossing_per_million.value * sim.persons.n / 1e6
         sm = a.of_role(st.SMUGGLER)
         have = np.bincount(a.crossing[sm], minlength=len(b.crossings))
         for ci, r in enumerate(self.crossing_region):
-            k = rng.binomial(int(np.ceil(max(0.0, target - have[ci]))), rate)
+            k = rng.binomial(int(_round(rng, np.array([target - have[ci]]))[0]), rate)
             if k:
                 persons = sim.persons.sample_free(rng, int(r), int(k), st.ACTOR | st.JAILED)
                 sim.persons.flags[persons] |= st.ACTOR
@@ -100,19 +106,6 @@ class Recruitment(Process):
         wh = a.of_role(st.WHOLESALER)
         wh_region = a.region[wh].astype(np.int64)
 
-        # Deliverers leave glutted wholesalers (stock > 2 x target cover of their sellers' demand).
-        dl = a.of_role(st.DELIVERER)
-        dl = dl[a.supplier[dl] >= 0]
-        if len(dl):
-            w_of = a.supplier[dl].astype(np.int64)
-            glutted = wholesaler_need(sim, w_of) <= 0
-            sellers = a.of_role(st.SELLER)
-            dem = np.bincount(a.supplier[sellers][a.supplier[sellers] >= 0],
-                              weights=a.demand_ema[sellers][a.supplier[sellers] >= 0], minlength=a.cap)
-            over = a.stock[w_of].sum(axis=1) > 2 * dist.wholesaler_target_cover_weeks.value * dem[w_of]
-            leave = glutted & over & (rng.random(len(dl)) < prob)
-            a.supplier[dl[leave]] = -1
-
         def orphans(role):
             s = a.of_role(role)
             s = s[a.supplier[s] < 0]
@@ -121,25 +114,28 @@ class Recruitment(Process):
         # Sellers -> a wholesaler of their region.
         s = orphans(st.SELLER)
         a.supplier[s] = st.pick_in_groups(rng, wh_region, wh, a.region[s].astype(np.int64))
-        # Deliverers -> a wholesaler that needs product: of their region with
-        # deliverer_same_region_prob, else of any region; weighted by unmet need.
-        d = orphans(st.DELIVERER)
-        if len(d) and len(wh):
-            # Arbitrage: a wholesaler in a dear region is worth the trip (price x need).
-            price = sim.retail_price[wh_region]
-            need = (wholesaler_need(sim, wh) + 1e-9) * price
-            local = rng.random(len(d)) < dist.deliverer_same_region_prob.value
-            for i, slot in enumerate(d):
-                pool = wh_region == a.region[slot] if local[i] else np.ones(len(wh), bool)
-                if not pool.any():
-                    pool = np.ones(len(wh), bool)
-                w = need * pool
-                a.supplier[slot] = wh[np.searchsorted(np.cumsum(w), rng.random() * w.sum())]
         # Producers -> a deliverer of their region.
         dl = a.of_role(st.DELIVERER)
         p = orphans(st.PRODUCER)
         a.supplier[p] = st.pick_in_groups(rng, a.region[dl].astype(np.int64), dl,
                                           a.region[p].astype(np.int64))
+        # Wholesalers -> a deliverer with product to sell: of their region with
+        # deliverer_same_region_prob, else of any region; weighted by the supply behind it.
+        w = orphans(st.WHOLESALER)
+        if len(w) and len(dl):
+            supply = a.stock.sum(axis=1)
+            prod = a.of_role(st.PRODUCER)
+            prod = prod[a.supplier[prod] >= 0]
+            supply = supply + np.bincount(a.supplier[prod], weights=a.stock[prod].sum(axis=1), minlength=a.cap)
+            weight = supply[dl] + 1e-9
+            dl_region = a.region[dl]
+            local = rng.random(len(w)) < dist.deliverer_same_region_prob.value
+            for i, slot in enumerate(w):
+                pool = dl_region == a.region[slot] if local[i] else np.ones(len(dl), bool)
+                if not pool.any():
+                    pool = np.ones(len(dl), bool)
+                cum = np.cumsum(weight * pool)
+                a.supplier[slot] = dl[min(np.searchsorted(cum, rng.random() * cum[-1]), len(dl) - 1)]
         # Wholesalers -> a smuggler (S13), with the region's border access.
         sm = a.of_role(st.SMUGGLER)
         w = wh[a.export_tie[wh] < 0]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from narcoflow.engine import state as st
+from narcoflow.engine.flowlog import FlowLog
 from narcoflow.engine.processes.base import Process
 
 
@@ -86,6 +87,9 @@ class Retail(Process):
             consumed[m] = got
             pure_consumed[m] = got * purity_s[s]
             sold = np.bincount(s, weights=got, minlength=a.cap)
+            if sim.flow_log is not None:
+                who = np.flatnonzero(sold > 0)
+                sim.flow_log.add(sim.t, a.uid[who], FlowLog.users(a.region[who]), sold[who])
             sold_pure = sold * purity_s
             a.stock[:, d] -= sold
             a.pure[:, d] -= sold_pure

@@ -6,6 +6,7 @@ of any region). With no wholesaler anywhere nothing is siphoned that week.
 from __future__ import annotations
 
 from narcoflow.engine import state as st
+from narcoflow.engine.flowlog import STATE
 from narcoflow.engine.processes.base import Process
 
 
@@ -34,4 +35,6 @@ class NsaSiphon(Process):
                 sim.state_pure[d] -= g * purity
                 a.stock[w, d] += g
                 a.pure[w, d] += g * purity
+                if sim.flow_log is not None:
+                    sim.flow_log.add(sim.t, STATE, a.uid[w], [g])
                 sim.recorder.add("siphoned_g", g, drug=sim.drugs[d], region=sim.region_names[r])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from narcoflow.engine import state as st
+from narcoflow.engine.flowlog import FlowLog
 from narcoflow.engine.processes.base import Process
 
 
@@ -88,6 +89,8 @@ class BorderSmuggling(Process):
                               forced=np.zeros(n, bool), price_factor=np.zeros(n),
                               interdiction=np.full(n, china.interdiction_prob.value))
             rec.add("exported_g", float(g[m].sum()), drug=sim.drugs[d], region="China", channel="private")
+            if sim.flow_log is not None:
+                sim.flow_log.add(sim.t, a.uid[src], FlowLog.foreign(self.china), g[m])
             rec.add("private_export_revenue_usd", float(g[m].sum() * china_price))
             a.stock[src, d] = 0.0
             a.pure[src, d] = 0.0

@@ -14,6 +14,7 @@ import datetime as dt
 
 import numpy as np
 
+from narcoflow.engine.flowlog import STATE, FlowLog
 from narcoflow.engine.processes.base import Process
 
 
@@ -39,6 +40,8 @@ class StateExports(Process):
                           foreign=[True], dest=[dest], dest_region=[-1], channel=[channel],
                           carrier=[-1], forced=[forced], price_factor=[price_factor],
                           interdiction=[interdiction])
+        if sim.flow_log is not None:
+            sim.flow_log.add(sim.t, STATE, FlowLog.foreign(dest), [grams])
         sim.recorder.add("exported_g", grams, drug=sim.drugs[drug], region=sim.dest_names[dest],
                          channel=sim.channel_names[channel])
 
@@ -49,10 +52,12 @@ class StateExports(Process):
             if sim.date <= ev.start < sim.date + dt.timedelta(days=7):
                 d = sim.drugs.index(ev.drug)
                 grams = min(ev.grams.value * sim.scale, sim.state_stock[d])
-                ch = next((i for i, c in enumerate(sc.state.export_channels) if c.name == ev.channel), 0)
+                names = [c.name for c in sc.state.export_channels]
+                ch = names.index(ev.channel) if ev.channel in names else 0
+                channel = sc.state.export_channels[ch]
                 if grams > 0:
-                    self.ship(sim, d, grams, sim.dest_index[ev.destination], ch, 1,
-                              sc.state.export_channels[ch].price_factor.value, 1.0, forced=True)
+                    self.ship(sim, d, grams, sim.dest_index[ev.destination], ch, channel.transit_weeks,
+                              channel.price_factor.value, 1.0, forced=True)
         for ci, c in enumerate(sc.state.export_channels):
             lot = c.lot_g.value * sim.scale
             for d in range(sim.n_drugs):

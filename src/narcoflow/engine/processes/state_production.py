@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from narcoflow.engine.flowlog import SOURCE, STATE
 from narcoflow.engine.processes.base import Process
 
 
@@ -50,5 +51,7 @@ class StateProduction(Process):
                     sim.recorder.add("produced_g", g, drug=sim.drugs[d],
                                      region=sim.region_names[r], channel="state")
                     sim.state_stock[d] += g
+                    if sim.flow_log is not None:
+                        sim.flow_log.add(sim.t, SOURCE, STATE, [g])
                     sim.state_pure[d] += g * f.purity.value
                     sim.ledger.produced[d] += g

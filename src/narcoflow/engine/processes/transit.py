@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from narcoflow.engine import state as st
+from narcoflow.engine.flowlog import FlowLog
 from narcoflow.engine.processes.base import Process
 
 
@@ -51,7 +52,8 @@ class Transit(Process):
     def _deliver_domestic(self, sim, rng, idx) -> np.ndarray:
         a, sh = sim.actors, sim.shipments
         dest = sh.dest[idx].astype(np.int64)
-        ok = a.active[dest] & (a.role[dest] == st.WHOLESALER)
+        ok = dest >= 0
+        ok[ok] = a.active[dest[ok]] & (a.role[dest[ok]] == st.WHOLESALER)
         if not ok.all():
             w = a.of_role(st.WHOLESALER)
             alt = st.pick_in_groups(rng, a.region[w].astype(np.int64), w,
@@ -62,6 +64,8 @@ class Transit(Process):
             k = idx[j]
             a.stock[dest[j], sh.drug[k]] += sh.grams[k]
             a.pure[dest[j], sh.drug[k]] += sh.pure[k]
+        if sim.flow_log is not None and ok.any():
+            sim.flow_log.add(sim.t, a.uid[sh.carrier[idx[ok]]], a.uid[dest[ok]], sh.grams[idx[ok]])
         return ok
 
     def _arrive_abroad(self, sim, rng, i) -> list[dict]:
@@ -69,9 +73,12 @@ class Transit(Process):
         d, g, dest, ch = int(sh.drug[i]), float(sh.grams[i]), int(sh.dest[i]), int(sh.channel[i])
         dname, drug, chname = sim.dest_names[dest], sim.drugs[d], sim.channel_names[ch]
         p = 1.0 if sh.forced[i] else min(1.0, sh.interdiction[i] * sim.foreign_mult[dest])
+        log = sim.flow_log
         if rng.random() < p:
-            rec.add("seized_g", g, drug=drug, region=dname,
-                    channel=sc.border.destinations[dest].agency)
+            agency = sc.border.destinations[dest].agency
+            if log is not None:
+                log.add(sim.t, FlowLog.foreign(dest), FlowLog.seized(agency), [g])
+            rec.add("seized_g", g, drug=drug, region=dname, channel=agency)
             sim.ledger.seized[d] += g
             return []
         if ch != sim.private_channel and sh.price_factor[i] > 0:
@@ -85,6 +92,8 @@ class Transit(Process):
                 continue
             og = g * share
             rest -= og
+            if log is not None:
+                log.add(sim.t, FlowLog.foreign(dest), FlowLog.foreign(oi), [og])
             legs.append(dict(drug=[d], grams=[og], pure=[og * purity], arrive=[sim.t + o.transit_weeks],
                              foreign=[True], dest=[oi], dest_region=[-1], channel=[ch], carrier=[-1],
                              forced=[False], price_factor=[0.0], interdiction=[o.interdiction_prob.value]))
