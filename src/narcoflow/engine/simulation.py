@@ -98,7 +98,7 @@ class Simulation:
         self.private_channel = len(self.channel_names) - 1
         sizes = np.array([max(1, round(r.population * self.scale)) for r in sc.regions])
         self.persons = st.Persons(sizes)
-        self.users = st.Users()
+        self.users = st.Users(self.persons.n, self.n_regions)
         self.actors = st.Actors(self.n_drugs)
         self.shipments = st.Shipments()
         self.state_stock = np.zeros(self.n_drugs)
@@ -256,10 +256,11 @@ class Simulation:
                 sh.keep(~carried)
 
     def jail(self, persons: np.ndarray) -> None:
-        """Persons arrested leave their roles and are unavailable until released."""
+        """Persons arrested leave their roles (and the user table) until released."""
         if len(persons) == 0:
             return
         pf = self.persons.flags
+        self.users.remove_persons(persons[(pf[persons] & st.USER) != 0])
         pf[persons] = (pf[persons] | st.JAILED) & ~np.uint8(st.ACTOR | st.USER)
         release = self.t + int(round(self.scenario.enforcement.sentence_weeks.value))
         self.jail_person = np.concatenate([self.jail_person, persons])
@@ -289,14 +290,11 @@ class Simulation:
         self.remove_actors(slots)
 
     def remove_actors(self, slots: np.ndarray) -> None:
-        """Free actor slots and cut every tie to them: other actors', users' and lots in transit."""
+        """Free actor slots and cut every tie to them: other actors' and lots' in transit at once,
+        users' lazily (generational ties, see `Users`)."""
         if len(slots) == 0:
             return
-        self.actors.remove(slots)
-        u = self.users
-        if u.n:
-            seller = u.view("seller")
-            seller[np.isin(seller, slots)] = -1
+        self.actors.remove(slots)  # bumps the slots' epochs: users' ties to them are now stale
         sh = self.shipments
         if sh.n:
             dest = sh.view("dest")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from narcoflow.engine import kernels
+
 # Person flags
 USER, ACTOR, JAILED, SKILLED = 1, 2, 4, 8
 
@@ -62,19 +64,27 @@ class Persons:
 
 
 class Users:
-    """Persons who use drugs: a compact, growable table."""
+    """Persons who use drugs: a compact, growable table.
 
-    def __init__(self, capacity: int = 1024):
+    A user's tie to its seller is a generational index: (slot ``seller``, ``seller_epoch``). When
+    an actor leaves, its slot's epoch is bumped, so a stale tie is recognised (and dropped) the
+    next time it is read, without scanning the user table at every arrest.
+    """
+
+    def __init__(self, n_persons: int, n_regions: int, capacity: int = 1024):
         self.n = 0
+        self.row_of_person = np.full(n_persons, -1, dtype=np.int32)
+        self.region_counts = np.zeros(n_regions, dtype=np.int64)
         self.person = np.zeros(capacity, dtype=np.int64)
         self.region = np.zeros(capacity, dtype=np.int16)
         self.seller = np.full(capacity, -1, dtype=np.int32)
+        self.seller_epoch = np.zeros(capacity, dtype=np.int32)
         self.use_g = np.zeros(capacity, dtype=np.float64)
         self.drug = np.zeros(capacity, dtype=np.int8)
 
-    _fields = ("person", "region", "seller", "use_g", "drug")
+    _fields = ("person", "region", "seller", "seller_epoch", "use_g", "drug")
 
-    def add(self, person, region, seller, use_g, drug) -> None:
+    def add(self, person, region, seller, use_g, drug, seller_epoch) -> None:
         k = len(person)
         if self.n + k > len(self.person):
             new_cap = max(2 * len(self.person), self.n + k)
@@ -85,19 +95,31 @@ class Users:
                 setattr(self, f, grown)
         sl = slice(self.n, self.n + k)
         self.person[sl], self.region[sl], self.seller[sl] = person, region, seller
+        self.seller_epoch[sl] = seller_epoch
         self.use_g[sl], self.drug[sl] = use_g, drug
+        self.row_of_person[person] = np.arange(self.n, self.n + k)
+        self.region_counts += np.bincount(region, minlength=len(self.region_counts))
         self.n += k
 
-    def keep(self, mask: np.ndarray) -> None:
-        """Keep only the users where ``mask`` (length n) is true, preserving order."""
-        m = int(mask.sum())
-        for f in self._fields:
-            arr = getattr(self, f)
-            arr[:m] = arr[: self.n][mask]
-        self.n = m
+    def remove_rows(self, rows: np.ndarray) -> None:
+        """Remove users by row (distinct rows), in O(len(rows)); row order is not preserved."""
+        if len(rows) == 0:
+            return
+        rows = np.sort(np.asarray(rows, dtype=np.int64))[::-1].copy()
+        self.n = kernels.swap_remove(rows, self.person, self.region, self.seller, self.seller_epoch,
+                                     self.use_g, self.drug, self.n, self.row_of_person, self.region_counts)
+
+    def remove_persons(self, persons: np.ndarray) -> None:
+        """Remove the given persons from the table if they are users."""
+        rows = self.row_of_person[persons]
+        self.remove_rows(np.unique(rows[rows >= 0]))
 
     def view(self, field: str) -> np.ndarray:
         return getattr(self, field)[: self.n]
+
+    def count_by_region(self, n_regions: int | None = None) -> np.ndarray:
+        """Users per region (maintained incrementally: O(regions))."""
+        return self.region_counts.copy()
 
 
 class Actors:
@@ -113,7 +135,8 @@ class Actors:
         self.active = np.zeros(0, dtype=bool)
         self._grow(capacity)
 
-    _int_fields = {"uid": np.int64, "role": np.int8, "region": np.int16, "person": np.int64, "supplier": np.int32,
+    _int_fields = {"epoch": np.int32, "uid": np.int64, "role": np.int8, "region": np.int16, "person": np.int64,
+                   "supplier": np.int32,
                    "export_tie": np.int32, "crossing": np.int16, "city": np.int16}
     _float_fields = ("output_g", "purity", "demand_ema", "export_ema", "sell_ema", "since")
 
@@ -181,6 +204,7 @@ class Actors:
         if len(slots) == 0:
             return
         self.active[slots] = False
+        self.epoch[slots] += 1
         gone = np.zeros(self.cap, dtype=bool)
         gone[slots] = True
         for f in ("supplier", "export_tie"):

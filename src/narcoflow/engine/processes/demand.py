@@ -44,20 +44,22 @@ class Demand(Process):
         use = c.use_g_per_week.value * rng.lognormal(-0.5 * sigma**2, sigma, len(persons))
         drug = np.where(rng.random(len(persons)) < c.heroin_share.value, 1, 0)
         sim.persons.flags[persons] |= st.USER
-        sim.users.add(persons, regions, seller, use, drug)
+        epoch = np.where(seller >= 0, a.epoch[np.maximum(seller, 0)], 0)
+        sim.users.add(persons, regions, seller, use, drug, epoch)
         if count:
             sim.recorder.add_by("initiations", np.bincount(regions, minlength=sim.n_regions).astype(float),
                                 sim.region_names, dim="region")
 
     def step(self, sim) -> None:
         rng, c, u = sim.rng(self.name), sim.scenario.consumption, sim.users
-        # Quitting, and users removed by arrest (their USER flag was cleared).
-        if u.n:
-            still = (sim.persons.flags[u.view("person")] & st.USER) != 0
-            quit_ = rng.random(u.n) < c.quit_rate_per_week.value
-            sim.persons.flags[u.view("person")[still & quit_]] &= ~np.uint8(st.USER)
-            u.keep(still & ~quit_)
-        users_r = np.bincount(u.view("region"), minlength=sim.n_regions)
+        # Quitting: each user quits with the weekly probability (drawn as a binomial count of
+        # distinct users: O(quitters), not O(users)).
+        k = rng.binomial(u.n, c.quit_rate_per_week.value)
+        if k:
+            rows = rng.choice(u.n, size=k, replace=False)
+            sim.persons.flags[u.person[rows]] &= ~np.uint8(st.USER)
+            u.remove_rows(rows)
+        users_r = u.count_by_region()
         prevalence = users_r / sim.persons.sizes
         availability = np.divide(sim.week_consumed, sim.week_demand, out=np.zeros(sim.n_regions),
                                  where=sim.week_demand > 0)

@@ -61,15 +61,16 @@ class Enforcement(Process):
         exposed = exposed_by(a, arrested)
         exposed = exposed[rng.random(len(exposed)) < enf.exposure_arrest_prob.value]
         sim.arrest_actors(np.union1d(arrested, exposed))
-        # Users (E1: use punishable by labour training).
+        # Users (E1: use punishable by labour training). Each user is arrested with its region's
+        # probability p_r: drawn as a binomial count at the highest p_r, thinned by p_r / max.
         u = sim.users
         if u.n:
-            region = u.view("region").astype(np.int64)
-            pu = np.minimum(1.0, enf.weekly_arrest_prob["user"].value * sim.enforcement_mult[region])
-            caught = rng.random(u.n) < pu
-            if caught.any():
-                sim.jail(u.view("person")[caught])
-                sim.recorder.add_by("arrests", np.bincount(region[caught], minlength=sim.n_regions)
-                                    .astype(float), sim.region_names, dim="region", channel="user")
-            # Jailed persons (arrested users and arrested actors who used) leave the user table.
-            u.keep((sim.persons.flags[u.view("person")] & st.USER) != 0)
+            p_r = np.minimum(1.0, enf.weekly_arrest_prob["user"].value * sim.enforcement_mult)
+            p_max = float(p_r.max())
+            k = rng.binomial(u.n, p_max) if p_max > 0 else 0
+            if k:
+                rows = rng.choice(u.n, size=k, replace=False)
+                rows = rows[rng.random(k) < p_r[u.region[rows]] / p_max]
+                arrests = np.bincount(u.region[rows], minlength=sim.n_regions).astype(float)
+                sim.jail(u.person[rows])
+                sim.recorder.add_by("arrests", arrests, sim.region_names, dim="region", channel="user")

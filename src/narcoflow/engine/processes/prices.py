@@ -84,5 +84,5 @@ class RecordLevels(Process):
         transit = np.bincount(sh.view("drug"), weights=sh.view("grams"), minlength=sim.n_drugs)
         for d, drug in enumerate(sim.drugs):
             rec.set("in_transit_g", transit[d], drug=drug)
-        users = np.bincount(sim.users.view("region"), minlength=sim.n_regions).astype(float)
+        users = sim.users.count_by_region(sim.n_regions).astype(float)
         rec.add_by("users", users, sim.region_names, dim="region", level=True)

@@ -13,7 +13,7 @@ weight equal to the product available behind it (its stock and its producers' st
 flows from where it is abundant; a wholesaler also ties to a smuggler with the region's
 ``border_access`` (own-region crossings first); a producer sells to a deliverer of its region.
 Orphans (their tie was arrested, or they left a supplier that could not serve them) find a new one
-with ``rewire_prob`` a week; users without a seller likewise.
+with ``rewire_prob`` a week. (Users without a seller do the same, at the start of `Retail`.)
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class Recruitment(Process):
 
     def fill(self, sim, rng, rate: float) -> None:
         a, dist, b = sim.actors, sim.scenario.distribution, sim.scenario.border
-        users_r = np.bincount(sim.users.view("region"), minlength=sim.n_regions)
+        users_r = sim.users.count_by_region(sim.n_regions)
         self._recruit(sim, rng, st.SELLER, users_r / dist.users_per_seller.value
                       - self._count(sim, st.SELLER), rate)
         self._recruit(sim, rng, st.WHOLESALER, self._count(sim, st.SELLER)
@@ -145,15 +145,3 @@ class Recruitment(Process):
             own = st.pick_in_groups(rng, a.region[sm].astype(np.int64), sm, a.region[w].astype(np.int64))
             anywhere = sm[rng.integers(len(sm), size=len(w))]
             a.export_tie[w] = np.where(own >= 0, own, anywhere)
-        # Users -> a seller of their region.
-        u = sim.users
-        if u.n:
-            seller = u.view("seller")
-            bad = seller >= 0
-            bad[bad] = ~(a.active[seller[bad]] & (a.role[seller[bad]] == st.SELLER))
-            seller[bad] = -1
-            look = np.flatnonzero((seller < 0) & (rng.random(u.n) < prob))
-            if len(look):
-                sl = a.of_role(st.SELLER)
-                seller[look] = st.pick_in_groups(rng, a.region[sl].astype(np.int64), sl,
-                                                 u.view("region")[look].astype(np.int64))

@@ -7,14 +7,16 @@ stock; a seller served less than half of what it asked drops its wholesaler with
 (it searches for another, see `Recruitment`).
 Retail: a user's weekly demand is its base use x (retail price / reference price) ^ (-elasticity),
 for its drug; each seller serves its users pro rata to its stock. Purity travels
-with every gram (S2). Users without a seller go without; a user served less than half of its
-demand looks for another seller with ``rewire_prob``.
+with every gram (S2). Users without a seller (theirs was arrested, or they left it) first look for
+one of their region with ``rewire_prob``, else go without; a user served less than half of its
+demand drops its seller with ``rewire_prob`` and looks again next week.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from narcoflow.engine import kernels
 from narcoflow.engine import state as st
 from narcoflow.engine.flowlog import FlowLog
 from narcoflow.engine.processes.base import Process
@@ -58,55 +60,32 @@ class Retail(Process):
 
     def step(self, sim) -> None:
         a, u, c, rec = sim.actors, sim.users, sim.scenario.consumption, sim.recorder
-        n = u.n
         sim.week_demand[:] = 0.0
         sim.week_consumed[:] = 0.0
-        # Sellers remember the weekly demand of their customers (what they restock for).
-        a.demand_ema *= 0.8
-        if n == 0:
+        if u.n == 0:
+            a.demand_ema *= 0.8  # sellers remember their customers' demand (what they restock for)
             return
-        region = u.view("region").astype(np.int64)
-        seller = u.view("seller").astype(np.int64)
-        drug = u.view("drug").astype(np.int64)
-        demand = u.view("use_g") * (sim.retail_price[region] / c.reference_price_usd_per_g.value) ** (
-            -c.price_elasticity.value)
-        has = seller >= 0
-        consumed = np.zeros(n)
-        pure_consumed = np.zeros(n)
+        price_factor = (sim.retail_price / c.reference_price_usd_per_g.value) ** (-c.price_elasticity.value)
+        before = a.stock.sum(axis=1) if sim.flow_log is not None else None
+        sl = a.of_role(st.SELLER)
+        sl_region = a.region[sl].astype(np.int64)
+        order = np.argsort(sl_region, kind="stable")
+        counts = np.bincount(sl_region, minlength=sim.n_regions)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        consumed, pure, demand_r, consumed_r = kernels.retail(
+            u.seller, u.seller_epoch, u.region, u.drug, u.use_g, u.n, a.epoch, sl[order].astype(np.int32),
+            starts, counts, price_factor, a.stock, a.pure, a.demand_ema, sim.n_regions, sim.n_drugs,
+            sim.scenario.distribution.rewire_prob.value, sim.rng(self.name))
         for d in range(sim.n_drugs):
-            m = has & (drug == d)
-            if not m.any():
-                continue
-            s = seller[m]
-            dem_s = np.bincount(s, weights=demand[m], minlength=a.cap)
-            stock = a.stock[:, d]
-            fill_s = np.divide(stock, dem_s, out=np.zeros(a.cap), where=dem_s > 0)
-            fill_s = np.minimum(fill_s, 1.0)
-            got = demand[m] * fill_s[s]
-            purity_s = np.divide(a.pure[:, d], stock, out=np.zeros(a.cap), where=stock > 0)
-            consumed[m] = got
-            pure_consumed[m] = got * purity_s[s]
-            sold = np.bincount(s, weights=got, minlength=a.cap)
-            if sim.flow_log is not None:
-                who = np.flatnonzero(sold > 0)
-                sim.flow_log.add(sim.t, a.uid[who], FlowLog.users(a.region[who]), sold[who])
-            sold_pure = sold * purity_s
-            a.stock[:, d] -= sold
-            a.pure[:, d] -= sold_pure
-            a.demand_ema += 0.2 * dem_s
-            sim.ledger.consumed[d] += got.sum()
-            rec.add_by("consumed_g", np.bincount(region[m], weights=got, minlength=sim.n_regions),
-                       sim.region_names, dim="region", drug=sim.drugs[d])
-        # Exactly empty stocks where a seller sold out (avoid -0.0 residues).
-        np.maximum(a.stock, 0.0, out=a.stock)
-        np.maximum(a.pure, 0.0, out=a.pure)
-        # Search (S11): a user served less than half its demand looks for another seller.
-        fill = np.divide(consumed, demand, out=np.ones(n), where=demand > 0)
-        look = has & (fill < 0.5) & (sim.rng(self.name).random(n) < sim.scenario.distribution.rewire_prob.value)
-        u.view("seller")[look] = -1
-        sim.week_demand[:] = np.bincount(region, weights=demand, minlength=sim.n_regions)
-        sim.week_consumed[:] = np.bincount(region, weights=consumed, minlength=sim.n_regions)
-        pure_r = np.bincount(region, weights=pure_consumed, minlength=sim.n_regions)
-        purity_r = np.divide(pure_r, sim.week_consumed, out=np.zeros(sim.n_regions),
-                             where=sim.week_consumed > 0)
+            got = consumed[:, d]
+            if got.sum() > 0:
+                sim.ledger.consumed[d] += got.sum()
+                rec.add_by("consumed_g", got, sim.region_names, dim="region", drug=sim.drugs[d])
+        if before is not None:
+            sold = before - a.stock.sum(axis=1)
+            who = np.flatnonzero(sold > 0)
+            sim.flow_log.add(sim.t, a.uid[who], FlowLog.users(a.region[who]), sold[who])
+        sim.week_demand[:] = demand_r
+        sim.week_consumed[:] = consumed_r
+        purity_r = np.divide(pure.sum(axis=1), consumed_r, out=np.zeros(sim.n_regions), where=consumed_r > 0)
         rec.add_by("purity", purity_r, sim.region_names, dim="region", channel="retail", level=True)
