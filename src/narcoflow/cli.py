@@ -253,3 +253,29 @@ def export(
     with _user_errors():
         path = store.export_parquet(db, run_id, out)
         _console().print(f"Wrote {path}", markup=False, soft_wrap=True)
+
+
+@app.command()
+def report(
+    ident: Annotated[str, typer.Argument(
+        metavar="RUN_ID|EXPERIMENT_ID", show_default=False,
+        help="Run id (or unique prefix) from `narcoflow runs`, or an experiment id from "
+             "`narcoflow compare`.")],
+    db: DbOption = Path(store.DEFAULT_DB),
+    out: Annotated[Path, typer.Option(
+        help="HTML file to write (replaced if it exists); with --format png|svg, the images "
+             "are written next to it as <name>-<figure>.<format>.", dir_okay=False)
+    ] = Path("report.html"),
+    fmt: Annotated[str, typer.Option(
+        "--format", help="html: one self-contained page that opens with no network; png or "
+                         "svg: one static image per figure (needs Chromium).")] = "html",
+) -> None:
+    """Write a report of a stored run or experiment: flows, map, time series, parameters.
+
+    See docs/report.md for what each figure shows.
+    """
+    from narcoflow.viz.report import make_report
+
+    with _user_errors():
+        for path in make_report(db, ident, out, fmt=fmt):
+            _console().print(f"Wrote {path}", markup=False, soft_wrap=True)
