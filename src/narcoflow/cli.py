@@ -279,3 +279,10 @@ def report(
     with _user_errors():
         for path in make_report(db, ident, out, fmt=fmt):
             _console().print(f"Wrote {path}", markup=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------- experiments
+# `levers`, `compare`, `sweep`, `sensitivity` live in narcoflow/experiments/cli.py (issue 4).
+from narcoflow.experiments.cli import register as _register_experiments  # noqa: E402
+
+_register_experiments(app)

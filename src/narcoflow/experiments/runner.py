@@ -1,0 +1,216 @@
+"""Plans of runs, the worker function, and the resumable execution of a plan.
+
+An experiment is a `Plan`: rows ``(point, policy, replication, seed, run_id)`` (one per run of
+the experiment; ``point`` is a policy's or a sample's index) and one `RunSpec` per distinct run
+id. `run_plan` skips the runs already committed to the database, hands the others to an
+executor, and commits each run in the parent process as it finishes (the only writer), so an
+interrupted experiment loses at most the runs in flight and resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import narcoflow
+from narcoflow.errors import NarcoflowError
+from narcoflow.experiments import tables
+from narcoflow.experiments.executors import Executor, LocalExecutor
+from narcoflow.experiments.outcomes import outcomes_of
+from narcoflow.results.results import Results, run_id_for
+from narcoflow.scenario import Scenario
+
+WEEKS_PER_YEAR = 52.1775
+
+
+def n_steps(scenario: Scenario, years: float | None) -> int:
+    """The number of weekly steps of a run (as `narcoflow.engine.Simulation` counts them)."""
+    return scenario.n_steps if years is None else int(round(years * WEEKS_PER_YEAR))
+
+
+def planned_run_id(scenario: Scenario, *, seed: int, scale: float, years: float | None) -> str:
+    """The id the run will have once it has run (`narcoflow.results.results.run_id_for`)."""
+    info = {
+        "scenario": scenario.name, "seed": int(seed), "scale": float(scale), "start": scenario.start,
+        "steps": n_steps(scenario, years), "version": narcoflow.__version__,
+        "parameters": json.dumps(scenario.model_dump(mode="json"), sort_keys=True),
+    }
+    return run_id_for(info)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a worker needs for one run; ``run_id`` is the planned id."""
+
+    scenario: Scenario
+    seed: int
+    scale: float
+    years: float | None
+    run_id: str
+    destinations: tuple[str, ...] = ()
+    keep_metrics: bool = True
+
+
+@dataclass
+class RunOutput:
+    """What a worker sends back: the outcomes, and the full results when they are kept."""
+
+    run_id: str
+    outcomes: dict[str, float]
+    results: Results | None
+    seconds: float
+
+
+def execute_spec(spec: RunSpec) -> RunOutput:
+    """Run one simulation (in a worker) and return its outcomes (and results)."""
+    from narcoflow.engine import Simulation
+
+    t0 = time.perf_counter()
+    sim = Simulation(spec.scenario, seed=spec.seed, scale=spec.scale, years=spec.years).run()
+    res = sim.results
+    if res.run_id != spec.run_id:
+        raise NarcoflowError(f"internal error: run {spec.run_id} came back with id {res.run_id}; "
+                             "planned_run_id no longer mirrors the engine's run id.")
+    out = outcomes_of(res.metrics, destinations=spec.destinations)
+    kept = Results(metrics=res.metrics, info=res.info) if spec.keep_metrics else None
+    return RunOutput(run_id=res.run_id, outcomes=out, results=kept, seconds=time.perf_counter() - t0)
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One row of table ``experiments``."""
+
+    point: int
+    policy: str | None
+    replication: int
+    seed: int
+    run_id: str
+
+
+@dataclass
+class Plan:
+    """The runs of one experiment, in the order they are handed out."""
+
+    kind: str
+    scenario: str
+    scale: float
+    steps: int
+    rows: list[PlannedRun]
+    specs: dict[str, RunSpec]
+    definition: dict[str, Any] = field(default_factory=dict)
+    values: pd.DataFrame | None = None  # point, parameter, value
+
+    @property
+    def experiment_id(self) -> str:
+        """A hash of what the experiment computes: the same command gives the same id."""
+        key = {"kind": self.kind,
+               "rows": [(r.point, r.policy, r.replication, r.seed, r.run_id) for r in self.rows],
+               "definition": self.definition}
+        return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    @property
+    def run_ids(self) -> list[str]:
+        """Distinct run ids in plan order."""
+        return list(dict.fromkeys(r.run_id for r in self.rows))
+
+    def experiment_rows(self, run_id: str, experiment_id: str) -> list[dict[str, Any]]:
+        return [{"experiment_id": experiment_id, "kind": self.kind, "point": r.point,
+                 "policy": r.policy, "replication": r.replication, "seed": r.seed,
+                 "scale": self.scale, "steps": self.steps, "run_id": r.run_id}
+                for r in self.rows if r.run_id == run_id]
+
+
+@dataclass
+class Progress:
+    """Counts of an experiment's execution, passed to the progress callback."""
+
+    total: int
+    skipped: int
+    done: int = 0
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def completed(self) -> int:
+        return self.skipped + self.done
+
+
+def run_plan(plan: Plan, db: str | Path, executor: Executor | None = None, *,
+             keep_metrics: bool = True,
+             progress: Callable[[Progress], None] | None = None) -> Progress:
+    """Execute the runs of ``plan`` not yet committed to ``db``; commit each as it finishes.
+
+    Parameters
+    ----------
+    plan : Plan
+        From `plan_compare`, `plan_sweep` or `plan_sensitivity`.
+    db : path
+        DuckDB results file (created if missing).
+    executor : Executor, optional
+        Default: `LocalExecutor` (this process).
+    keep_metrics : bool
+        Store every run's ``runs`` row and metrics (`narcoflow.results.store.save`) as well as
+        its outcomes.
+    progress : callable, optional
+        Called with a `Progress` once before the first run and after each run.
+
+    Returns
+    -------
+    Progress
+        How many runs were skipped (already stored) and run.
+    """
+    eid = plan.experiment_id
+    tables.check_writable(db)
+    tables.write_experiment(db, experiment_id=eid, kind=plan.kind, scenario=plan.scenario,
+                            runs=len(plan.rows), version=narcoflow.__version__,
+                            definition=plan.definition, values=plan.values)
+    ids = plan.run_ids
+    done = tables.done_runs(db, ids, with_metrics=keep_metrics)
+    if done:  # runs stored earlier (by this or another experiment) join this experiment now
+        rows = [row for rid in ids if rid in done for row in plan.experiment_rows(rid, eid)]
+        tables.record_runs(db, {}, rows)
+    pending = [plan.specs[rid] for rid in ids if rid not in done]
+    state = Progress(total=len(ids), skipped=len(ids) - len(pending))
+    if progress is not None:
+        progress(state)
+    if not pending:
+        return state
+    pending = [RunSpec(**{**s.__dict__, "keep_metrics": keep_metrics}) for s in pending]
+    executor = executor or LocalExecutor()
+    with executor:
+        for out in executor.imap_unordered(execute_spec, pending):
+            if out.results is not None:
+                tables.save_run(out.results, db)
+            tables.record_runs(db, {out.run_id: out.outcomes}, plan.experiment_rows(out.run_id, eid))
+            state.done += 1
+            state.seconds.append(out.seconds)
+            del out
+            if progress is not None:
+                progress(state)
+    return state
+
+
+def outcome_matrix(db: str | Path, plan: Plan) -> pd.DataFrame:
+    """The stored outcomes of the plan's rows: ``point, policy, replication, seed, run_id,
+    metric, value`` ordered by point, replication and metric (missing runs are absent)."""
+    return tables.experiment_outcomes(db, plan.experiment_id)
+
+
+def check_complete(frame: pd.DataFrame, plan: Plan) -> None:
+    """Raise if some run of ``plan`` has no stored outcomes."""
+    have = set(frame["run_id"]) if len(frame) else set()
+    missing = [rid for rid in plan.run_ids if rid not in have]
+    if missing:
+        raise NarcoflowError(f"{len(missing)} run(s) of experiment {plan.experiment_id} have no stored "
+                             "outcomes; run the same command again to finish it.")
+
+
+def distinct(values: Sequence[str]) -> list[str]:
+    """``values`` without repeats, first occurrence kept."""
+    return list(dict.fromkeys(values))
