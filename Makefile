@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint
+.PHONY: install demo test lint bench
 
 install: $(STAMP)
 
@@ -20,3 +20,6 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check src tests
+
+bench: install
+	$(VENV)/bin/python benchmarks/make_bench.py

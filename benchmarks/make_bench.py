@@ -1,0 +1,65 @@
+"""`make bench`: run the engine benchmarks at sizes that finish in a few minutes and rewrite the
+"Engine speed" section of BENCHMARKS.md with the figures, the machine and the commands.
+
+Other sections of BENCHMARKS.md (experiments, network, ...) are left as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+START, END = "<!-- bench:engine:start -->", "<!-- bench:engine:end -->"
+
+RUNS = [
+    ("full_scale", [sys.executable, "benchmarks/full_scale.py", "--scale", "0.1", "--years", "18"]),
+    ("vs_mesa", [sys.executable, "benchmarks/vs_mesa.py", "--persons", "20000", "--years", "1"]),
+]
+
+
+def machine() -> str:
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return f"{os.cpu_count()} cores ({cpu}), {mem_kb / 1024**2:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def run(cmd: list[str]) -> dict | str:
+    if not (ROOT / cmd[1]).exists():
+        return f"not run: {cmd[1]} is missing"
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return f"failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    lines = [START, "## Engine speed (`make bench`)", "",
+             f"Measured {date.today()} on {machine()}.", ""]
+    for name, cmd in RUNS:
+        print(f"running {name}: {' '.join(cmd[1:])}", flush=True)
+        result = run(cmd)
+        print(json.dumps(result) if isinstance(result, dict) else result, flush=True)
+        lines += [f"### {name}", "", f"`python {' '.join(cmd[1:])}`", "", "```json",
+                  json.dumps(result, indent=1) if isinstance(result, dict) else result, "```", ""]
+    lines.append(END)
+    path = ROOT / "BENCHMARKS.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    block = "\n".join(lines)
+    if START in text and END in text:
+        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
