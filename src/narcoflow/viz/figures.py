@@ -151,6 +151,7 @@ def sankey_figure(metrics: pd.DataFrame, *, destinations=None, drugs=None,
         by_drug = produced.groupby("drug")["value"].sum()
         drugs = [str(d) for d, v in by_drug.sort_values(ascending=False).items() if v > 0]
     choices: list[tuple[str, str | None]] = [("All drugs", None)] + [(d, d) for d in drugs]
+    metrics = fl.compact(metrics)
     fig = go.Figure()
     for i, (_, drug) in enumerate(choices):
         links = fl.product_flows(metrics, drug=drug, destinations=destinations)
@@ -466,19 +467,26 @@ def timeseries_figure(metrics: pd.DataFrame, scenario: dict[str, Any], *,
     fig.update_yaxes(type="log", dtick=1, row=n, col=1)
     dates = pd.to_datetime(metrics["date"]) if len(metrics) else pd.Series(dtype="datetime64[ns]")
     events = event_markers(scenario, dates.min(), dates.max()) if len(dates) else []
-    lines = []
+    lines, shapes, notes = [], [], []
     for k, ev in enumerate(events, start=1):
+        # one shape spanning every panel (shared x axis; y in paper units): far faster than
+        # add_vrect(row="all"), which makes one shape per panel
         if ev["end"] is not None:
-            fig.add_vrect(x0=ev["start"], x1=ev["end"], fillcolor=_EVENT_COLOURS.get(ev["kind"], "rgba(0,0,0,0.06)"),
-                          line_width=0, layer="below", row="all", col=1)
+            shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": ev["start"],
+                           "x1": ev["end"], "y0": 0, "y1": 1, "line": {"width": 0}, "layer": "below",
+                           "fillcolor": _EVENT_COLOURS.get(ev["kind"], "rgba(0,0,0,0.06)")})
         else:
-            fig.add_vline(x=ev["start"], line={"color": "#67001f" if ev["kind"] != "schedule" else "#999999",
-                                               "width": 1, "dash": "dot"}, row="all", col=1)
-        fig.add_annotation(x=ev["start"], y=1.0, yref="paper", yshift=26 + 11 * (k % 3), text=str(k),
-                           showarrow=False, font={"size": 10, "color": "#67001f"},
-                           hovertext=f"{ev['start']:%Y-%m-%d}: {ev['label']}")
+            colour = "#999999" if ev["kind"] == "schedule" else "#67001f"
+            shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": ev["start"],
+                           "x1": ev["start"], "y0": 0, "y1": 1,
+                           "line": {"color": colour, "width": 1, "dash": "dot"}})
+        notes.append({"x": ev["start"], "xref": "x", "y": 1.0, "yref": "paper",
+                      "yshift": 26 + 11 * (k % 3), "text": str(k), "showarrow": False,
+                      "font": {"size": 10, "color": "#67001f"},
+                      "hovertext": f"{ev['start']:%Y-%m-%d}: {ev['label']}"})
         when = f"{ev['start']:%b %Y}" + (f"-{ev['end']:%b %Y}" if ev["end"] is not None else "")
         lines.append(f"{k}. {when}: {ev['label']}")
+    fig.update_layout(shapes=shapes, annotations=[*fig.layout.annotations, *notes])
     height = 170 * n + 120 + 15 * len(lines)
     if lines:
         fig.add_annotation(text="<br>".join(lines), xref="paper", yref="paper", x=0, y=0,

@@ -45,6 +45,9 @@ AGENCY_LABELS = {"mps": "MPS (police)", "nsa": "NSA (state security)",
                  "border_guard": "border guards", "china": "Chinese police",
                  "japan": "Japanese police", "south_korea": "South Korean police"}
 DOMESTIC_AGENCIES = ("mps", "nsa", "border_guard")
+#: the metrics the links are built from
+FLOW_INPUTS = ("produced_g", "siphoned_g", "exported_g", "stock_g", "in_transit_g", "consumed_g",
+               "seized_g", "delivered_abroad_g")
 
 
 def channel_label(channel: str) -> str:
@@ -73,6 +76,26 @@ def _sum_by(df: pd.DataFrame, col: str) -> dict[str, float]:
     return {str(k): float(v) for k, v in out.items()}
 
 
+def compact(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The rows `product_flows` needs, summed over steps (flows) or at the last step (levels).
+
+    The result has the metrics columns (``step`` is the last step) and is tiny, so building
+    the links for several drugs costs one pass over the run's metrics.
+    """
+    if metrics.attrs.get("narcoflow_compact"):
+        return metrics
+    last = metrics["step"].max() if len(metrics) else 0
+    df = metrics[metrics["metric"].isin(FLOW_INPUTS)]
+    levels = df["metric"].isin(["stock_g", "in_transit_g"])
+    df = df[~levels | (df["step"] == last)]
+    keys = ["metric", "drug", "region", "channel"]
+    df = df.astype({k: "object" for k in keys})
+    out = df.groupby(keys, dropna=False, sort=False)["value"].sum().reset_index()
+    out["step"] = last
+    out.attrs["narcoflow_compact"] = True
+    return out
+
+
 def product_flows(metrics: pd.DataFrame, *, drug: str | None = None,
                   destinations: Iterable[str] | None = None) -> pd.DataFrame:
     """The Sankey links of one run: columns ``source, target, grams`` (grams > 0 only).
@@ -95,6 +118,7 @@ def product_flows(metrics: pd.DataFrame, *, drug: str | None = None,
         One row per link; ``attrs`` holds ``produced_g`` (the total produced) and ``clipped_g``
         (the largest negative remainder set to zero, 0 when the ledger balances).
     """
+    metrics = compact(metrics)
     last = metrics["step"].max() if len(metrics) else 0
     flows: list[tuple[str, str, float]] = []
 
