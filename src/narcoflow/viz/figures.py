@@ -510,6 +510,7 @@ def comparison_figure(comparisons: pd.DataFrame, *, title: str = "Policy compari
         titles += [f"{m}: mean and interval", f"{m}: effect vs. baseline"]
     fig = make_subplots(rows=len(metrics), cols=2, subplot_titles=titles, horizontal_spacing=0.18,
                         vertical_spacing=min(0.12, 0.5 / max(len(metrics), 1)))
+    shapes = []
     for i, m in enumerate(metrics, start=1):
         df = comparisons[comparisons["metric"] == m]
         pol = df["policy"].astype(str).tolist()
@@ -525,6 +526,10 @@ def comparison_figure(comparisons: pd.DataFrame, *, title: str = "Policy compari
                 error_x={"type": "data", "symmetric": False, "array": err_hi.fillna(0).tolist(),
                          "arrayminus": err_lo.fillna(0).tolist(), "thickness": 1.5, "width": 4},
                 hovertemplate="%{y}: %{x:,.4g}<extra></extra>"), row=i, col=col)
-        fig.add_vline(x=0, line={"color": "#999999", "width": 1, "dash": "dot"}, row=i, col=2)
+        shapes.append({"type": "line", "xref": f"x{2 * i}", "yref": f"y{2 * i} domain",
+                       "x0": 0, "x1": 0, "y0": 0, "y1": 1,
+                       "line": {"color": "#999999", "width": 1, "dash": "dot"}})
+    fig.update_layout(shapes=shapes)
+    fig.update_yaxes(autorange="reversed")  # policies top-down in the table's order
     _layout(fig, title, height=max(300, 60 + 190 * len(metrics)))
     return fig
