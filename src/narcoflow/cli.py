@@ -286,3 +286,9 @@ def report(
 from narcoflow.experiments.cli import register as _register_experiments  # noqa: E402
 
 _register_experiments(app)
+
+# ---------------------------------------------------------------------------- network
+# `network`, `interdict` live in narcoflow/network/cli.py (issue 5).
+from narcoflow.network.cli import register as _register_network  # noqa: E402
+
+_register_network(app)

@@ -241,3 +241,19 @@ def network_metrics(snap: Snapshot | nx.DiGraph, *, nodes: pd.DataFrame | None =
         out = {"run_id": snap.info.get("run_id"), "step": snap.step, "window": snap.window,
                "date": g.graph.get("date"), **out}
     return out
+
+
+#: Node metrics copied onto the graph by `annotate` (for GraphML/GEXF and Gephi).
+ANNOTATED = ("flow_share", "betweenness", "degree", "component", "component_size", "ring", "ring_size")
+
+
+def annotate(snap: Snapshot | nx.DiGraph, nodes: pd.DataFrame | None = None) -> nx.DiGraph:
+    """Copy the `node_metrics` columns of `ANNOTATED` onto the graph's nodes; returns the graph."""
+    g = _graph(snap)
+    nodes = node_metrics(g) if nodes is None else nodes
+    for row in nodes[["node", *ANNOTATED]].itertuples(index=False):
+        d = g.nodes[row.node]
+        for col in ANNOTATED:
+            v = getattr(row, col)
+            d[col] = v.item() if hasattr(v, "item") else v
+    return g
