@@ -405,12 +405,12 @@ def _print_sweep(base, table, plan, out, limit: int = 30) -> None:
     console = base._console()
     shown = table.head(limit)
     params = plan.definition["parameters"]
-    metrics = [c for c in ("consumption_kg", "users_end", "seizures_kg", "exports_arrived_kg",
-                           "state_revenue_musd", "retail_price_usd_per_g") if c in table.columns]
+    metrics = [c for c in ("consumption_kg", "users_end", "exports_arrived_kg", "retail_price_usd_per_g")
+               if c in table.columns]
     t = Table(title=f"Sweep {plan.experiment_id}: {len(table)} runs (tables `experiments`, "
                     f"`experiment_values`, `outcomes` in {out})", title_justify="left", show_edge=False)
     for col in ("point", "rep", *params, *metrics):
-        t.add_column(col, justify="right", overflow="fold")
+        t.add_column(col, justify="right", overflow="fold", min_width=min(len(col), 24))
     for row in shown.to_dict("records"):
         t.add_row(str(row["point"]), str(row["replication"]),
                   *(f"{float(row[p]):.4g}" for p in params), *(_fmt(float(row[m])) for m in metrics))

@@ -11,6 +11,7 @@ Examples
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -45,10 +46,11 @@ def plan_compare(scenario: Scenario, policies: Sequence[str], *, replications: i
         raise NarcoflowError(f"--replications {replications} is out of range: it must be at least 1.")
     names = distinct([BASELINE, *policies])
     pols = {**scenario.policies, **(extra_policies or {})}
+    until = scenario.start + dt.timedelta(weeks=n_steps(scenario, years))
     scenarios = {}
     for name in names:
         resolve_policy(name, pols)  # a clear error for an unknown policy before anything runs
-        scenarios[name] = apply_policy(scenario, name, extra_policies)
+        scenarios[name] = apply_policy(scenario, name, extra_policies, until=until)
     dests = tuple(d.name for d in scenario.border.destinations)
     rows, specs = [], {}
     for rep in range(replications):

@@ -59,7 +59,7 @@ class Executor:
 class LocalExecutor(Executor):
     """Runs every item in this process, in order."""
 
-    description = "in this process"
+    description = "this process"
 
     def imap_unordered(self, fn, items):
         for item in items:
@@ -131,7 +131,7 @@ class DaskExecutor(Executor):
     """
 
     def __init__(self, address: str | None = None, *, n_workers: int | None = None,
-                 connect_timeout: float = 20.0):
+                 connect_timeout: float = 10.0):
         self.address = address
         self.n_workers = int(n_workers or default_workers())
         self.connect_timeout = connect_timeout

@@ -170,11 +170,14 @@ def resolve_policy(name: str, policies: Mapping[str, Policy]) -> dict[str, Lever
 
 
 def apply_levers(scenario: Scenario, levers: Mapping[str, LeverSetting | float | Mapping],
-                 *, policy: str = "custom") -> Scenario:
+                 *, policy: str = "custom", until: dt.date | None = None) -> Scenario:
     """A copy of ``scenario`` with the levers applied (in the order of `LEVERS`).
 
-    Settings equal to the lever's default with no window change nothing. The scenario's own
-    ``policies`` are kept, so the baseline run of a comparison has the run id of a plain run.
+    Settings equal to the lever's default with no window change nothing. A window is cut to
+    the scenario's period, or to ``[start, until)`` for a run shortened with ``years``: a window
+    that starts after the run ends is dropped, so the policy run *is* the baseline run. The
+    scenario's own ``policies`` are kept, so the baseline run of a comparison has the run id of
+    a plain run.
 
     Raises
     ------
@@ -196,7 +199,7 @@ def apply_levers(scenario: Scenario, levers: Mapping[str, LeverSetting | float |
         if s is None:
             continue
         _check_against(scenario, policy, name, s)
-        s = _clip_window(scenario, s)
+        s = _clip_window(scenario, s, until)
         if s is not None:
             TRANSFORMS[name](raw, s, policy)
     if raw == scenario.model_dump(mode="json"):
@@ -215,11 +218,12 @@ def _check_against(sc: Scenario, policy: str, name: str, s: LeverSetting) -> Non
                             f"of scenario {sc.name!r} ({', '.join(sc.region_names)}).")
 
 
-def _clip_window(sc: Scenario, s: LeverSetting) -> LeverSetting | None:
-    """The setting with its window cut to the scenario's period; None if they do not meet."""
+def _clip_window(sc: Scenario, s: LeverSetting, until: dt.date | None = None) -> LeverSetting | None:
+    """The setting with its window cut to the run's period; None if they do not meet."""
     if s.start is None and s.end is None:
         return s
-    if (s.start is not None and s.start > sc.end) or (s.end is not None and s.end < sc.start):
+    end = min(sc.end, until) if until is not None else sc.end
+    if (s.start is not None and s.start >= end) or (s.end is not None and s.end < sc.start):
         return None
     if s.start is not None and s.start < sc.start:
         return s.model_copy(update={"start": sc.start})
@@ -227,16 +231,17 @@ def _clip_window(sc: Scenario, s: LeverSetting) -> LeverSetting | None:
 
 
 def apply_policy(scenario: Scenario, policy: str | Policy,
-                 extra: Mapping[str, Policy] | None = None) -> Scenario:
+                 extra: Mapping[str, Policy] | None = None, *, until: dt.date | None = None) -> Scenario:
     """Apply a named policy (from the scenario's ``policies`` or ``extra``) or a `Policy`.
 
-    ``baseline`` needs no definition: undefined, it means the scenario unchanged.
+    ``baseline`` needs no definition: undefined, it means the scenario unchanged. ``until``:
+    the end of a shortened run (see `apply_levers`).
     """
     pols = {**scenario.policies, **(extra or {})}
     if isinstance(policy, Policy):
         base = resolve_policy(policy.base, pols) if policy.base else {}
-        return apply_levers(scenario, {**base, **policy.levers}, policy="custom")
-    return apply_levers(scenario, resolve_policy(policy, pols), policy=policy)
+        return apply_levers(scenario, {**base, **policy.levers}, policy="custom", until=until)
+    return apply_levers(scenario, resolve_policy(policy, pols), policy=policy, until=until)
 
 
 def inactive_windows(scenario: Scenario, policy: str, extra: Mapping[str, Policy] | None = None,

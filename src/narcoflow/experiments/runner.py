@@ -9,6 +9,7 @@ interrupted experiment loses at most the runs in flight and resumes where it sto
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -167,32 +168,31 @@ def run_plan(plan: Plan, db: str | Path, executor: Executor | None = None, *,
     """
     eid = plan.experiment_id
     tables.check_writable(db)
-    tables.write_experiment(db, experiment_id=eid, kind=plan.kind, scenario=plan.scenario,
-                            runs=len(plan.rows), version=narcoflow.__version__,
-                            definition=plan.definition, values=plan.values)
     ids = plan.run_ids
     done = tables.done_runs(db, ids, with_metrics=keep_metrics)
-    if done:  # runs stored earlier (by this or another experiment) join this experiment now
-        rows = [row for rid in ids if rid in done for row in plan.experiment_rows(rid, eid)]
-        tables.record_runs(db, {}, rows)
-    pending = [plan.specs[rid] for rid in ids if rid not in done]
+    pending = [RunSpec(**{**plan.specs[rid].__dict__, "keep_metrics": keep_metrics})
+               for rid in ids if rid not in done]
     state = Progress(total=len(ids), skipped=len(ids) - len(pending))
-    if progress is not None:
-        progress(state)
-    if not pending:
-        return state
-    pending = [RunSpec(**{**s.__dict__, "keep_metrics": keep_metrics}) for s in pending]
     executor = executor or LocalExecutor()
-    with executor:
-        for out in executor.imap_unordered(execute_spec, pending):
-            if out.results is not None:
-                tables.save_run(out.results, db)
-            tables.record_runs(db, {out.run_id: out.outcomes}, plan.experiment_rows(out.run_id, eid))
-            state.done += 1
-            state.seconds.append(out.seconds)
-            del out
-            if progress is not None:
-                progress(state)
+    with executor if pending else contextlib.nullcontext():  # connect before writing anything
+        tables.write_experiment(db, experiment_id=eid, kind=plan.kind, scenario=plan.scenario,
+                                runs=len(plan.rows), version=narcoflow.__version__,
+                                definition=plan.definition, values=plan.values)
+        if done:  # runs stored earlier (by this or another experiment) join this experiment now
+            tables.record_runs(db, {}, [row for rid in ids if rid in done
+                                        for row in plan.experiment_rows(rid, eid)])
+        if progress is not None:
+            progress(state)
+        if pending:
+            for out in executor.imap_unordered(execute_spec, pending):
+                if out.results is not None:
+                    tables.save_run(out.results, db)
+                tables.record_runs(db, {out.run_id: out.outcomes}, plan.experiment_rows(out.run_id, eid))
+                state.done += 1
+                state.seconds.append(out.seconds)
+                del out
+                if progress is not None:
+                    progress(state)
     return state
 
 
