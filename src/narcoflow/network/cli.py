@@ -225,7 +225,7 @@ def register(app: typer.Typer) -> None:
                     base._console(stderr=True).print(
                         f"Dynamic test: {len(result.plans)} plans + no removal, {replications} replications, "
                         "52 weeks each...", markup=False, soft_wrap=True)
-                recovery = dynamic_test(snap, result, replications=replications, seed=seed)
+                recovery = dynamic_test(snap, result, replications=replications, targets=target, seed=seed)
             written = []
             if plot_network is not None:
                 from narcoflow.network.plots import plot_network as draw

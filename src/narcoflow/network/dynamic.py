@@ -14,8 +14,10 @@ future), replication r >= 1 re-seeds every named stream from ``(run seed, step, 
 Within a replication, every plan and the no-removal baseline share the branch's random
 numbers (common random numbers), so their difference is the effect of the removals. Each plan's
 actors are arrested (`Simulation.arrest_actors`: stock seized, persons jailed, ties cut) and
-the run continues ``max(horizons)`` weeks with the flow log on. Flow is measured as product
-reaching users plus product leaving for foreign markets (its first foreign arrival), per week.
+the run continues ``max(horizons)`` weeks with the flow log on. The flow measured each week is
+what the static plan minimised: product reaching the target nodes (by default users of every
+region and the first foreign arrival abroad, state exports included), so the static and the
+simulated shares are comparable.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from narcoflow.engine import Simulation
+from narcoflow.network.flows import TARGET_GROUPS, resolve_targets
 from narcoflow.network.interdiction import Interdiction, Plan
 from narcoflow.network.snapshot import NetworkError, Snapshot, replay
 
@@ -42,8 +45,10 @@ class Recovery:
     Attributes
     ----------
     weekly : DataFrame
-        ``plan, replication, week, users_g, abroad_g, total_g`` (week 1 = the first week after
-        the removals; grams for the full population). Plan ``none`` is the baseline.
+        ``plan, replication, week, users_g, abroad_g, private_abroad_g, target_g`` (week 1 = the
+        first week after the removals; grams for the full population): product reaching users,
+        leaving for abroad (first arrival; of which private, i.e. smuggled), and reaching the
+        targets. Plan ``none`` is the baseline.
     static : dict
         Plan name -> static remaining share (remaining max-flow / baseline max-flow).
     horizons : tuple of int
@@ -54,11 +59,12 @@ class Recovery:
     horizons: tuple[int, ...]
     removed: dict[str, list[str]] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    targets: list[str] = field(default_factory=list)
 
     def ratios(self, smooth: int = 4) -> pd.DataFrame:
-        """Per plan and week: weekly total flow / baseline's (``smooth``-week rolling sums), mean
-        and range over replications."""
-        w = self.weekly.pivot_table(index=["replication", "week"], columns="plan", values="total_g")
+        """Per plan and week: weekly flow to the targets / baseline's (``smooth``-week rolling
+        sums), mean and range over replications."""
+        w = self.weekly.pivot_table(index=["replication", "week"], columns="plan", values="target_g")
         roll = w.groupby(level="replication").transform(lambda s: s.rolling(smooth, min_periods=1).sum())
         ratio = roll.div(roll[BASELINE].where(roll[BASELINE] > 0), axis=0)
         long = ratio.drop(columns=BASELINE).stack().rename("ratio").reset_index()
@@ -77,8 +83,8 @@ class Recovery:
             for h in self.horizons:
                 cum, rate, cut = [], [], []
                 for r in sorted(w["replication"].unique()):
-                    mine = w[(w["plan"] == plan) & (w["replication"] == r)].set_index("week")["total_g"]
-                    base = w[(w["plan"] == BASELINE) & (w["replication"] == r)].set_index("week")["total_g"]
+                    mine = w[(w["plan"] == plan) & (w["replication"] == r)].set_index("week")["target_g"]
+                    base = w[(w["plan"] == BASELINE) & (w["replication"] == r)].set_index("week")["target_g"]
                     c_m, c_b = mine.loc[1:h].sum(), base.loc[1:h].sum()
                     r_m, r_b = mine.loc[max(1, h - 3):h].sum(), base.loc[max(1, h - 3):h].sum()
                     cum.append(c_m / c_b if c_b > 0 else np.nan)
@@ -119,20 +125,26 @@ def _reseed(sim: Simulation, seed: int) -> None:
     sim._rngs = {}
 
 
-def _weekly(sim: Simulation, start: int, weeks: int) -> pd.DataFrame:
+def _weekly(sim: Simulation, start: int, weeks: int, target_codes: np.ndarray) -> pd.DataFrame:
     flows = sim.flow_log.to_frame()
-    users = (flows["dst"] <= -100) & (flows["dst"] > -200)
-    abroad = (flows["dst"] <= -200) & (flows["dst"] > -300) & ~((flows["src"] <= -200) & (flows["src"] > -300))
+    src, dst = flows["src"].to_numpy(), flows["dst"].to_numpy()
+    foreign_src = (src <= -200) & (src > -300)
+    masks = {
+        "users_g": (dst <= -100) & (dst > -200),
+        "abroad_g": (dst <= -200) & (dst > -300) & ~foreign_src,
+        "private_abroad_g": (dst <= -200) & (dst > -300) & (src >= 0),
+        "target_g": np.isin(dst, target_codes) & ~np.isin(src, target_codes),
+    }
     steps = np.arange(start, start + weeks)
-    u = flows[users].groupby("step")["grams"].sum().reindex(steps, fill_value=0.0).to_numpy()
-    a = flows[abroad].groupby("step")["grams"].sum().reindex(steps, fill_value=0.0).to_numpy()
-    per = 1.0 / sim.scale
-    return pd.DataFrame({"week": np.arange(1, weeks + 1), "users_g": u * per, "abroad_g": a * per,
-                         "total_g": (u + a) * per})
+    out = {"week": np.arange(1, weeks + 1)}
+    for col, m in masks.items():
+        out[col] = flows[m].groupby("step")["grams"].sum().reindex(steps, fill_value=0.0).to_numpy() / sim.scale
+    return pd.DataFrame(out)
 
 
 def dynamic_test(snap: Snapshot, plans, *, replications: int = 3,
-                 horizons: Iterable[int] = DEFAULT_HORIZONS, seed: int = 0, progress=None) -> Recovery:
+                 horizons: Iterable[int] = DEFAULT_HORIZONS, targets=TARGET_GROUPS, seed: int = 0,
+                 progress=None) -> Recovery:
     """Apply each plan's removals at the snapshot step and run on, against no removal.
 
     Parameters
@@ -144,6 +156,9 @@ def dynamic_test(snap: Snapshot, plans, *, replications: int = 3,
         Branches of the run from the snapshot step (>= 1; the first is the run's own future).
     horizons : iterable of int
         Weeks after the removals at which the cut is reported; the runs last the longest.
+    targets : str or list of str
+        Where the flow is measured, as for `narcoflow.network.interdict` (``users``,
+        ``foreign``, ``all`` or node ids); use the targets the plans were made for.
     seed : int
         Seeds the branches r >= 1.
     progress : callable, optional
@@ -166,6 +181,8 @@ def dynamic_test(snap: Snapshot, plans, *, replications: int = 3,
         raise NetworkError("a dynamic test needs a snapshot taken from a run (narcoflow.network."
                            "snapshot), not a graph read from a file.")
     removed, static = _plans_of(plans)
+    target_nodes = resolve_targets(snap.graph, targets)
+    target_codes = np.array([int(snap.graph.nodes[t]["uid"]) for t in target_nodes], dtype=np.int64)
     horizons = tuple(sorted({int(h) for h in horizons}))
     if not horizons or horizons[0] < 1:
         raise NetworkError(f"horizons {horizons} must be whole numbers of weeks >= 1.")
@@ -204,7 +221,7 @@ def dynamic_test(snap: Snapshot, plans, *, replications: int = 3,
                                        f"active at step {step}")
                 sim.arrest_actors(slots)
                 sim.run(until=step + weeks)
-                df = _weekly(sim, step, weeks)
+                df = _weekly(sim, step, weeks, target_codes)
                 df.insert(0, "replication", r)
                 df.insert(0, "plan", name)
                 frames.append(df)
@@ -214,5 +231,5 @@ def dynamic_test(snap: Snapshot, plans, *, replications: int = 3,
     finally:
         base.flow_log = log_backup
     weekly = pd.concat(frames, ignore_index=True)
-    return Recovery(weekly=weekly, static=static, horizons=horizons, removed=removed,
+    return Recovery(weekly=weekly, static=static, horizons=horizons, removed=removed, targets=target_nodes,
                     info={"run_id": snap.info.get("run_id"), "step": step, "replications": replications})

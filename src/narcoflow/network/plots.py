@@ -180,7 +180,7 @@ def plot_recovery(recovery, *, path: str | Path | None = None, smooth: int = 4, 
         ax.axvline(h, color="#cccccc", lw=0.8, zorder=0)
     ax.axhline(1.0, color="black", lw=0.8)
     ax.set_xlabel("weeks after the removals")
-    ax.set_ylabel(f"flow to users and abroad, plan / no removal ({smooth}-week sums)")
+    ax.set_ylabel(f"flow to the targets, plan / no removal ({smooth}-week sums)")
     ax.set_ylim(bottom=0)
     ax.legend(title="plan (dashed: static prediction)", fontsize=8, title_fontsize=8)
     info = recovery.info
