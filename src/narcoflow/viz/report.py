@@ -178,6 +178,8 @@ def load_report_data(db: str | os.PathLike, ident: str) -> ReportData:
     try:
         res = store.load_results(path, ident)
     except StoreError as exc:
+        if not path.exists():
+            raise
         raise StoreError(f"{exc} (Experiment ids from table `comparisons` work too.)") from None
     return ReportData(kind="run", ident=res.run_id, info=res.info, metrics=res.metrics,
                       scenario=_scenario_dict(res.info))
