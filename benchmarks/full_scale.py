@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
 import time
 
 from narcoflow.engine import Simulation
@@ -24,7 +25,12 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     sim = Simulation("north-korea-2011", seed=args.seed, scale=args.scale, years=args.years)
-    sim.run()  # the conservation ledger is checked after every step; a violation raises
+    def progress(step: int, n: int) -> None:  # one line a simulated year, on stderr
+        if step % 52 == 0 or step == n:
+            print(f"step {step}/{n}  wall {time.perf_counter() - t0:7.1f}s  cpu {time.process_time():7.1f}s  "
+                  f"users {sim.users.n:,}  actors {int(sim.actors.active.sum()):,}", file=sys.stderr, flush=True)
+
+    sim.run(progress=progress)  # the conservation ledger is checked after every step; a violation raises
     wall = time.perf_counter() - t0
     results = sim.results  # builds the tidy metrics table (counted in peak memory, not in wall_s)
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
@@ -32,6 +38,7 @@ def main() -> None:
         "persons": sim.persons.n,
         "steps": sim.n_steps,
         "wall_s": round(wall, 1),
+        "cpu_s": round(time.process_time(), 1),
         "peak_rss_gb": round(peak_gb, 2),
         "person_steps_per_s": round(sim.persons.n * sim.n_steps / wall),
         "users_end": int(sim.users.n),

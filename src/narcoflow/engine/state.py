@@ -132,6 +132,8 @@ class Actors:
         self.n_drugs = n_drugs
         self.cap = 0
         self.next_uid = 0
+        self.version = 0  # bumped whenever actors are added or removed (invalidates the caches)
+        self._cache: dict = {}
         self.active = np.zeros(0, dtype=bool)
         self._grow(capacity)
 
@@ -181,6 +183,7 @@ class Actors:
             self._grow(max(2 * self.cap, self.cap + k - len(free) + 16))
             free = np.flatnonzero(~self.active)
         slots = free[:k]
+        self.version += 1
         self.active[slots] = True
         self.uid[slots] = np.arange(self.next_uid, self.next_uid + k)
         self.next_uid += k
@@ -197,13 +200,49 @@ class Actors:
         return slots
 
     def of_role(self, role: int) -> np.ndarray:
-        return np.flatnonzero(self.active & (self.role == role))
+        """Slots of the active actors of ``role`` (cached until actors are added or removed; the
+        returned array must not be modified in place)."""
+        key = ("role", role, self.version)
+        hit = self._cache.get(key)
+        if hit is None:
+            if len(self._cache) > 64:
+                self._cache.clear()
+            hit = self._cache[key] = np.flatnonzero(self.active & (self.role == role))
+        return hit
+
+    def by_region(self, role: int, n_regions: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Active actors of ``role`` grouped by region: (slots sorted by region, starts, counts)."""
+        key = ("region", role, self.version)
+        hit = self._cache.get(key)
+        if hit is None:
+            slots = self.of_role(role)
+            reg = self.region[slots].astype(np.int64)
+            order = np.argsort(reg, kind="stable")
+            counts = np.bincount(reg, minlength=n_regions)
+            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            hit = self._cache[key] = (slots[order].astype(np.int32), starts, counts)
+        return hit
+
+    def pick_in_region(self, rng: np.random.Generator, role: int, n_regions: int,
+                       regions: np.ndarray) -> np.ndarray:
+        """For each entry of ``regions``, a random active actor of ``role`` there, or -1 if none."""
+        regions = np.asarray(regions, dtype=np.int64)
+        if len(regions) == 0:
+            return np.empty(0, dtype=np.int64)
+        sorted_slots, starts, counts = self.by_region(role, n_regions)
+        c = counts[regions]
+        off = np.floor(rng.random(len(regions)) * np.maximum(c, 1)).astype(np.int64)
+        if len(sorted_slots) == 0:
+            return np.full(len(regions), -1, dtype=np.int64)
+        pick = sorted_slots[np.minimum(starts[regions] + off, len(sorted_slots) - 1)]
+        return np.where(c > 0, pick, -1).astype(np.int64)
 
     def remove(self, slots: np.ndarray) -> None:
         """Deactivate actors (their stock must already be moved) and cut every tie to them."""
         if len(slots) == 0:
             return
         self.active[slots] = False
+        self.version += 1
         self.epoch[slots] += 1
         gone = np.zeros(self.cap, dtype=bool)
         gone[slots] = True
@@ -252,26 +291,3 @@ class Shipments:
 
     def view(self, field: str) -> np.ndarray:
         return getattr(self, field)[: self.n]
-
-
-def pick_in_groups(rng: np.random.Generator, groups_of_candidates: np.ndarray, candidates: np.ndarray,
-                   wanted_groups: np.ndarray) -> np.ndarray:
-    """For each entry of ``wanted_groups``, a random candidate of that group, or -1 if none.
-
-    ``candidates[i]`` belongs to group ``groups_of_candidates[i]``. Vectorised: sort once,
-    then draw an offset inside each group's block.
-    """
-    wanted_groups = np.asarray(wanted_groups, dtype=np.int64)
-    if len(wanted_groups) == 0:
-        return np.empty(0, dtype=np.int64)
-    if len(candidates) == 0:
-        return np.full(len(wanted_groups), -1, dtype=np.int64)
-    order = np.argsort(groups_of_candidates, kind="stable")
-    sorted_c = candidates[order]
-    n_groups = int(max(groups_of_candidates.max(), wanted_groups.max())) + 1
-    counts = np.bincount(groups_of_candidates, minlength=n_groups)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    c = counts[wanted_groups]
-    off = np.floor(rng.random(len(wanted_groups)) * np.maximum(c, 1)).astype(np.int64)
-    out = np.where(c > 0, sorted_c[np.minimum(starts[wanted_groups] + off, len(sorted_c) - 1)], -1)
-    return out.astype(np.int64)

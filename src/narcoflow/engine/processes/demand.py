@@ -38,8 +38,7 @@ class Demand(Process):
         if len(persons) == 0:
             return
         regions = np.concatenate(regions)
-        sellers = a.of_role(st.SELLER)
-        seller = st.pick_in_groups(rng, a.region[sellers].astype(np.int64), sellers, regions)
+        seller = a.pick_in_region(rng, st.SELLER, sim.n_regions, regions)
         sigma = c.use_dispersion.value
         use = c.use_g_per_week.value * rng.lognormal(-0.5 * sigma**2, sigma, len(persons))
         drug = np.where(rng.random(len(persons)) < c.heroin_share.value, 1, 0)

@@ -104,7 +104,6 @@ class Recruitment(Process):
     def rewire(self, sim, rng, prob: float) -> None:
         a, dist = sim.actors, sim.scenario.distribution
         wh = a.of_role(st.WHOLESALER)
-        wh_region = a.region[wh].astype(np.int64)
 
         def orphans(role):
             s = a.of_role(role)
@@ -113,12 +112,11 @@ class Recruitment(Process):
 
         # Sellers -> a wholesaler of their region.
         s = orphans(st.SELLER)
-        a.supplier[s] = st.pick_in_groups(rng, wh_region, wh, a.region[s].astype(np.int64))
+        a.supplier[s] = a.pick_in_region(rng, st.WHOLESALER, sim.n_regions, a.region[s])
         # Producers -> a deliverer of their region.
         dl = a.of_role(st.DELIVERER)
         p = orphans(st.PRODUCER)
-        a.supplier[p] = st.pick_in_groups(rng, a.region[dl].astype(np.int64), dl,
-                                          a.region[p].astype(np.int64))
+        a.supplier[p] = a.pick_in_region(rng, st.DELIVERER, sim.n_regions, a.region[p])
         # Wholesalers -> a deliverer with product to sell: of their region with
         # deliverer_same_region_prob, else of any region; weighted by the supply behind it.
         w = orphans(st.WHOLESALER)
@@ -142,6 +140,6 @@ class Recruitment(Process):
         if len(w) and len(sm):
             p_tie = prob * self.border_access[a.region[w]]
             w = w[rng.random(len(w)) < p_tie]
-            own = st.pick_in_groups(rng, a.region[sm].astype(np.int64), sm, a.region[w].astype(np.int64))
+            own = a.pick_in_region(rng, st.SMUGGLER, sim.n_regions, a.region[w])
             anywhere = sm[rng.integers(len(sm), size=len(w))]
             a.export_tie[w] = np.where(own >= 0, own, anywhere)

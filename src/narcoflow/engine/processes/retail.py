@@ -67,13 +67,9 @@ class Retail(Process):
             return
         price_factor = (sim.retail_price / c.reference_price_usd_per_g.value) ** (-c.price_elasticity.value)
         before = a.stock.sum(axis=1) if sim.flow_log is not None else None
-        sl = a.of_role(st.SELLER)
-        sl_region = a.region[sl].astype(np.int64)
-        order = np.argsort(sl_region, kind="stable")
-        counts = np.bincount(sl_region, minlength=sim.n_regions)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        sellers_sorted, starts, counts = a.by_region(st.SELLER, sim.n_regions)
         consumed, pure, demand_r, consumed_r = kernels.retail(
-            u.seller, u.seller_epoch, u.region, u.drug, u.use_g, u.n, a.epoch, sl[order].astype(np.int32),
+            u.seller, u.seller_epoch, u.region, u.drug, u.use_g, u.n, a.epoch, sellers_sorted,
             starts, counts, price_factor, a.stock, a.pure, a.demand_ema, sim.n_regions, sim.n_drugs,
             sim.scenario.distribution.rewire_prob.value, sim.rng(self.name))
         for d in range(sim.n_drugs):

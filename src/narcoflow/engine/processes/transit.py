@@ -55,9 +55,7 @@ class Transit(Process):
         ok = dest >= 0
         ok[ok] = a.active[dest[ok]] & (a.role[dest[ok]] == st.WHOLESALER)
         if not ok.all():
-            w = a.of_role(st.WHOLESALER)
-            alt = st.pick_in_groups(rng, a.region[w].astype(np.int64), w,
-                                    sh.dest_region[idx][~ok].astype(np.int64))
+            alt = a.pick_in_region(rng, st.WHOLESALER, sim.n_regions, sh.dest_region[idx][~ok])
             dest[~ok] = alt
             ok = dest >= 0
         for j in np.flatnonzero(ok):
