@@ -6,6 +6,10 @@ model's behaviour (see test_policies.py and test_claims.py for that).
 
 from __future__ import annotations
 
+import re
+import runpy
+from pathlib import Path
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -259,3 +263,43 @@ def test_busy_database_gives_a_clear_error_and_keeps_data(tmp_path, sc, monkeypa
         holder.stdout.close()
     assert rows(db, "SELECT run_id FROM runs") == before
     assert run_plan(other, db).done == 1
+
+
+# ---------------------------------------------------------------------------- docs
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "experiments.md"
+
+
+def test_docs_lever_table_matches_the_registry():
+    from narcoflow.scenario.schema import LEVERS
+
+    text = DOCS.read_text("utf-8")
+    table = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \| (\[[^\]]+\]) \|", text, flags=re.M)}
+    assert table == {name: spec.allowed for name, spec in LEVERS.items()}
+
+
+def test_docs_yaml_examples_validate(tmp_path, sc):
+    from narcoflow.experiments import load_policy_file, resolve_policy
+    from narcoflow.scenario import validate_file
+
+    blocks = re.findall(r"```yaml\n(.*?)```", DOCS.read_text("utf-8"), flags=re.S)
+    scenario_file, policy_file = tmp_path / "s.yaml", tmp_path / "p.yaml"
+    scenario_file.write_text(next(b for b in blocks if b.lstrip().startswith("# my-policies")))
+    policy_file.write_text(next(b for b in blocks if b.lstrip().startswith("# policies.yaml")))
+    assert validate_file(scenario_file) == []
+    assert set(resolve_policy("tough-border", load(scenario_file).policies)) == {
+        "crackdown", "china_interdiction", "enforcement_smuggler"}
+    extra = load_policy_file(policy_file)
+    assert set(extra) == {"harsh", "treatment-only"}
+    assert resolve_policy("harsh", {**sc.policies, **extra})["crackdown"].regions == ["North Hamgyong",
+                                                                                      "Ryanggang"]
+
+
+def test_docs_python_example_runs(tmp_path, monkeypatch, capsys):
+    block = re.findall(r"```python\n(.*?)```", DOCS.read_text("utf-8"), flags=re.S)[-1]
+    script = tmp_path / "example.py"
+    script.write_text(block)
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "demand-reduction" in out and "mu_star" in out
+    assert rows(tmp_path / "docs-example.duckdb", "SELECT count(DISTINCT kind) FROM experiments") == [(3,)]

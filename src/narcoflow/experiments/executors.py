@@ -70,7 +70,7 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     if sys.platform.startswith("linux"):
         ctx = multiprocessing.get_context("forkserver")
         # Workers start from a server that has imported the engine once: cheap starts.
-        ctx.set_forkserver_preload(["narcoflow.experiments.runner"])
+        ctx.set_forkserver_preload(["narcoflow.experiments.runner", "narcoflow.engine"])
         return ctx
     return multiprocessing.get_context("spawn")
 

@@ -1,0 +1,127 @@
+"""Experiment throughput and parallel efficiency: local process pool and local Dask cluster.
+
+    python benchmarks/experiments.py [--runs 4] [--scale 0.02] [--years Y] [--write]
+
+For each executor (process pool, Dask) and 1 and 2 workers, runs the same ``--runs``
+replications of north-korea-2011 (seeds 0..runs-1, default scale) through `run_plan` into a
+fresh DuckDB file, exactly as ``narcoflow compare`` does (every run stored), and reports:
+
+- ``runs_per_min``: finished and stored runs per minute of wall time;
+- ``speedup_2v1``: wall time with 1 worker / wall time with 2 workers (goal >= 1.8 on 2 cores);
+- ``overhead``: (wall time per run with 1 worker - simulation time measured inside the worker)
+  / simulation time: what the executor adds per run (process start, transfer of the results,
+  saving to DuckDB in the parent where it does not overlap the next run). Goal < 5 %.
+
+Prints one JSON line; ``--write`` also rewrites the "Experiments" section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+START, END = "<!-- bench:experiments:start -->", "<!-- bench:experiments:end -->"
+
+
+def machine() -> str:
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return f"{os.cpu_count()} cores ({cpu}), {mem_kb / 1024**2:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def measure(executor_name: str, workers: int, plan, folder: Path) -> dict:
+    from narcoflow.experiments import DaskExecutor, ProcessExecutor, run_plan
+
+    db = folder / f"{executor_name}-{workers}.duckdb"
+    executor = ProcessExecutor(workers) if executor_name == "pool" else DaskExecutor(n_workers=workers)
+    load0 = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    state = run_plan(plan, db, executor)
+    wall = time.perf_counter() - t0
+    sim = statistics.fmean(state.seconds)
+    return {"executor": executor_name, "workers": workers, "runs": state.done, "wall_s": round(wall, 1),
+            "sim_s_per_run": round(sim, 2), "runs_per_min": round(60 * state.done / wall, 2),
+            "load_avg_before": round(load0, 2), "load_avg_after": round(os.getloadavg()[0], 2)}
+
+
+def main() -> None:
+    import narcoflow
+    from narcoflow.experiments import plan_compare
+    from narcoflow.scenario import load
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=4)
+    ap.add_argument("--scale", type=float, default=narcoflow.DEFAULT_SCALE)
+    ap.add_argument("--years", type=float, default=None)
+    ap.add_argument("--executors", default="pool,dask")
+    ap.add_argument("--write", action="store_true", help="rewrite the Experiments section of BENCHMARKS.md")
+    args = ap.parse_args()
+
+    plan = plan_compare(load("north-korea-2011"), [], replications=args.runs, scale=args.scale,
+                        years=args.years)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.executors.split(","):
+            for workers in (1, 2):
+                rows.append(measure(name, workers, plan, Path(tmp)))
+                print(json.dumps(rows[-1]), flush=True)
+    summary = {}
+    for name in args.executors.split(","):
+        one = next(r for r in rows if r["executor"] == name and r["workers"] == 1)
+        two = next(r for r in rows if r["executor"] == name and r["workers"] == 2)
+        per_run = one["wall_s"] / one["runs"]
+        summary[name] = {
+            "runs_per_min_1_worker": one["runs_per_min"], "runs_per_min_2_workers": two["runs_per_min"],
+            "speedup_2v1": round(one["wall_s"] / two["wall_s"], 2),
+            "overhead": round(per_run / one["sim_s_per_run"] - 1, 4),
+        }
+    result = {"scale": args.scale, "years": args.years, "steps": plan.steps, "runs": args.runs,
+              "version": narcoflow.__version__, "summary": summary, "measurements": rows}
+    print(json.dumps(result))
+    if args.write:
+        write_section(result, args)
+
+
+def write_section(result: dict, args) -> None:
+    cmd = f"python benchmarks/experiments.py --runs {args.runs} --scale {args.scale:g}"
+    if args.years is not None:
+        cmd += f" --years {args.years:g}"
+    lines = [START, "## Experiments", "",
+             f"Measured {date.today()} on {machine()}, narcoflow {result['version']}: {result['runs']} "
+             f"runs of north-korea-2011 (scale {result['scale']:g}, {result['steps']} weekly steps, every "
+             "run stored in DuckDB as `narcoflow compare` does). Reproduce with", "",
+             f"    .venv/bin/{cmd} --write", "",
+             "| executor | workers | wall s | simulation s per run | runs per minute | load avg before/after |",
+             "|---|---|---|---|---|---|"]
+    for r in result["measurements"]:
+        lines.append(f"| {r['executor']} | {r['workers']} | {r['wall_s']} | {r['sim_s_per_run']} | "
+                     f"{r['runs_per_min']} | {r['load_avg_before']} / {r['load_avg_after']} |")
+    lines += ["", "| executor | speedup 2 vs 1 workers | executor overhead per run |", "|---|---|---|"]
+    for name, s in result["summary"].items():
+        lines.append(f"| {name} | {s['speedup_2v1']}x | {100 * s['overhead']:.1f} % |")
+    lines += ["", "Overhead = wall time per run with 1 worker / simulation time measured inside the "
+              "worker - 1. A load average above the number of cores means other processes shared "
+              "the machine during the measurement.", END]
+    path = ROOT / "BENCHMARKS.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    block = "\n".join(lines)
+    if START in text and END in text:
+        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
