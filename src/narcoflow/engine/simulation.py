@@ -135,7 +135,7 @@ class Simulation:
     def run(self, *, until: int | None = None,
             progress: Callable[[int, int], None] | None = None) -> Simulation:
         """Run the steps up to ``until`` (default: the end); ``progress(step, n_steps)`` is called
-        after each. Can be called again to continue (e.g. after removing actors). Returns ``self``.
+        after each. Can be called again to continue (e.g. after `arrest_actors`). Returns ``self``.
         """
         if self.finished:
             raise AlreadyRunError("Simulation is already complete (create a new Simulation to re-run)")
@@ -256,10 +256,21 @@ class Simulation:
                 sh.keep(~carried)
 
     def jail(self, persons: np.ndarray) -> None:
-        """Persons arrested leave their roles (and the user table) until released."""
+        """Persons arrested leave their roles (and the user table) until released.
+
+        A person arrested as a user who also holds an actor role is arrested in that role too
+        (stock seized, slot freed), so nobody trades from jail.
+        """
         if len(persons) == 0:
             return
         pf = self.persons.flags
+        is_actor = (pf[persons] & st.ACTOR) != 0
+        if is_actor.any():
+            a = self.actors
+            active = np.flatnonzero(a.active)
+            slots = active[np.isin(a.person[active], persons[is_actor])]
+            if len(slots):
+                self.arrest_actors(slots)  # frees the slots first, then jails: no recursion
         self.users.remove_persons(persons[(pf[persons] & st.USER) != 0])
         pf[persons] = (pf[persons] | st.JAILED) & ~np.uint8(st.ACTOR | st.USER)
         release = self.t + int(round(self.scenario.enforcement.sentence_weeks.value))
@@ -286,12 +297,17 @@ class Simulation:
                 by_region = np.bincount(a.region[sel], minlength=self.n_regions).astype(float)
                 self.recorder.add_by("arrests", by_region, self.region_names, dim="region",
                                      channel=name)
-        self.jail(a.person[slots])
+        persons = a.person[slots].copy()
         self.remove_actors(slots)
+        self.jail(persons)
 
     def remove_actors(self, slots: np.ndarray) -> None:
         """Free actor slots and cut every tie to them: other actors' and lots' in transit at once,
-        users' lazily (generational ties, see `Users`)."""
+        users' lazily (generational ties, see `Users`).
+
+        Low level: the caller must have moved or seized the actors' stock and the lots they carry
+        first (as `arrest_actors` and a producer's exit do), or the ledger check fails.
+        """
         if len(slots) == 0:
             return
         self.actors.remove(slots)  # bumps the slots' epochs: users' ties to them are now stale

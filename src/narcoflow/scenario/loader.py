@@ -140,6 +140,9 @@ def format_validation_error(exc: ValidationError, raw: dict, label: str) -> list
             value = value["value"]
         hide = value is None or err["type"] == "missing" or not loc or isinstance(value, dict | list)
         shown = "" if hide else f" (value: {value!r})"
+        if not loc and "; " in msg:  # cross-field checks: one line per problem
+            lines += [f"{label}: {part}" for part in msg.split("; ")]
+            continue
         lines.append(f"{label}: field '{field}'{shown}: {msg}")
     return lines
 

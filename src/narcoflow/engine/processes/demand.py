@@ -5,8 +5,8 @@ Initiation hazard for a non-user of region r (per week):
 where availability_r is the share of last week's demand that sellers could serve. New users are
 drawn individually (rejection sampling among the region's non-users), tied to a random seller of
 their region (S11: sellers contact consumers directly), and given a base weekly use (lognormal)
-and a drug (heroin with ``heroin_share``, else meth). Users quit with ``quit_rate_per_week``;
-users who were jailed leave the table here.
+and a drug (heroin with ``heroin_share``, else meth). Users quit with ``quit_rate_per_week``
+(a binomial count of distinct users: O(quitters)). Jailed users leave the table when jailed.
 """
 
 from __future__ import annotations

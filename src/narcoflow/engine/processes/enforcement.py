@@ -5,8 +5,8 @@ Each actor is arrested with its role's weekly probability x the region's enforce
 lots it carries (agency by role: NSA for producers and deliverers, MPS for the rest, border guards
 for smugglers). Compartmentalisation (S12): an arrest exposes only the actors tied to the arrested
 one, each arrested in turn with ``exposure_arrest_prob``:
-    seller -> its wholesaler;  wholesaler -> its sellers, its deliverers, its smuggler;
-    deliverer -> its producers and its wholesaler;  producer -> its deliverer;
+    seller -> its wholesaler;  wholesaler -> its sellers, its deliverer, its smuggler;
+    deliverer -> its producers and the wholesalers it supplies;  producer -> its deliverer;
     smuggler -> the wholesalers tied to it.
 Exposure goes one link deep per week (exposed actors do not expose others that week).
 """
