@@ -164,9 +164,12 @@ def flow_network(graph: nx.DiGraph, targets: str | Iterable[str] = TARGET_GROUPS
         head.append(inn[v])
         cap.append(g)
     tail_a, head_a, cap_a = np.array(tail, np.int64), np.array(head, np.int64), np.array(cap)
-    # Prune what cannot carry source -> sink flow.
+    # Prune what cannot carry source -> sink flow, and numerical dust (arcs below 1e-12 of the
+    # largest capacity: rounding residues of pro-rata transfers).
     n = len(names)
-    keep_arc = cap_a > 0
+    finite = np.isfinite(cap_a)
+    dust = 1e-12 * float(cap_a[finite].max()) if finite.any() else 0.0
+    keep_arc = cap_a > dust
     adj = sp.csr_array((np.ones(keep_arc.sum()), (tail_a[keep_arc], head_a[keep_arc])), shape=(n, n))
     fwd = np.zeros(n, bool)
     fwd[breadth_first_order(adj, 0, directed=True, return_predecessors=False)] = True
@@ -187,25 +190,26 @@ def flow_network(graph: nx.DiGraph, targets: str | Iterable[str] = TARGET_GROUPS
     )
 
 
-def _solve_max_flow(net: FlowNetwork, blocked: np.ndarray) -> tuple[float, np.ndarray]:
-    """Max-flow value and arc flows with the ``blocked`` arcs at capacity 0 (LP, HiGHS)."""
-    m, n = net.n_arcs, net.n_nodes
+def _solve_arrays(tail: np.ndarray, head: np.ndarray, cap: np.ndarray, n: int, source: int, sink: int,
+                  blocked: np.ndarray) -> tuple[float, np.ndarray]:
+    """Max-flow value and arc flows of an arc list, ``blocked`` arcs at capacity 0 (LP, HiGHS)."""
+    m = len(tail)
     if m == 0:
         return 0.0, np.zeros(0)
-    upper = net.cap.copy()
+    upper = cap.copy()
     upper[blocked] = 0.0
     # Scale to O(1) for the solver's tolerances.
     finite = np.isfinite(upper) & (upper > 0)
     unit = float(np.max(upper[finite])) if finite.any() else 1.0
     bounds = np.column_stack([np.zeros(m), np.where(np.isfinite(upper), upper / unit, np.inf)])
     inner = np.ones(n, bool)
-    inner[[net.source, net.sink]] = False
-    rows = np.concatenate([net.head, net.tail])
+    inner[[source, sink]] = False
+    rows = np.concatenate([head, tail])
     cols = np.concatenate([np.arange(m), np.arange(m)])
     vals = np.concatenate([np.ones(m), -np.ones(m)])
     a_full = sp.csr_array((vals, (rows, cols)), shape=(n, m))
     a_eq = a_full[np.flatnonzero(inner)]
-    c = np.where(net.head == net.sink, -1.0, 0.0)
+    c = np.where(head == sink, -1.0, 0.0) - np.where(tail == sink, -1.0, 0.0)
     if not (c < 0).any():
         return 0.0, np.zeros(m)
     # An uncapacitated source -> sink path would make the LP unbounded; bound every arc by the
@@ -216,8 +220,152 @@ def _solve_max_flow(net: FlowNetwork, blocked: np.ndarray) -> tuple[float, np.nd
                   options=_LP_OPTIONS)
     if res.status != 0:
         raise NetworkError(f"max-flow LP failed: {res.message}")
-    flows = res.x * unit
-    return float(-res.fun * unit), flows
+    return float(-res.fun * unit), res.x * unit
+
+
+def _solve_max_flow(net: FlowNetwork, blocked: np.ndarray) -> tuple[float, np.ndarray]:
+    """Max-flow value and arc flows of ``net`` with the ``blocked`` arcs at capacity 0."""
+    return _solve_arrays(net.tail, net.head, net.cap, net.n_nodes, net.source, net.sink, blocked)
+
+
+def reduce_network(net: FlowNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """An equivalent, smaller network for the MILP (same optimum, same removals).
+
+    - A node with an uncapacitated arc to the sink is on the sink side of every finite cut
+      (users, foreign markets): it is merged into the sink; likewise a node fed by an
+      uncapacitated arc from the source (production) is merged into the source. Arcs out of the
+      sink, into the source and self-loops then constrain nothing and are dropped.
+    - Series: a node with one arc in and one arc out is replaced by one arc, whose capacity is the
+      smaller and which keeps the removal variable of whichever arc had one (a node between two
+      removable arcs is kept).
+    - Parallel arcs between the same nodes, neither removable, become one arc with the summed
+      capacity.
+
+    The last two are repeated until nothing changes. Returns ``tail, head, cap, cand``
+    (candidate index per arc, -1 if none) and the node count, the source and the sink kept as
+    nodes 0 and 1.
+    """
+    src, snk = net.source, net.sink
+    rep = list(range(net.n_nodes))
+    inf_arcs = [(int(t), int(h)) for t, h, c in zip(net.tail, net.head, net.cap, strict=True) if not np.isfinite(c)]
+    changed = True
+    while changed:
+        changed = False
+        for t, h in inf_arcs:
+            u, v = rep[t], rep[h]
+            if v == snk and u not in (src, snk):
+                rep = [snk if r == u else r for r in rep]
+                changed = True
+            elif u == src and v not in (src, snk):
+                rep = [src if r == v else r for r in rep]
+                changed = True
+    cand_of = np.full(net.n_arcs, -1, dtype=np.int64)
+    cand_of[net.cand_arc] = np.arange(len(net.candidates))
+    tail, head, cap, cand = [], [], [], []
+    for t, h, c, k in zip(net.tail.tolist(), net.head.tolist(), net.cap.tolist(), cand_of.tolist(), strict=True):
+        u, v = rep[t], rep[h]
+        if u == v or u == snk or v == src:
+            continue
+        tail.append(u)
+        head.append(v)
+        cap.append(c)
+        cand.append(k)
+    alive = [True] * len(tail)
+    ins: list[set[int]] = [set() for _ in range(net.n_nodes)]
+    outs: list[set[int]] = [set() for _ in range(net.n_nodes)]
+    for a in range(len(tail)):
+        outs[tail[a]].add(a)
+        ins[head[a]].add(a)
+
+    def add(u, v, c, k):
+        tail.append(u)
+        head.append(v)
+        cap.append(c)
+        cand.append(k)
+        alive.append(True)
+        outs[u].add(len(tail) - 1)
+        ins[v].add(len(tail) - 1)
+
+    def kill(a):
+        alive[a] = False
+        outs[tail[a]].discard(a)
+        ins[head[a]].discard(a)
+
+    changed = True
+    while changed:
+        changed = False
+        for x in range(net.n_nodes):
+            if x in (src, snk) or len(ins[x]) != 1 or len(outs[x]) != 1:
+                continue
+            (a,), (b,) = ins[x], outs[x]
+            u, v = tail[a], head[b]
+            if cand[a] >= 0 and cand[b] >= 0:
+                continue
+            kill(a)
+            kill(b)
+            if u != v:
+                add(u, v, min(cap[a], cap[b]), max(cand[a], cand[b]))
+            changed = True
+        for u in range(net.n_nodes):
+            plain: dict[int, int] = {}
+            for a in list(outs[u]):
+                if cand[a] >= 0:
+                    continue
+                first = plain.setdefault(head[a], a)
+                if first != a:
+                    cap[first] = cap[first] + cap[a]
+                    kill(a)
+                    changed = True
+    keep = np.flatnonzero(alive)
+    t, h = np.array(tail, dtype=np.int64)[keep], np.array(head, dtype=np.int64)[keep]
+    used = np.zeros(net.n_nodes, bool)
+    used[t] = used[h] = True
+    used[[src, snk]] = True
+    renum = np.cumsum(used) - 1
+    return renum[t], renum[h], np.array(cap)[keep], np.array(cand, dtype=np.int64)[keep], int(used.sum())
+
+
+class FlowEvaluator:
+    """Max-flows of one graph towards several target sets, for many removal sets.
+
+    Builds and reduces (`reduce_network`) each target set's network once; every max-flow is then
+    an LP on the reduced network, which has the same max-flow for any removal set.
+    """
+
+    def __init__(self, graph: nx.DiGraph, candidates: Iterable[str] | None = None):
+        self.graph = graph
+        self.candidates = list(removable(graph) if candidates is None else candidates)
+        self._cache: dict[tuple[str, ...], tuple] = {}
+        self._memo: dict[tuple, float] = {}
+
+    def network(self, targets: str | Iterable[str] = TARGET_GROUPS) -> FlowNetwork:
+        return self._get(targets)[0]
+
+    def reduced(self, targets: str | Iterable[str] = TARGET_GROUPS):
+        return self._get(targets)[1]
+
+    def _get(self, targets):
+        key = tuple(resolve_targets(self.graph, targets))
+        if key not in self._cache:
+            net = flow_network(self.graph, key, candidates=self.candidates)
+            index = {c: i for i, c in enumerate(net.candidates)}
+            self._cache[key] = (net, reduce_network(net), index)
+        return self._cache[key]
+
+    def max_flow(self, targets: str | Iterable[str] = TARGET_GROUPS, removed: Iterable[str] = ()) -> float:
+        net, (tail, head, cap, cand, n), index = self._get(targets)
+        idx = sorted({index[r] for r in removed if r in index})
+        key = (tuple(net.targets), tuple(idx))
+        if key not in self._memo:
+            self._memo[key] = _solve_arrays(tail, head, cap, n, 0, 1, np.isin(cand, idx) & (cand >= 0))[0]
+        return self._memo[key]
+
+    def table(self, removed: Iterable[str] = ()) -> dict[str, float]:
+        removed = list(removed)
+        out = {t: self.max_flow(t, removed) for t in ("all", "users", "foreign")}
+        for t in resolve_targets(self.graph, "foreign"):
+            out[t] = self.max_flow(t, removed)
+        return out
 
 
 def max_flow(graph: nx.DiGraph | Snapshot, targets: str | Iterable[str] = TARGET_GROUPS, *,
@@ -257,8 +405,4 @@ def flow_table(graph: nx.DiGraph | Snapshot, *, removed: Iterable[str] = ()) -> 
     """Max-flow to all targets, to users, abroad and to each foreign destination (grams/window)."""
     g = graph.graph if isinstance(graph, Snapshot) else graph
     removed = list(removed)
-    out = {"all": max_flow(g, "all", removed=removed), "users": max_flow(g, "users", removed=removed),
-           "foreign": max_flow(g, "foreign", removed=removed)}
-    for t in resolve_targets(g, "foreign"):
-        out[t] = max_flow(g, t, removed=removed)
-    return out
+    return FlowEvaluator(g, candidates=removed).table(removed)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
@@ -38,10 +39,10 @@ from narcoflow.engine.rng import as_rng
 from narcoflow.engine.state import ROLE_NAMES
 from narcoflow.network.flows import (
     TARGET_GROUPS,
+    FlowEvaluator,
     FlowNetwork,
     _solve_max_flow,
-    flow_network,
-    flow_table,
+    reduce_network,
     removable,
 )
 from narcoflow.network.metrics import node_metrics
@@ -50,6 +51,10 @@ from narcoflow.network.snapshot import NetworkError, Snapshot
 PLAN_NAMES = ("optimal", "degree", "betweenness", "throughput", "random")
 #: Rank metric of each heuristic plan (a column of `node_metrics`).
 _PRESOLVE = False
+#: HiGHS feasibility tolerances (defaults 1e-6 / 1e-7): the optimum then matches the max-flow
+#: after its removals to ~1e-9 of the largest capacity.
+_TOLERANCES = {"mip_feasibility_tolerance": 1e-9, "primal_feasibility_tolerance": 1e-9,
+               "dual_feasibility_tolerance": 1e-9}
 HEURISTICS = {"degree": "degree", "betweenness": "betweenness", "throughput": "throughput_g"}
 
 
@@ -165,59 +170,11 @@ class MilpSolution:
     mip_gap: float | None
 
 
-def series_reduce(net: FlowNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """Contract every node with one arc in and one arc out into a single arc (exact for the MILP).
-
-    Two arcs in series are cut together: the merged arc has the smaller capacity and keeps the
-    removal variable of whichever arc had one (a node between two removable arcs is kept).
-    Returns ``tail, head, cap, cand`` (candidate index per arc, -1 if none) and the node count,
-    with the source and the sink kept as nodes 0 and 1.
-    """
-    m = net.n_arcs
-    tail, head, cap = net.tail.tolist(), net.head.tolist(), net.cap.tolist()
-    cand = [-1] * m
-    for i, a in enumerate(net.cand_arc.tolist()):
-        cand[a] = i
-    alive = [True] * m
-    ins: list[set[int]] = [set() for _ in range(net.n_nodes)]
-    outs: list[set[int]] = [set() for _ in range(net.n_nodes)]
-    for a in range(m):
-        outs[tail[a]].add(a)
-        ins[head[a]].add(a)
-    for x in range(net.n_nodes):
-        if x in (net.source, net.sink) or len(ins[x]) != 1 or len(outs[x]) != 1:
-            continue
-        (a,), (b,) = ins[x], outs[x]
-        u, v = tail[a], head[b]
-        if u == v or (cand[a] >= 0 and cand[b] >= 0):
-            continue
-        alive[a] = alive[b] = False
-        outs[u].discard(a)
-        ins[v].discard(b)
-        ins[x].clear()
-        outs[x].clear()
-        new = len(tail)
-        tail.append(u)
-        head.append(v)
-        cap.append(min(cap[a], cap[b]))
-        cand.append(max(cand[a], cand[b]))
-        alive.append(True)
-        outs[u].add(new)
-        ins[v].add(new)
-    keep = np.flatnonzero(alive)
-    t, h = np.array(tail)[keep], np.array(head)[keep]
-    used = np.zeros(net.n_nodes, bool)
-    used[t] = used[h] = True
-    used[[net.source, net.sink]] = True
-    renum = np.cumsum(used) - 1
-    return renum[t], renum[h], np.array(cap)[keep], np.array(cand, dtype=np.int64)[keep], int(used.sum())
-
-
 def solve_interdiction(net: FlowNetwork, costs: np.ndarray, budget: float, *,
-                       time_limit: float | None = None, mip_rel_gap: float = 0.0) -> MilpSolution:
+                       time_limit: float | None = None, mip_rel_gap: float = 0.0, reduced=None) -> MilpSolution:
     """Solve the MILP of the module docstring on ``net`` (``costs`` per candidate).
 
-    The network is first contracted (`series_reduce`); HiGHS runs without its presolve, which
+    The network is first reduced (`reduce_network`); HiGHS runs without its presolve, which
     on these networks costs more than it saves.
     """
     t0 = time.perf_counter()
@@ -225,7 +182,7 @@ def solve_interdiction(net: FlowNetwork, costs: np.ndarray, budget: float, *,
     if k == 0 or budget <= 0 or net.n_arcs == 0:
         base = _solve_max_flow(net, np.empty(0, np.int64))[0]
         return MilpSolution([], base, 0, "nothing to remove", time.perf_counter() - t0, 0.0)
-    tail, head, cap, cand, n = series_reduce(net)
+    tail, head, cap, cand, n = reduce_network(net) if reduced is None else reduced
     m = len(tail)
     finite = np.isfinite(cap)
     n_beta = int(finite.sum())
@@ -250,10 +207,13 @@ def solve_interdiction(net: FlowNetwork, costs: np.ndarray, budget: float, *,
     lo[net.sink] = hi[net.sink] = 1.0
     integrality = np.zeros(n_var)
     integrality[n + n_beta:] = 1
-    options = {"mip_rel_gap": mip_rel_gap, "presolve": _PRESOLVE}
+    options = {"mip_rel_gap": mip_rel_gap, "presolve": _PRESOLVE, **_TOLERANCES}
     if time_limit is not None:
         options["time_limit"] = float(time_limit)
-    res = milp(c, constraints=constraints, integrality=integrality, bounds=Bounds(lo, hi), options=options)
+    with warnings.catch_warnings():
+        # scipy passes HiGHS options it does not know (the tolerances) verbatim, with a warning.
+        warnings.filterwarnings("ignore", message="Unrecognized options", category=RuntimeWarning)
+        res = milp(c, constraints=constraints, integrality=integrality, bounds=Bounds(lo, hi), options=options)
     elapsed = time.perf_counter() - t0
     if res.x is None:
         raise NetworkError(f"the interdiction MILP found no solution: {res.message}")
@@ -280,7 +240,7 @@ def _greedy(order: list[str], cost_of: dict[str, float], budget: float) -> list[
 
 
 def interdict(snap: Snapshot | nx.DiGraph, budget: float, *, costs=None, targets=TARGET_GROUPS,
-              random_draws: int = 20, seed: int = 0, time_limit: float | None = None,
+              random_draws: int = 10, seed: int = 0, time_limit: float | None = None,
               nodes: pd.DataFrame | None = None) -> Interdiction:
     """The exact interdiction plan and the heuristic plans, with the flows they leave.
 
@@ -324,28 +284,31 @@ def interdict(snap: Snapshot | nx.DiGraph, budget: float, *, costs=None, targets
         raise NetworkError(f"random_draws {random_draws!r} must be a whole number >= 1.")
     cands_all = removable(g)
     cost_of = {v: cost_by_role[g.nodes[v]["role"]] for v in cands_all}
-    net = flow_network(g, targets, candidates=cands_all)
+    flows = FlowEvaluator(g, cands_all)
+    net = flows.network(targets)
     target_list = net.targets
-    base = _solve_max_flow(net, np.empty(0, np.int64))[0]
-    floor = _solve_max_flow(net, net.cand_arc)[0] if len(net.candidates) else base
+    base = flows.max_flow(targets)
+    floor = flows.max_flow(targets, net.candidates)
 
     def remaining(removed: list[str]) -> float:
-        return _solve_max_flow(net, net.arcs_of(removed))[0]
+        return flows.max_flow(targets, removed)
 
     sol = solve_interdiction(net, np.array([cost_of[v] for v in net.candidates]), budget,
-                             time_limit=time_limit)
+                             time_limit=time_limit, reduced=flows.reduced(targets))
     opt_removed = sorted(sol.removed, key=_node_key)
-    opt_flow = remaining(opt_removed)
-    if not math.isclose(opt_flow, sol.objective_g, rel_tol=1e-6, abs_tol=1e-6 * max(1.0, base)):
-        if sol.status == 0:
-            raise NetworkError(f"internal check failed: the MILP optimum {sol.objective_g:.9g} g differs "
-                               f"from the max-flow after its removals {opt_flow:.9g} g")
+    # Verified on the unreduced network, independently of the MILP and of the reduction.
+    opt_flow = _solve_max_flow(net, net.arcs_of(opt_removed))[0]
+    if sol.status == 0 and not math.isclose(opt_flow, sol.objective_g, rel_tol=1e-6,
+                                            abs_tol=1e-7 * max(1.0, base)):
+        raise NetworkError(f"internal check failed: the MILP optimum {sol.objective_g:.9g} g differs "
+                           f"from the max-flow after its removals {opt_flow:.9g} g")
     plans = [Plan("optimal", opt_removed, opt_flow, base, sum(cost_of[v] for v in opt_removed),
                   extra={"solve_time_s": sol.solve_time_s, "status": sol.message, "mip_gap": sol.mip_gap})]
     nodes = node_metrics(g) if nodes is None else nodes
     metric = nodes.set_index("node")
     for name, col in HEURISTICS.items():
-        ranked = sorted(cands_all, key=lambda v, c=col: (-float(metric.at[v, c]), _node_key(v)))
+        value = metric[col].fillna(0.0).to_dict()
+        ranked = sorted(cands_all, key=lambda v, val=value: (-float(val[v]), _node_key(v)))
         chosen = _greedy(ranked, cost_of, budget)
         plans.append(Plan(name, sorted(chosen, key=_node_key), remaining(chosen), base,
                           sum(cost_of[v] for v in chosen)))
@@ -355,21 +318,21 @@ def interdict(snap: Snapshot | nx.DiGraph, budget: float, *, costs=None, targets
         order = [cands_all[i] for i in rng.permutation(len(cands_all))]
         chosen = _greedy(order, cost_of, budget)
         draws.append((chosen, remaining(chosen)))
-    flows = np.array([f for _, f in draws])
+    values = np.array([f for _, f in draws])
     first = draws[0][0]
-    plans.append(Plan("random", sorted(first, key=_node_key), float(flows[0]), base,
+    plans.append(Plan("random", sorted(first, key=_node_key), float(values[0]), base,
                       sum(cost_of[v] for v in first),
-                      extra={"draws": random_draws, "remaining_flow_g_mean": float(flows.mean()),
-                             "remaining_flow_g_min": float(flows.min()),
-                             "remaining_flow_g_max": float(flows.max())}))
+                      extra={"draws": random_draws, "remaining_flow_g_mean": float(values.mean()),
+                             "remaining_flow_g_min": float(values.min()),
+                             "remaining_flow_g_max": float(values.max())}))
     for p in plans:
-        p.remaining_by_target_g = flow_table(g, removed=p.removed)
+        p.remaining_by_target_g = flows.table(p.removed)
     info = {}
     if isinstance(snap, Snapshot):
         info = {"run_id": snap.info.get("run_id"), "step": snap.step, "window": snap.window,
                 "date": g.graph.get("date")}
     return Interdiction(plans=plans, budget=budget, costs=cost_by_role, targets=target_list,
-                        baseline_by_target_g=flow_table(g), uncuttable_flow_g=floor,
+                        baseline_by_target_g=flows.table(), uncuttable_flow_g=floor,
                         solve_time_s=sol.solve_time_s,
                         network_size={"nodes": g.number_of_nodes(), "edges": g.number_of_edges(),
                                       "candidates": len(cands_all), "milp_nodes": net.n_nodes,
