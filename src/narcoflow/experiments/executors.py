@@ -158,7 +158,7 @@ class DaskExecutor(Executor):
             self.n_workers = max(n, 1)
         else:
             self._cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
-                                         processes=True, dashboard_address=None,
+                                         processes=True, dashboard_address=":0",  # any free port
                                          silence_logs=logging.ERROR)
             self._client = Client(self._cluster)
         return self
