@@ -83,7 +83,8 @@ def plot_network(snap: Snapshot | nx.DiGraph, *, removed: Iterable[str] = (), pa
     gmax = float(grams.max()) if len(grams) and grams.max() > 0 else 1.0
     segs = [(pos[u], pos[v]) for u, v in g.edges]
     widths = 0.2 + 3.0 * np.sqrt(np.maximum(grams, 0) / gmax)
-    alpha = np.where(grams > 0, 0.35, 0.12)
+    fade = min(1.0, float(np.sqrt(2000.0 / max(len(grams), 1))))  # big graphs: fainter edges
+    alpha = np.where(grams > 0, 0.35, 0.12) * fade
     colours = [(0.3, 0.3, 0.3, a) for a in alpha]
     ax.add_collection(LineCollection(segs, linewidths=widths, colors=colours, zorder=1))
     nodes = list(g.nodes)
