@@ -45,12 +45,14 @@ def measure(executor_name: str, workers: int, plan, folder: Path) -> dict:
     db = folder / f"{executor_name}-{workers}.duckdb"
     executor = ProcessExecutor(workers) if executor_name == "pool" else DaskExecutor(n_workers=workers)
     load0 = os.getloadavg()[0]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     state = run_plan(plan, db, executor)
-    wall = time.perf_counter() - t0
+    wall, parent_cpu = time.perf_counter() - t0, time.process_time() - c0
     sim = statistics.fmean(state.seconds)
     return {"executor": executor_name, "workers": workers, "runs": state.done, "wall_s": round(wall, 1),
             "sim_s_per_run": round(sim, 2), "runs_per_min": round(60 * state.done / wall, 2),
+            "worker_cpu_s_per_run": round(statistics.fmean(state.cpu_seconds), 2),
+            "parent_cpu_s_per_run": round(parent_cpu / state.done, 3),
             "load_avg_before": round(load0, 2), "load_avg_after": round(os.getloadavg()[0], 2)}
 
 
@@ -84,6 +86,7 @@ def main() -> None:
             "runs_per_min_1_worker": one["runs_per_min"], "runs_per_min_2_workers": two["runs_per_min"],
             "speedup_2v1": round(one["wall_s"] / two["wall_s"], 2),
             "overhead": round(per_run / one["sim_s_per_run"] - 1, 4),
+            "parent_cpu_share": round(one["parent_cpu_s_per_run"] / one["worker_cpu_s_per_run"], 4),
         }
     result = {"scale": args.scale, "years": args.years, "steps": plan.steps, "runs": args.runs,
               "version": narcoflow.__version__, "summary": summary, "measurements": rows}
@@ -101,17 +104,23 @@ def write_section(result: dict, args) -> None:
              f"runs of north-korea-2011 (scale {result['scale']:g}, {result['steps']} weekly steps, every "
              "run stored in DuckDB as `narcoflow compare` does). Reproduce with", "",
              f"    .venv/bin/{cmd} --write", "",
-             "| executor | workers | wall s | simulation s per run | runs per minute | load avg before/after |",
-             "|---|---|---|---|---|---|"]
+             "| executor | workers | wall s | runs per minute | run s in worker (wall / CPU) | "
+             "parent CPU s per run | load avg before / after |",
+             "|---|---|---|---|---|---|---|"]
     for r in result["measurements"]:
-        lines.append(f"| {r['executor']} | {r['workers']} | {r['wall_s']} | {r['sim_s_per_run']} | "
-                     f"{r['runs_per_min']} | {r['load_avg_before']} / {r['load_avg_after']} |")
-    lines += ["", "| executor | speedup 2 vs 1 workers | executor overhead per run |", "|---|---|---|"]
+        lines.append(f"| {r['executor']} | {r['workers']} | {r['wall_s']} | {r['runs_per_min']} | "
+                     f"{r['sim_s_per_run']} / {r['worker_cpu_s_per_run']} | {r['parent_cpu_s_per_run']} | "
+                     f"{r['load_avg_before']} / {r['load_avg_after']} |")
+    lines += ["", "| executor | speedup 2 vs 1 workers | executor overhead per run (wall) | parent CPU per run "
+              "/ run CPU |", "|---|---|---|---|"]
     for name, s in result["summary"].items():
-        lines.append(f"| {name} | {s['speedup_2v1']}x | {100 * s['overhead']:.1f} % |")
-    lines += ["", "Overhead = wall time per run with 1 worker / simulation time measured inside the "
-              "worker - 1. A load average above the number of cores means other processes shared "
-              "the machine during the measurement.", END]
+        lines.append(f"| {name} | {s['speedup_2v1']}x | {100 * s['overhead']:.1f} % | "
+                     f"{100 * s['parent_cpu_share']:.1f} % |")
+    lines += ["", "Overhead (wall) = wall time per run with 1 worker / wall time of the run inside the worker "
+              "- 1: process or cluster start-up, transfer of the results and the parts of saving to DuckDB "
+              "that do not overlap the next run. Parent CPU = CPU time of the command's own process (receiving "
+              "and saving results; with Dask also the scheduler) per run. A load average above the number of "
+              "cores means other processes shared the machine during the measurement.", END]
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"
     block = "\n".join(lines)

@@ -193,7 +193,7 @@ def test_bit_identical_in_process_pool_and_dask(tmp_path):
 # ---------------------------------------------------------------------------- interruption
 def _compare_cmd(db: Path) -> list[str]:
     return [EXE, "compare", "north-korea-2011", "--policy", "anti-corruption", "--policy", "demand-reduction",
-            "--replications", "4", "--scale", "0.001", "--years", "2", "--out", str(db), "--workers", "1",
+            "--replications", "6", "--scale", "0.001", "--years", "2", "--out", str(db), "--workers", "1",
             "--no-plot"]
 
 
@@ -213,12 +213,12 @@ def test_sigkill_then_resume_leaves_no_duplicates(tmp_path):
     finally:
         proc.wait()
     done_before = query(db, "SELECT count(*) FROM experiments")[0][0]
-    assert 2 <= done_before < 12
+    assert 2 <= done_before < 18
     again = subprocess.run(_compare_cmd(db), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert "already stored: skipped" in again.stderr
-    assert query(db, "SELECT count(*), count(DISTINCT run_id) FROM runs") == [(12, 12)]
-    assert query(db, "SELECT count(*), count(DISTINCT run_id) FROM experiments") == [(12, 12)]
+    assert query(db, "SELECT count(*), count(DISTINCT run_id) FROM runs") == [(18, 18)]
+    assert query(db, "SELECT count(*), count(DISTINCT run_id) FROM experiments") == [(18, 18)]
     assert query(db, "SELECT count(*) FROM (SELECT run_id, metric FROM outcomes GROUP BY ALL "
                      "HAVING count(*) > 1)") == [(0,)]
     assert query(db, "SELECT count(*) FROM metrics WHERE run_id NOT IN (SELECT run_id FROM runs)") == [(0,)]

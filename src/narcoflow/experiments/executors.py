@@ -117,6 +117,21 @@ class ProcessExecutor(Executor):
                 fill()
                 yield result
 
+    def __exit__(self, exc_type, *exc: object) -> None:
+        if exc_type is not None and self._pool is not None:
+            self._terminate()  # Ctrl-C or an error: do not wait for the runs in flight
+        self.close()
+
+    def _terminate(self) -> None:
+        pool = self._pool
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in processes:
+            proc.join(timeout=5)
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
@@ -168,14 +183,34 @@ class DaskExecutor(Executor):
 
         if self._client is None:
             raise NarcoflowError("DaskExecutor must be used as a context manager (with ...).")
-        futures = self._client.map(fn, list(items), pure=False)
+        # A window of tasks in flight (workers of a batch cluster may join later, so not fewer
+        # than 64): inputs are not all queued on the scheduler at once.
+        n = len(self._client.scheduler_info().get("workers", {}))
+        window = max(4 * max(n, self.n_workers), 64)
+        todo = iter(items)
+        running = as_completed()
+        live: set = set()
+
+        def submit_more() -> None:
+            while len(live) < window:
+                try:
+                    item = next(todo)
+                except StopIteration:
+                    return
+                fut = self._client.submit(fn, item, pure=False)
+                live.add(fut)
+                running.add(fut)
+
+        submit_more()
         try:
-            for fut in as_completed(futures):
-                result = fut.result()
+            for fut in running:
+                live.discard(fut)
+                result = fut.result()  # re-raises a worker's exception here
                 fut.release()
+                submit_more()
                 yield result
         finally:
-            pending = [f for f in futures if not f.done()]
+            pending = [f for f in live if not f.done()]
             if pending:
                 self._client.cancel(pending)
 

@@ -32,8 +32,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from narcoflow.errors import ScenarioError
-from narcoflow.scenario import Scenario
+from narcoflow.errors import NarcoflowError, ScenarioError
+from narcoflow.scenario import Scenario, with_values
 from narcoflow.scenario.loader import format_validation_error
 from narcoflow.scenario.schema import LEVERS, LeverSetting, LeverSpec, Policy, check_policy_name
 
@@ -251,6 +251,18 @@ def inactive_windows(scenario: Scenario, policy: str, extra: Mapping[str, Policy
     levers = resolve_policy(policy, {**scenario.policies, **(extra or {})})
     return [f"lever {k!r} starts {s.start}, after the run ends ({end})"
             for k, s in levers.items() if s.start is not None and s.start >= end]
+
+
+def scenario_at(scenario: Scenario, values: Mapping[str, float]) -> Scenario:
+    """``scenario`` with parameters set by dotted path (`with_values`) and levers (names without
+    a dot, see `LEVERS`) applied: one point of a sweep or a sensitivity analysis."""
+    params = {k: float(v) for k, v in values.items() if k not in LEVERS}
+    levers = {k: float(v) for k, v in values.items() if k in LEVERS}
+    sc = with_values(scenario, params) if params else scenario
+    try:
+        return apply_levers(sc, levers, policy="sweep") if levers else sc
+    except ScenarioError as exc:
+        raise NarcoflowError(str(exc)) from None
 
 
 def load_policy_file(path: str | Path) -> dict[str, Policy]:

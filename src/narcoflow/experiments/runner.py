@@ -10,6 +10,7 @@ interrupted experiment loses at most the runs in flight and resumes where it sto
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import time
@@ -24,6 +25,7 @@ import narcoflow
 from narcoflow.errors import NarcoflowError
 from narcoflow.experiments import tables
 from narcoflow.experiments.executors import Executor, LocalExecutor
+from narcoflow.experiments.levers import scenario_at
 from narcoflow.experiments.outcomes import outcomes_of
 from narcoflow.results.results import Results, run_id_for
 from narcoflow.scenario import Scenario
@@ -48,7 +50,12 @@ def planned_run_id(scenario: Scenario, *, seed: int, scale: float, years: float 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """Everything a worker needs for one run; ``run_id`` is the planned id."""
+    """Everything a worker needs for one run; ``run_id`` is the planned id.
+
+    ``values`` (dotted parameter paths or lever names) are applied to ``scenario`` in the
+    worker (`narcoflow.experiments.levers.scenario_at`), so the many points of a sweep share one
+    scenario object instead of each holding its own.
+    """
 
     scenario: Scenario
     seed: int
@@ -57,6 +64,7 @@ class RunSpec:
     run_id: str
     destinations: tuple[str, ...] = ()
     keep_metrics: bool = True
+    values: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass
@@ -66,22 +74,28 @@ class RunOutput:
     run_id: str
     outcomes: dict[str, float]
     results: Results | None
-    seconds: float
+    seconds: float       #: wall time of the run in the worker
+    cpu_seconds: float   #: CPU time of the run in the worker
 
 
 def execute_spec(spec: RunSpec) -> RunOutput:
     """Run one simulation (in a worker) and return its outcomes (and results)."""
     from narcoflow.engine import Simulation
 
-    t0 = time.perf_counter()
-    sim = Simulation(spec.scenario, seed=spec.seed, scale=spec.scale, years=spec.years).run()
+    t0, c0 = time.perf_counter(), time.process_time()
+    scenario = scenario_at(spec.scenario, dict(spec.values)) if spec.values else spec.scenario
+    sim = Simulation(scenario, seed=spec.seed, scale=spec.scale, years=spec.years).run()
     res = sim.results
     if res.run_id != spec.run_id:
         raise NarcoflowError(f"internal error: run {spec.run_id} came back with id {res.run_id}; "
                              "planned_run_id no longer mirrors the engine's run id.")
     out = outcomes_of(res.metrics, destinations=spec.destinations)
-    kept = Results(metrics=res.metrics, info=res.info) if spec.keep_metrics else None
-    return RunOutput(run_id=res.run_id, outcomes=out, results=kept, seconds=time.perf_counter() - t0)
+    kept = None
+    if spec.keep_metrics:  # categorical keys: a third of the bytes to send back; stored the same
+        metrics = res.metrics.astype({c: "category" for c in ("metric", "drug", "region", "channel")})
+        kept = Results(metrics=metrics, info=res.info)
+    return RunOutput(run_id=res.run_id, outcomes=out, results=kept, seconds=time.perf_counter() - t0,
+                     cpu_seconds=time.process_time() - c0)
 
 
 @dataclass(frozen=True)
@@ -135,7 +149,8 @@ class Progress:
     total: int
     skipped: int
     done: int = 0
-    seconds: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)      #: wall time of each run in its worker
+    cpu_seconds: list[float] = field(default_factory=list)  #: CPU time of each run in its worker
 
     @property
     def completed(self) -> int:
@@ -170,8 +185,7 @@ def run_plan(plan: Plan, db: str | Path, executor: Executor | None = None, *,
     tables.check_writable(db)
     ids = plan.run_ids
     done = tables.done_runs(db, ids, with_metrics=keep_metrics)
-    pending = [RunSpec(**{**plan.specs[rid].__dict__, "keep_metrics": keep_metrics})
-               for rid in ids if rid not in done]
+    pending = [dataclasses.replace(plan.specs[rid], keep_metrics=keep_metrics) for rid in ids if rid not in done]
     state = Progress(total=len(ids), skipped=len(ids) - len(pending))
     executor = executor or LocalExecutor()
     with executor if pending else contextlib.nullcontext():  # connect before writing anything
@@ -190,6 +204,7 @@ def run_plan(plan: Plan, db: str | Path, executor: Executor | None = None, *,
                 tables.record_runs(db, {out.run_id: out.outcomes}, plan.experiment_rows(out.run_id, eid))
                 state.done += 1
                 state.seconds.append(out.seconds)
+                state.cpu_seconds.append(out.cpu_seconds)
                 del out
                 if progress is not None:
                     progress(state)

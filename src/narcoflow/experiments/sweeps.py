@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from narcoflow.errors import NarcoflowError, ScenarioError
+from narcoflow.errors import NarcoflowError
 from narcoflow.experiments import tables
 from narcoflow.experiments.executors import Executor
-from narcoflow.experiments.levers import apply_levers
+from narcoflow.experiments.levers import scenario_at
 from narcoflow.experiments.outcomes import outcomes_for
 from narcoflow.experiments.runner import Plan, PlannedRun, RunSpec, n_steps, planned_run_id, run_plan
-from narcoflow.scenario import Param, Scenario, iter_params, with_values
+from narcoflow.scenario import Param, Scenario, iter_params
 from narcoflow.scenario.schema import LEVERS
 
 
@@ -113,17 +113,6 @@ def sweep_points(scenario: Scenario, *, ranges: Mapping[str, tuple[float, float]
     return points.reset_index(drop=True).astype("float64")
 
 
-def scenario_at(scenario: Scenario, values: Mapping[str, float]) -> Scenario:
-    """``scenario`` with parameters set (`with_values`) and levers applied (`apply_levers`)."""
-    params = {k: float(v) for k, v in values.items() if not is_lever(k)}
-    levers = {k: float(v) for k, v in values.items() if is_lever(k)}
-    sc = with_values(scenario, params) if params else scenario
-    try:
-        return apply_levers(sc, levers, policy="sweep") if levers else sc
-    except ScenarioError as exc:
-        raise NarcoflowError(str(exc)) from None
-
-
 def plan_points(kind: str, scenario: Scenario, points: pd.DataFrame, *, replications: int = 1,
                 seed: int = 0, scale: float, years: float | None = None,
                 definition: dict | None = None) -> Plan:
@@ -131,18 +120,21 @@ def plan_points(kind: str, scenario: Scenario, points: pd.DataFrame, *, replicat
     if replications < 1:
         raise NarcoflowError(f"--replications {replications} is out of range: it must be at least 1.")
     dests = tuple(d.name for d in scenario.border.destinations)
-    rows, specs, cache = [], {}, {}
+    rows, specs = [], {}
     names = list(points.columns)
     matrix = points.to_numpy(float)
+    ids: dict[tuple, list[str]] = {}
     for point, x in enumerate(matrix):
         key = tuple(x.tolist())
-        if key not in cache:
-            cache[key] = scenario_at(scenario, dict(zip(names, key, strict=True)))
-        sc = cache[key]
-        for rep in range(replications):
-            rid = planned_run_id(sc, seed=seed + rep, scale=scale, years=years)
+        values = tuple(zip(names, key, strict=True))
+        if key not in ids:
+            # built only to compute the run ids; workers rebuild it from the values (memory)
+            sc = scenario_at(scenario, dict(values))
+            ids[key] = [planned_run_id(sc, seed=seed + rep, scale=scale, years=years)
+                        for rep in range(replications)]
+        for rep, rid in enumerate(ids[key]):
             rows.append(PlannedRun(point=point, policy=None, replication=rep, seed=seed + rep, run_id=rid))
-            specs.setdefault(rid, RunSpec(sc, seed + rep, scale, years, rid, dests))
+            specs.setdefault(rid, RunSpec(scenario, seed + rep, scale, years, rid, dests, values=values))
     rows.sort(key=lambda r: (r.replication, r.point))
     values = pd.DataFrame({
         "point": np.repeat(np.arange(len(matrix)), len(names)).astype("int64"),
