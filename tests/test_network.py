@@ -364,6 +364,7 @@ def test_cli_interdict_json(stored):
     (["--budget", "2", "--step", "5000"], ["--step 5000 is outside the run"]),
     (["--budget", "2", "--replications", "0"], ["--replications 0 must be >= 1"]),
     (["--budget", "2", "--plot-recovery", "r.png"], ["needs --dynamic"]),
+    (["--budget", "2", "--target", "moon"], ["unknown --target 'moon'", "foreign:Japan"]),
 ])
 def test_cli_interdict_bad_arguments(stored, args, needles):
     res, db = stored

@@ -55,18 +55,32 @@ def register(app: typer.Typer) -> None:
 
     from narcoflow import cli as base
 
-    def take_snapshot(run_id: str, db: Path, step: int | None, window: int, *, quiet: bool):
+    def take_snapshot(run_id: str, db: Path, step: int | None, window: int, *, quiet: bool,
+                      target: str | None = None):
         from narcoflow.network.snapshot import NetworkError, check_step, snapshot
 
         res = store.load_results(db, run_id)
         step = check_step(step, int(res.info["steps"]), flag="--step")
         if window < 1:
             raise NetworkError(f"--window {window} must be >= 1 (weeks of flows on the edges).")
+        if target is not None:
+            check_target(target, res.info)
         if not quiet:
             base._console(stderr=True).print(
                 f"Re-simulating run {res.run_id} to step {step} (window {min(window, step)} weeks)...",
                 markup=False, soft_wrap=True)
         return snapshot(res, step, window=window)
+
+    def check_target(target: str, info: dict) -> None:
+        """Refuse an unknown --target before the re-simulation (names from the run's scenario)."""
+        from narcoflow.network.snapshot import NetworkError
+
+        params = json.loads(info["parameters"]) if isinstance(info["parameters"], str) else info["parameters"]
+        known = ([f"users:{r['name']}" for r in params["regions"]]
+                 + [f"foreign:{d['name']}" for d in params["border"]["destinations"]])
+        if target not in ("all", "users", "foreign", *known):
+            raise NetworkError(f"unknown --target {target!r}: use all, users, foreign or one of "
+                               f"{', '.join(sorted(known))}.")
 
     @app.command()
     def network(
@@ -215,7 +229,7 @@ def register(app: typer.Typer) -> None:
             for path in (plot_network, plot_recovery):
                 if path is not None and not path.parent.is_dir():
                     raise NetworkError(f"cannot write {path}: the directory {path.parent} does not exist.")
-            snap = take_snapshot(run_id, db, step, window, quiet=as_json)
+            snap = take_snapshot(run_id, db, step, window, quiet=as_json, target=target)
             result = solve(snap, budget, costs=costs, targets=target, seed=seed, time_limit=time_limit)
             recovery = None
             if dynamic:

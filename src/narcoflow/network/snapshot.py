@@ -207,11 +207,14 @@ def _check_replay(sim: Simulation, metrics: pd.DataFrame | None, step: int, info
         m = metrics[(metrics["metric"] == metric) & (metrics["step"] < step)]
         stored = float(m["value"].sum())
         if not math.isclose(mine, stored, rel_tol=1e-9, abs_tol=1e-9):
+            made, now = info.get("version"), _version()
+            why = (f"the engine has changed since the run was stored (both say version {now}: a "
+                   "development change)" if made == now else
+                   f"the run was made with narcoflow {made} and this is {now}")
             raise NetworkError(
                 f"re-simulating run {info.get('run_id')} does not reproduce it: {metric} up to step "
-                f"{step} is {mine:.6g} g, the stored run has {stored:.6g} g. The run was made with "
-                f"narcoflow {info.get('version')} (this is {_version()}); re-run the scenario with "
-                "this version and take the snapshot of the new run.")
+                f"{step} is {mine:.6g} g, the stored run has {stored:.6g} g; {why}. Re-run the "
+                "scenario with this version and take the snapshot of the new run.")
 
 
 def _version() -> str:
