@@ -1,12 +1,14 @@
 """The HTML report in a real headless Chromium, offline: the Sankey, the map and the time series
 render with no console error and no request leaving the file; static PNG/SVG export works.
 
-Screenshots of the figures are saved to docs/img/report-*.png (shown in the README) when that
-folder is writable.
+Screenshots of the figures are taken every run; they replace docs/img/report-*.png (shown in the
+README) only when NARCOFLOW_UPDATE_SCREENSHOTS=1, so a test run leaves the work tree clean.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,8 @@ import pytest
 from narcoflow.results import store
 from narcoflow.viz import make_report
 
-IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+UPDATE = os.environ.get("NARCOFLOW_UPDATE_SCREENSHOTS") == "1"
+IMG = Path(__file__).resolve().parents[2] / "docs" / "img" if UPDATE else Path(tempfile.mkdtemp())
 FIGURES = ("sankey", "map", "timeseries")
 READY = """() => ['fig-sankey', 'fig-map', 'fig-timeseries'].every(id => {
     const d = document.getElementById(id);
