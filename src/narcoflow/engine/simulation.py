@@ -27,6 +27,25 @@ from narcoflow.scenario import DRUGS, Scenario, load
 SEIZING_AGENCIES = ("mps", "nsa", "border_guard")
 
 
+def _engine_fingerprint() -> str:
+    """Short hash of the engine's and the schema's source: any change to what the engine computes
+    changes the version stored with runs (and so their run ids)."""
+    import hashlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent
+    files = sorted(root.rglob("*.py")) + [root.parent / "scenario" / "schema.py"]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(root.parent).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:8]
+
+
+#: Version stored with every run: the package version + the engine fingerprint.
+ENGINE_VERSION = f"{narcoflow.__version__}+{_engine_fingerprint()}"
+
+
 class AlreadyRunError(NarcoflowError):
     """`run()` was called on a finished simulation."""
 
@@ -165,6 +184,14 @@ class Simulation:
         transit = np.bincount(sh.view("drug"), weights=sh.view("grams"), minlength=self.n_drugs)
         self.ledger.check(self.t, stocks, transit)
 
+    def reseed(self, seed: int) -> Simulation:
+        """Draw every stream from ``seed`` from now on: branch a running simulation (e.g. to
+        replicate what follows an intervention). Deterministic: same state + same seed, same branch.
+        """
+        self.seed = int(seed)
+        self._rngs = {}
+        return self
+
     def enable_flow_log(self) -> FlowLog:
         """Record every transfer of product between nodes from now on (for network snapshots)."""
         if self.flow_log is None:
@@ -182,7 +209,7 @@ class Simulation:
                 "scale": self.scale,
                 "start": self.scenario.start,
                 "steps": self.n_steps,
-                "version": narcoflow.__version__,
+                "version": ENGINE_VERSION,
                 "parameters": json.dumps(self.scenario.model_dump(mode="json"), sort_keys=True),
             }
             info["run_id"] = run_id_for(info)

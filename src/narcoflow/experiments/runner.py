@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-import narcoflow
+from narcoflow.engine.simulation import ENGINE_VERSION
 from narcoflow.errors import NarcoflowError
 from narcoflow.experiments import tables
 from narcoflow.experiments.executors import Executor, LocalExecutor
@@ -42,7 +42,7 @@ def planned_run_id(scenario: Scenario, *, seed: int, scale: float, years: float 
     """The id the run will have once it has run (`narcoflow.results.results.run_id_for`)."""
     info = {
         "scenario": scenario.name, "seed": int(seed), "scale": float(scale), "start": scenario.start,
-        "steps": n_steps(scenario, years), "version": narcoflow.__version__,
+        "steps": n_steps(scenario, years), "version": ENGINE_VERSION,
         "parameters": json.dumps(scenario.model_dump(mode="json"), sort_keys=True),
     }
     return run_id_for(info)
@@ -190,7 +190,7 @@ def run_plan(plan: Plan, db: str | Path, executor: Executor | None = None, *,
     executor = executor or LocalExecutor()
     with executor if pending else contextlib.nullcontext():  # connect before writing anything
         tables.write_experiment(db, experiment_id=eid, kind=plan.kind, scenario=plan.scenario,
-                                runs=len(plan.rows), version=narcoflow.__version__,
+                                runs=len(plan.rows), version=ENGINE_VERSION,
                                 definition=plan.definition, values=plan.values)
         if done:  # runs stored earlier (by this or another experiment) join this experiment now
             tables.record_runs(db, {}, [row for rid in ids if rid in done

@@ -116,13 +116,8 @@ def _plans_of(plans) -> tuple[dict[str, list[str]], dict[str, float]]:
 
 
 def _reseed(sim: Simulation, seed: int) -> None:
-    """Give every named stream of ``sim`` a new seed from now on (a branch of the run).
-
-    Uses the engine's lazy stream table (``_rngs``; see the note to the lead in docs/network.md:
-    a public ``Simulation.reseed`` would replace this).
-    """
-    sim.seed = int(seed)
-    sim._rngs = {}
+    """Give every named stream of ``sim`` a new seed from now on (a branch of the run)."""
+    sim.reseed(seed)
 
 
 def _weekly(sim: Simulation, start: int, weeks: int, target_codes: np.ndarray) -> pd.DataFrame:

@@ -218,9 +218,9 @@ def _check_replay(sim: Simulation, metrics: pd.DataFrame | None, step: int, info
 
 
 def _version() -> str:
-    import narcoflow
+    from narcoflow.engine.simulation import ENGINE_VERSION
 
-    return narcoflow.__version__
+    return ENGINE_VERSION
 
 
 def _holdings(sim: Simulation) -> np.ndarray:
