@@ -172,9 +172,13 @@ class DaskExecutor(Executor):
             n = len(self._client.scheduler_info().get("workers", {}))
             self.n_workers = max(n, 1)
         else:
-            self._cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
-                                         processes=True, dashboard_address=":0",  # any free port
-                                         silence_logs=logging.ERROR)
+            import dask
+
+            # The workers' statistical profiler only feeds the dashboard, and costs CPU.
+            with dask.config.set({"distributed.worker.profile.enabled": False}):
+                self._cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
+                                             processes=True, dashboard_address=":0",  # any free port
+                                             silence_logs=logging.ERROR)
             self._client = Client(self._cluster)
         return self
 

@@ -87,8 +87,9 @@ def execute_spec(spec: RunSpec) -> RunOutput:
     sim = Simulation(scenario, seed=spec.seed, scale=spec.scale, years=spec.years).run()
     res = sim.results
     if res.run_id != spec.run_id:
-        raise NarcoflowError(f"internal error: run {spec.run_id} came back with id {res.run_id}; "
-                             "planned_run_id no longer mirrors the engine's run id.")
+        raise NarcoflowError(f"Run {spec.run_id} came back with id {res.run_id}: the engine's source "
+                             "changed while the experiment ran (run ids include an engine fingerprint), "
+                             "or planned_run_id no longer mirrors the engine. Run the command again.")
     out = outcomes_of(res.metrics, destinations=spec.destinations)
     kept = None
     if spec.keep_metrics:  # categorical keys: a third of the bytes to send back; stored the same
