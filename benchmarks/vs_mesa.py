@@ -1,0 +1,60 @@
+"""Time the engine against the Mesa reference on the same scenario and seed; print one JSON line.
+
+    python benchmarks/vs_mesa.py --persons 100000 --years 1 [--seed 1] [--scenario north-korea-2011]
+
+Both run back to back in this process, engine first, each timed from construction to the end of
+its last step (the metrics table is built afterwards, untimed). A one-week engine run at tiny scale
+warms Numba's cached kernels first, so one-off loading is not counted. ``--persons`` sets the scale
+(persons / the scenario's population); ``persons`` in the output is the simulated count after
+rounding each province. Prints ``{"persons", "steps", "engine_s", "mesa_s", "ratio",
+"engine_person_steps_per_s"}`` with ``ratio = mesa_s / engine_s``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reference"))
+
+from narcoflow_reference import ReferenceModel  # noqa: E402
+
+from narcoflow.engine import Simulation  # noqa: E402
+from narcoflow.scenario import load  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--persons", type=int, default=100_000)
+    ap.add_argument("--years", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--scenario", default="north-korea-2011")
+    args = ap.parse_args()
+    scenario = load(args.scenario)
+    scale = min(1.0, args.persons / sum(r.population for r in scenario.regions))
+    Simulation(scenario, seed=0, scale=1e-4, years=0.02).run()  # warm Numba's cached kernels
+
+    t0 = time.perf_counter()
+    sim = Simulation(scenario, seed=args.seed, scale=scale, years=args.years).run()
+    engine_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    model = ReferenceModel(scenario, seed=args.seed, scale=scale, years=args.years).run()
+    mesa_s = time.perf_counter() - t0
+
+    assert model.n_persons == sim.persons.n and model.n_steps == sim.n_steps
+    print(json.dumps({
+        "persons": sim.persons.n,
+        "steps": sim.n_steps,
+        "engine_s": round(engine_s, 3),
+        "mesa_s": round(mesa_s, 3),
+        "ratio": round(mesa_s / engine_s, 1),
+        "engine_person_steps_per_s": round(sim.persons.n * sim.n_steps / engine_s),
+    }))
+
+
+if __name__ == "__main__":
+    main()
