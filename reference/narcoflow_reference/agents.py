@@ -43,9 +43,10 @@ class Person(Agent):
         if self.random.random() < quit_rate:
             self.model.stop_using(self)
 
-    def consider_starting(self, hazard: np.ndarray) -> None:
-        """Demand: a non-user who is not in jail starts using with its region's weekly hazard."""
-        if not self.is_user and not self.jailed and self.random.random() < hazard[self.region]:
+    def consider_starting(self, p_start: np.ndarray) -> None:
+        """Demand: a non-user who is not in jail starts using with its region's weekly
+        probability (the initiation hazard, see `ReferenceModel.demand`)."""
+        if not self.is_user and not self.jailed and self.random.random() < p_start[self.region]:
             self.model.start_using(self, counted=True)
 
     # ------------------------------------------------------------------ Retail
