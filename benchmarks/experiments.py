@@ -1,6 +1,6 @@
 """Experiment throughput and parallel efficiency: local process pool and local Dask cluster.
 
-    python benchmarks/experiments.py [--runs 4] [--scale 0.02] [--years Y] [--write]
+    python benchmarks/experiments.py [--runs 4] [--scale 0.02] [--years Y] [--repeat N] [--write]
 
 For each executor (process pool, Dask) and 1 and 2 workers, runs the same ``--runs``
 replications of north-korea-2011 (seeds 0..runs-1, default scale) through `run_plan` into a
@@ -66,6 +66,7 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=narcoflow.DEFAULT_SCALE)
     ap.add_argument("--years", type=float, default=None)
     ap.add_argument("--executors", default="pool,dask")
+    ap.add_argument("--repeat", type=int, default=1, help="measure each configuration N times, keep the fastest")
     ap.add_argument("--write", action="store_true", help="rewrite the Experiments section of BENCHMARKS.md")
     args = ap.parse_args()
 
@@ -75,8 +76,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.executors.split(","):
             for workers in (1, 2):
-                rows.append(measure(name, workers, plan, Path(tmp)))
-                print(json.dumps(rows[-1]), flush=True)
+                tries = []
+                for i in range(args.repeat):  # best of N: other processes only ever slow a try down
+                    folder = Path(tmp) / f"try{i}"
+                    folder.mkdir(exist_ok=True)
+                    tries.append(measure(name, workers, plan, folder))
+                    print(json.dumps(tries[-1]), flush=True)
+                rows.append(min(tries, key=lambda r: r["wall_s"]))
     summary = {}
     for name in args.executors.split(","):
         one = next(r for r in rows if r["executor"] == name and r["workers"] == 1)
@@ -96,13 +102,14 @@ def main() -> None:
 
 
 def write_section(result: dict, args) -> None:
-    cmd = f"python benchmarks/experiments.py --runs {args.runs} --scale {args.scale:g}"
+    cmd = f"python benchmarks/experiments.py --runs {args.runs} --scale {args.scale:g} --repeat {args.repeat}"
     if args.years is not None:
         cmd += f" --years {args.years:g}"
     lines = [START, "## Experiments", "",
              f"Measured {date.today()} on {machine()}, narcoflow {result['version']}: {result['runs']} "
              f"runs of north-korea-2011 (scale {result['scale']:g}, {result['steps']} weekly steps, every "
-             "run stored in DuckDB as `narcoflow compare` does). Reproduce with", "",
+             f"run stored in DuckDB as `narcoflow compare` does), fastest of {args.repeat} tries per "
+             "configuration. Reproduce with", "",
              f"    .venv/bin/{cmd} --write", "",
              "| executor | workers | wall s | runs per minute | run s in worker (wall / CPU) | "
              "parent CPU s per run | load avg before / after |",
