@@ -26,6 +26,7 @@ class Recorder:
         self.keys: list[Key] = []
         self.values = np.zeros((n_steps, initial_keys))
         self.step = 0
+        self._blocks: dict[tuple, np.ndarray] = {}
 
     def _col(self, key: Key) -> int:
         col = self.index.get(key)
@@ -47,16 +48,28 @@ class Recorder:
 
     def add_by(self, metric: str, values: np.ndarray, labels, *, dim: str, drug=None,
                region=None, channel=None, skip_zero: bool = True, level: bool = False) -> None:
-        """Record ``values[i]`` under label ``labels[i]`` in dimension ``dim``."""
-        for v, lab in zip(values, labels, strict=True):
-            if skip_zero and v == 0 and not level:
-                continue
-            kw = {"drug": drug, "region": region, "channel": channel, dim: lab}
-            key = (metric, kw["drug"], kw["region"], kw["channel"])
-            if level:
-                self.values[self.step, self._col(key)] = v
-            else:
-                self.values[self.step, self._col(key)] += v
+        """Record ``values[i]`` under label ``labels[i]`` in dimension ``dim``.
+
+        Flows (``level=False``) are added and only non-zero values register a key; levels are set
+        and always register. Column indices are cached per block, so a call costs one vectorised
+        update once its keys exist.
+        """
+        block = (metric, drug, region, channel, dim, tuple(labels))
+        cols = self._blocks.get(block)
+        if cols is None:
+            cols = self._blocks[block] = np.full(len(labels), -1, dtype=np.int64)
+        values = np.asarray(values, dtype=float)
+        new = cols < 0
+        if not level and skip_zero:
+            new &= values != 0
+        for i in np.flatnonzero(new):
+            kw = {"drug": drug, "region": region, "channel": channel, dim: labels[i]}
+            cols[i] = self._col((metric, kw["drug"], kw["region"], kw["channel"]))
+        known = cols >= 0
+        if level:
+            self.values[self.step, cols[known]] = values[known]
+        else:
+            self.values[self.step, cols[known]] += values[known]
 
     def to_frame(self, scale: float, steps_done: int) -> pd.DataFrame:
         """Long table; extensive metrics divided by ``scale`` (full-population units)."""
