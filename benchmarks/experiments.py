@@ -39,21 +39,43 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem_kb / 1024**2:.0f} GiB RAM, Python {platform.python_version()}"
 
 
-def measure(executor_name: str, workers: int, plan, folder: Path) -> dict:
+def busy_core_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot (all processes, all cores)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(max_wait: float, threshold: float = 0.15) -> float:
+    """Wait (up to ``max_wait`` s) until other processes use less than ``threshold`` cores over
+    3 s; return the cores they used in the last window."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        b0 = busy_core_seconds()
+        time.sleep(3)
+        used = (busy_core_seconds() - b0) / 3
+        if used < threshold or time.monotonic() > deadline:
+            return used
+
+
+def measure(executor_name: str, workers: int, plan, folder: Path, wait_idle: float) -> dict:
     from narcoflow.experiments import DaskExecutor, ProcessExecutor, run_plan
 
+    idle_before = wait_until_idle(wait_idle) if wait_idle > 0 else float("nan")
     db = folder / f"{executor_name}-{workers}.duckdb"
     executor = ProcessExecutor(workers) if executor_name == "pool" else DaskExecutor(n_workers=workers)
-    load0 = os.getloadavg()[0]
+    b0 = busy_core_seconds()
     t0, c0 = time.perf_counter(), time.process_time()
     state = run_plan(plan, db, executor)
     wall, parent_cpu = time.perf_counter() - t0, time.process_time() - c0
+    ours = parent_cpu + sum(state.cpu_seconds)  # not counted: worker start-up and Dask's own threads
+    others = max(0.0, busy_core_seconds() - b0 - ours) / wall
     sim = statistics.fmean(state.seconds)
     return {"executor": executor_name, "workers": workers, "runs": state.done, "wall_s": round(wall, 1),
             "sim_s_per_run": round(sim, 2), "runs_per_min": round(60 * state.done / wall, 2),
             "worker_cpu_s_per_run": round(statistics.fmean(state.cpu_seconds), 2),
             "parent_cpu_s_per_run": round(parent_cpu / state.done, 3),
-            "load_avg_before": round(load0, 2), "load_avg_after": round(os.getloadavg()[0], 2)}
+            "other_cores_before": round(idle_before, 2), "other_cores_during": round(others, 2)}
 
 
 def main() -> None:
@@ -67,6 +89,8 @@ def main() -> None:
     ap.add_argument("--years", type=float, default=None)
     ap.add_argument("--executors", default="pool,dask")
     ap.add_argument("--repeat", type=int, default=1, help="measure each configuration N times, keep the fastest")
+    ap.add_argument("--wait-idle", type=float, default=0.0,
+                    help="before each measurement wait up to this many seconds for other processes to go idle")
     ap.add_argument("--write", action="store_true", help="rewrite the Experiments section of BENCHMARKS.md")
     args = ap.parse_args()
 
@@ -80,7 +104,7 @@ def main() -> None:
                 for i in range(args.repeat):  # best of N: other processes only ever slow a try down
                     folder = Path(tmp) / f"try{i}"
                     folder.mkdir(exist_ok=True)
-                    tries.append(measure(name, workers, plan, folder))
+                    tries.append(measure(name, workers, plan, folder, args.wait_idle))
                     print(json.dumps(tries[-1]), flush=True)
                 rows.append(min(tries, key=lambda r: r["wall_s"]))
     summary = {}
@@ -102,7 +126,8 @@ def main() -> None:
 
 
 def write_section(result: dict, args) -> None:
-    cmd = f"python benchmarks/experiments.py --runs {args.runs} --scale {args.scale:g} --repeat {args.repeat}"
+    cmd = (f"python benchmarks/experiments.py --runs {args.runs} --scale {args.scale:g} --repeat {args.repeat}"
+           f" --wait-idle {args.wait_idle:g}")
     if args.years is not None:
         cmd += f" --years {args.years:g}"
     lines = [START, "## Experiments", "",
@@ -112,12 +137,12 @@ def write_section(result: dict, args) -> None:
              "configuration. Reproduce with", "",
              f"    .venv/bin/{cmd} --write", "",
              "| executor | workers | wall s | runs per minute | run s in worker (wall / CPU) | "
-             "parent CPU s per run | load avg before / after |",
+             "parent CPU s per run | cores used by other processes during |",
              "|---|---|---|---|---|---|---|"]
     for r in result["measurements"]:
         lines.append(f"| {r['executor']} | {r['workers']} | {r['wall_s']} | {r['runs_per_min']} | "
                      f"{r['sim_s_per_run']} / {r['worker_cpu_s_per_run']} | {r['parent_cpu_s_per_run']} | "
-                     f"{r['load_avg_before']} / {r['load_avg_after']} |")
+                     f"{r['other_cores_during']} |")
     lines += ["", "| executor | speedup 2 vs 1 workers | executor overhead per run (wall) | parent CPU per run "
               "/ run CPU |", "|---|---|---|---|"]
     for name, s in result["summary"].items():
@@ -126,8 +151,10 @@ def write_section(result: dict, args) -> None:
     lines += ["", "Overhead (wall) = wall time per run with 1 worker / wall time of the run inside the worker "
               "- 1: process or cluster start-up, transfer of the results and the parts of saving to DuckDB "
               "that do not overlap the next run. Parent CPU = CPU time of the command's own process (receiving "
-              "and saving results; with Dask also the scheduler) per run. A load average above the number of "
-              "cores means other processes shared the machine during the measurement.", END]
+              "and saving results; with Dask also the scheduler) per run. Cores used by other processes: the "
+              "machine's busy CPU time during the measurement minus this benchmark's own, per second "
+              "(upper bound: worker start-up and Dask's threads count as other); above 0.2 the wall times "
+              "are not a clean measurement of the executors.", END]
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"
     block = "\n".join(lines)

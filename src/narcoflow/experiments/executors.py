@@ -89,13 +89,14 @@ class ProcessExecutor(Executor):
         self.description = f"a local process pool of {self.n_workers} worker(s)"
         self._pool: ProcessPoolExecutor | None = None
 
-    def _ensure_pool(self) -> ProcessPoolExecutor:
+    def _ensure_pool(self, n_items: int | None = None) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.n_workers, mp_context=_mp_context())
+            n = self.n_workers if n_items is None else max(1, min(self.n_workers, n_items))
+            self._pool = ProcessPoolExecutor(max_workers=n, mp_context=_mp_context())
         return self._pool
 
     def imap_unordered(self, fn, items):
-        pool = self._ensure_pool()
+        pool = self._ensure_pool(len(items) if isinstance(items, list | tuple) else None)
         todo = iter(items)
         running: set[Future] = set()
         window = 2 * self.n_workers
