@@ -291,9 +291,9 @@ class Seller(Actor):
 
     def set_fill(self) -> None:
         """Retail: the share of each drug's orders the stock can fill, and remember the demand."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            self.fill = np.where(self.orders > 0, np.minimum(1.0, self.stock / self.orders), 0.0)
-            self.purity = np.where(self.stock > 0, self.pure / self.stock, 0.0)
+        orders, stock = self.orders, self.stock
+        self.fill = np.divide(np.minimum(stock, orders), orders, out=np.zeros_like(orders), where=orders > 0)
+        self.purity = np.divide(self.pure, stock, out=np.zeros_like(stock), where=stock > 0)
         self.demand_ema = 0.8 * self.demand_ema + 0.2 * float(self.orders.sum())
 
     def close_shop(self) -> None:

@@ -82,7 +82,7 @@ def comparison_scenario() -> Scenario:
     for key, value in (("adjustment_speed", 0.005), ("normal_fill", 0.5), ("wholesale_markup", 1.3)):
         put(pr, key, value)
     enf = raw["enforcement"]
-    for role, p in (("producer", 0.01), ("deliverer", 0.01), ("wholesaler", 0.015), ("seller", 0.015),
+    for role, p in (("producer", 0.005), ("deliverer", 0.005), ("wholesaler", 0.015), ("seller", 0.015),
                     ("smuggler", 0.015), ("user", 0.002)):
         put(enf["weekly_arrest_prob"], role, p)
     put(enf, "sentence_weeks", 26)

@@ -196,6 +196,8 @@ class ReferenceModel(Model):
     def sample_free(self, pool: list[Person], k: int, eligible) -> list[Person]:
         """Up to ``k`` distinct persons of ``pool`` for whom ``eligible(person)`` holds, uniformly."""
         chosen: dict[Person, None] = {}
+        if not pool:
+            return []
         tries = 0
         while len(chosen) < k and tries < 10 * k + 50:
             p = pool[self.random.randrange(len(pool))]
@@ -211,10 +213,6 @@ class ReferenceModel(Model):
     @staticmethod
     def free_for_role(p: Person) -> bool:
         return not p.is_actor and not p.jailed
-
-    @staticmethod
-    def free_to_use(p: Person) -> bool:
-        return not p.is_user and not p.jailed
 
     def round_s(self, x: float) -> int:
         """Stochastic rounding of a missing number of positions (0.3 -> 1 with probability 0.3)."""
