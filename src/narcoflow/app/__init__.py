@@ -1,0 +1,1 @@
+"""The Solara dashboard (``narcoflow dashboard``); see `narcoflow.app.dashboard`."""

@@ -1,0 +1,182 @@
+"""``narcoflow dashboard``: a Solara web app to run scenarios and browse stored runs.
+
+Run it with ``narcoflow dashboard`` or ``solara run narcoflow.app.dashboard``. All state lives in
+the components (``solara.use_state``), so every browser tab has its own; runs go to the DuckDB
+file named by ``NARCOFLOW_DASHBOARD_DB`` (set by ``narcoflow dashboard --db``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import solara
+
+from narcoflow.experiments.levers import BASELINE, apply_levers, apply_policy, describe_levers
+from narcoflow.results import store
+from narcoflow.scenario import builtin_names, load
+
+DB_ENV = "NARCOFLOW_DASHBOARD_DB"
+_SAVE_LOCK = threading.Lock()  # one writer at a time across tabs (DuckDB single-writer)
+
+
+def db_path() -> Path:
+    return Path(os.environ.get(DB_ENV, store.DEFAULT_DB))
+
+
+def parse_inputs(scale: str, years: str, seed: str) -> tuple[float, float, int]:
+    """Validate the run inputs; raises ValueError with a message for the page."""
+    try:
+        s = float(scale)
+    except ValueError:
+        raise ValueError(f"Scale {scale!r} is not a number.") from None
+    if not 0 < s <= 1:
+        raise ValueError(f"Scale {s:g} is out of range: it must be in (0, 1] (share of the real population).")
+    try:
+        y = float(years)
+    except ValueError:
+        raise ValueError(f"Years {years!r} is not a number.") from None
+    if not 0 < y <= 100:
+        raise ValueError(f"Years {y:g} is out of range: it must be in (0, 100].")
+    try:
+        sd = int(seed)
+    except ValueError:
+        raise ValueError(f"Seed {seed!r} is not an integer.") from None
+    if sd < 0:
+        raise ValueError(f"Seed {sd} must be 0 or more.")
+    return s, y, sd
+
+
+def run_and_save(scenario_name: str, policy: str, levers: dict[str, float], scale: float,
+                 years: float, seed: int, progress=None, db: Path | None = None) -> str:
+    """Run the scenario with the policy and lever values, save it, return the run id."""
+    from narcoflow.engine import Simulation
+
+    sc = load(scenario_name)
+    if policy != BASELINE:
+        sc = apply_policy(sc, policy)
+    if levers:
+        sc = apply_levers(sc, levers, policy="dashboard")
+    res = Simulation(sc, seed=seed, scale=scale, years=years).run(progress=progress).results
+    with _SAVE_LOCK:
+        return store.save(res, db or db_path())
+
+
+def _runs():
+    try:
+        return store.list_runs(db_path())
+    except Exception:  # noqa: BLE001 - no database yet
+        return None
+
+
+@solara.component
+def LeverSliders(values, set_values):
+    for spec in describe_levers():
+        val = values.get(spec.name, spec.default)
+        step = (spec.high - spec.low) / 100 if spec.high > spec.low else 0.01
+
+        def on_change(v, name=spec.name):
+            set_values({**values, name: v})
+
+        solara.SliderFloat(f"{spec.name} ({spec.unit}, {spec.low:g}-{spec.high:g})", value=val,
+                           min=spec.low, max=spec.high, step=step, on_value=on_change)
+
+
+@solara.component
+def RunFigures(run_id: str):
+    from narcoflow.viz.report import build_figures, load_report_data
+
+    figs = solara.use_memo(lambda: build_figures(load_report_data(db_path(), run_id)), [run_id])
+    for fig in figs.values():
+        solara.FigurePlotly(fig)
+
+
+@solara.component
+def Downloads(run_id: str):
+    def csv_bytes():
+        return store.load_metrics(db_path(), run_id).to_csv(index=False).encode()
+
+    def parquet_bytes():
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="dash-") as d:
+            out = store.export_parquet(db_path(), run_id, Path(d) / "m.parquet")
+            return Path(out).read_bytes()
+
+    with solara.Row():
+        solara.FileDownload(csv_bytes, filename=f"{run_id}-metrics.csv", label="Download CSV")
+        solara.FileDownload(parquet_bytes, filename=f"{run_id}-metrics.parquet",
+                            label="Download Parquet")
+
+
+@solara.component
+def Page():
+    names = builtin_names()
+    scenario, set_scenario = solara.use_state(names[0] if names else "north-korea-2011")
+    policy, set_policy = solara.use_state(BASELINE)
+    levers, set_levers = solara.use_state({})
+    scale, set_scale = solara.use_state("0.002")
+    years, set_years = solara.use_state("2")
+    seed, set_seed = solara.use_state("1")
+    error, set_error = solara.use_state("")
+    progress, set_progress = solara.use_state(None)
+    current, set_current = solara.use_state("")
+    refresh, set_refresh = solara.use_state(0)
+
+    try:
+        policies = [BASELINE, *sorted(p for p in load(scenario).policies if p != BASELINE)]
+    except Exception as exc:  # noqa: BLE001
+        policies = [BASELINE]
+        set_error(str(exc))
+
+    def start():
+        try:
+            s, y, sd = parse_inputs(scale, years, seed)
+        except ValueError as exc:
+            set_error(str(exc))
+            return
+        set_error("")
+        set_progress(0.0)
+
+        def work():
+            try:
+                rid = run_and_save(scenario, policy, levers, s, y, sd,
+                                   progress=lambda t, n: set_progress(100.0 * t / n))
+                set_current(rid)
+                set_refresh(lambda r: r + 1)
+            except Exception as exc:  # noqa: BLE001 - shown in the page, stored runs untouched
+                set_error(f"Run failed: {exc}")
+            finally:
+                set_progress(None)
+
+        threading.Thread(target=work, daemon=True).start()
+
+    solara.Title("narcoflow dashboard")
+    with solara.Sidebar():
+        solara.Select("Scenario", values=names, value=scenario, on_value=set_scenario)
+        solara.Select("Policy", values=policies, value=policy if policy in policies else BASELINE,
+                      on_value=set_policy)
+        solara.InputText("Scale (share of population, (0, 1])", value=scale, on_value=set_scale)
+        solara.InputText("Years", value=years, on_value=set_years)
+        solara.InputText("Seed", value=seed, on_value=set_seed)
+        solara.Button("Run", on_click=start, disabled=progress is not None, color="primary")
+        with solara.Details("Levers"):
+            LeverSliders(levers, set_levers)
+    solara.Markdown("# narcoflow dashboard")
+    if error:
+        solara.Error(error)
+    if progress is not None:
+        solara.Text(f"Running: {progress:.0f} %")
+        solara.ProgressLinear(value=progress)
+    runs = solara.use_memo(_runs, [refresh])
+    if runs is not None and len(runs):
+        ids = list(runs["run_id"])
+        shown = current if current in ids else ids[0]
+        solara.Select("Stored run", values=ids, value=shown, on_value=set_current)
+        solara.DataFrame(runs.drop(columns=[c for c in ("parameters",) if c in runs]))
+        solara.Text(f"Run {shown}")
+        Downloads(shown)
+        RunFigures(shown)
+    else:
+        solara.Info("No stored run yet: set the inputs and press Run.")
