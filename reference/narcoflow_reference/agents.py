@@ -238,7 +238,7 @@ class Wholesaler(Actor):
         share = b.max_export_share.value / (1 + math.exp(-b.export_sensitivity.value * (ratio - 1)))
         sent = self.held() * share
         self.give_share(self.export_tie, share)
-        self.export_ema = 0.8 * self.export_ema + 0.2 * sent
+        self.export_ema += 0.2 * sent  # decayed for every wholesaler in border_smuggling
 
     def restock(self, orders: list[tuple[Seller, float]], rewire_prob: float) -> None:
         """Restock: serve the sellers' wants, pro rata when short; a seller that wanted product and

@@ -567,6 +567,8 @@ class ReferenceModel(Model):
         b, pr = self.scenario.border, self.scenario.prices
         net_export = b.destinations[self.china].price_usd_per_g.value * (1 - b.bribe_share.value)
         wholesale = self.retail_price / pr.retail_markup.value
+        for w in self.actors_of(Wholesaler):
+            w.export_ema *= 0.8  # every wholesaler's memory of its exports decays
         self.actors_of(Wholesaler).select(
             lambda w: w.export_tie is not None and self.crossing_open[w.export_tie.crossing]
         ).shuffle_do("allocate_exports", net_export, wholesale)
@@ -685,13 +687,8 @@ class ReferenceModel(Model):
         price_factor = (c.reference_price_usd_per_g.value / self.retail_price) ** c.price_elasticity.value
         hazard = (c.base_initiation_per_week.value
                   + c.peer_initiation_per_week.value * prevalence * availability) * price_factor
-        # As in the engine, the expected number of starters is hazard x the region's non-users,
-        # those in jail included, though only free non-users can start: each free non-user starts
-        # with hazard x non-users / free non-users (reported: the factor goes if the engine
-        # draws over free non-users only).
-        non_users = self.sizes - self.users_by_region
-        free = non_users - self.jailed_by_region
-        p_start = np.clip(hazard, 0.0, 1.0) * np.divide(non_users, free, out=np.zeros(self.n_regions), where=free > 0)
+        # Each free non-user (not using, not in jail) starts with the region's hazard.
+        p_start = np.clip(hazard, 0.0, 1.0)
         self._sellers_of_region = self.by_region(self.actors_of(Seller))
         self.persons.do("consider_starting", np.minimum(p_start, 1.0))
 

@@ -65,6 +65,7 @@ class Demand(Process):
         price_factor = (c.reference_price_usd_per_g.value / sim.retail_price) ** c.price_elasticity.value
         hazard = (c.base_initiation_per_week.value
                   + c.peer_initiation_per_week.value * prevalence * availability) * price_factor
-        non_users = np.maximum(sim.persons.sizes - users_r, 0)
+        jailed_r = np.bincount(sim.persons.region_of(sim.jail_person), minlength=sim.n_regions)
+        non_users = np.maximum(sim.persons.sizes - users_r - jailed_r, 0)  # free non-users
         k = rng.binomial(non_users, np.clip(hazard, 0.0, 1.0))
         self.add_users(sim, rng, k)

@@ -38,8 +38,10 @@ class BorderSmuggling(Process):
     def step(self, sim) -> None:
         a, b, rng, rec = sim.actors, sim.scenario.border, sim.rng(self.name), sim.recorder
         china_price = b.destinations[self.china].price_usd_per_g.value
-        # Allocation: wholesaler -> smuggler.
+        # Allocation: wholesaler -> smuggler. Every wholesaler's memory of its exports decays
+        # (one that lost its smuggler or whose crossing closed stops restocking for exports).
         wh = a.of_role(st.WHOLESALER)
+        a.export_ema[wh] *= 0.8
         wh = wh[a.export_tie[wh] >= 0]
         if len(wh):
             smug = a.export_tie[wh].astype(np.int64)
@@ -51,7 +53,7 @@ class BorderSmuggling(Process):
             sent = a.stock[wh].sum(axis=1) * share
             sim.move_stock(wh, smug, share)
             # Exporters remember their weekly exports and restock for them (see Delivery).
-            a.export_ema[wh] = 0.8 * a.export_ema[wh] + 0.2 * sent
+            a.export_ema[wh] += 0.2 * sent
         # Crossing.
         sm = a.of_role(st.SMUGGLER)
         sm = sm[(a.stock[sm].sum(axis=1) > 0) & sim.crossing_open[a.crossing[sm]]]
