@@ -7,9 +7,9 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml reference/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -e ".[dev]"
+	$(VENV)/bin/pip install -e ".[dev]" -e ./reference
 	touch $(STAMP)
 
 demo: install
@@ -19,7 +19,7 @@ test: install
 	$(VENV)/bin/python -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests reference benchmarks
 
 bench: install
 	$(VENV)/bin/python benchmarks/make_bench.py
