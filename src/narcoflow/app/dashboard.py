@@ -79,8 +79,11 @@ def LeverSliders(values, set_values):
         def on_change(v, name=spec.name):
             set_values({**values, name: v})
 
-        solara.SliderFloat(f"{spec.name} ({spec.unit}, {spec.low:g}-{spec.high:g})", value=val,
-                           min=spec.low, max=spec.high, step=step, on_value=on_change)
+        with solara.Column(gap="0px"):
+            solara.Text(f"{spec.name} = {val:g} ({spec.unit}; range {spec.low:g} to {spec.high:g})",
+                        style={"font-size": "0.85em"})
+            solara.SliderFloat("", value=val, min=spec.low, max=spec.high, step=step,
+                               on_value=on_change)
 
 
 @solara.component
