@@ -98,3 +98,25 @@ def test_dashboard_run_in_chromium(chromium, chromium_args, server):
             page.screenshot(path=str(IMG / "dashboard-error.png"))
         finally:
             browser.close()
+
+
+def test_inputs_are_validated_with_messages():
+    from narcoflow.app.dashboard import parse_inputs
+
+    assert parse_inputs("0.002", "2", "1") == (0.002, 2.0, 1)
+    for args, words in [(("0", "2", "1"), "(0, 1]"), (("1.5", "2", "1"), "out of range"),
+                        (("x", "2", "1"), "not a number"), (("0.1", "200", "1"), "(0, 100]"),
+                        (("0.1", "2", "1.5"), "integer")]:
+        with pytest.raises(ValueError, match=re.escape(words)):
+            parse_inputs(*args)
+
+
+def test_failed_run_leaves_stored_runs_intact(tmp_path):
+    from narcoflow.app.dashboard import run_and_save
+    from narcoflow.results import store
+
+    db = tmp_path / "runs.duckdb"
+    rid = run_and_save("north-korea-2011", "baseline", {}, 0.002, 0.5, 1, db=db)
+    with pytest.raises(Exception):  # noqa: B017 - any error; the page shows its message
+        run_and_save("north-korea-2011", "baseline", {"initiation": 1e9}, 0.002, 0.5, 2, db=db)
+    assert list(store.list_runs(db)["run_id"]) == [rid]
