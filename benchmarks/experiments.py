@@ -22,6 +22,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import date
@@ -58,10 +60,25 @@ def wait_until_idle(max_wait: float, threshold: float = 0.15) -> float:
             return used
 
 
-def measure(executor_name: str, workers: int, plan, folder: Path, wait_idle: float) -> dict:
-    from narcoflow.experiments import DaskExecutor, ProcessExecutor, run_plan
+def measure_in_subprocess(executor_name: str, workers: int, args, folder: Path) -> dict:
+    """One measurement in a fresh process (it plans with the engine as it is on disk now)."""
+    cmd = [sys.executable, __file__, "--one", f"{executor_name}:{workers}", "--runs", str(args.runs),
+           "--scale", str(args.scale), "--wait-idle", str(args.wait_idle), "--folder", str(folder)]
+    if args.years is not None:
+        cmd += ["--years", str(args.years)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"measurement {executor_name}:{workers} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
-    idle_before = wait_until_idle(wait_idle) if wait_idle > 0 else float("nan")
+
+def measure(executor_name: str, workers: int, args, folder: Path) -> dict:
+    from narcoflow.experiments import DaskExecutor, ProcessExecutor, plan_compare, run_plan
+    from narcoflow.scenario import load
+
+    plan = plan_compare(load("north-korea-2011"), [], replications=args.runs, scale=args.scale,
+                        years=args.years)
+    idle_before = wait_until_idle(args.wait_idle) if args.wait_idle > 0 else float("nan")
     db = folder / f"{executor_name}-{workers}.duckdb"
     executor = ProcessExecutor(workers) if executor_name == "pool" else DaskExecutor(n_workers=workers)
     b0 = busy_core_seconds()
@@ -92,7 +109,13 @@ def main() -> None:
     ap.add_argument("--wait-idle", type=float, default=0.0,
                     help="before each measurement wait up to this many seconds for other processes to go idle")
     ap.add_argument("--write", action="store_true", help="rewrite the Experiments section of BENCHMARKS.md")
+    ap.add_argument("--one", help=argparse.SUPPRESS)     # EXECUTOR:WORKERS, one measurement (internal)
+    ap.add_argument("--folder", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.one:
+        name, workers = args.one.split(":")
+        print(json.dumps(measure(name, int(workers), args, Path(args.folder))))
+        return
 
     plan = plan_compare(load("north-korea-2011"), [], replications=args.runs, scale=args.scale,
                         years=args.years)
@@ -104,7 +127,7 @@ def main() -> None:
                 for i in range(args.repeat):  # best of N: other processes only ever slow a try down
                     folder = Path(tmp) / f"try{i}"
                     folder.mkdir(exist_ok=True)
-                    tries.append(measure(name, workers, plan, folder, args.wait_idle))
+                    tries.append(measure_in_subprocess(name, workers, args, folder))
                     print(json.dumps(tries[-1]), flush=True)
                 rows.append(min(tries, key=lambda r: r["wall_s"]))
     summary = {}
