@@ -45,3 +45,16 @@ def test_identifiability_on_synthetic_truth(tmp_path):
     cid2, post2, _ = calibrate(sc, synth, tmp_path / "c.duckdb", populations=3, particles=15,
                                scale=0.001, years=2)
     assert cid2 == cid and len(post2) == len(post)
+
+
+def test_unreachable_target_is_reported():
+    import pandas as pd
+    sc = load("north-korea-2011")
+    t = Target(name="impossible", metric="consumed_g", years=(1998, 1999), observed=1e12, reliability="H")
+    post = pd.DataFrame({"calibration_id": "x", "generation": 0, "particle": [0, 1], "parameter": PARAM,
+                         "value": [0.07, 0.09], "weight": 0.5})
+    from narcoflow.calibration.calibrate import predictive_check
+    ppc = predictive_check(sc, Targets(targets=[t]), post, draws=2, scale=0.001, years=2)
+    row = ppc.iloc[0]
+    assert row["unreachable"] and not row["inside"]
+    assert "impossible" in row["message"] and "not reached" in row["message"]

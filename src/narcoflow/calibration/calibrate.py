@@ -115,3 +115,33 @@ def intervals(posterior: pd.DataFrame, generation: int | None = None) -> pd.Data
         q = [float(v[min(np.searchsorted(cw, x), len(v) - 1)]) for x in (0.05, 0.5, 0.95)]
         rows.append({"parameter": p, "low": q[0], "median": q[1], "high": q[2]})
     return pd.DataFrame(rows)
+
+
+def predictive_check(scenario, targets: Targets, posterior: pd.DataFrame, *, draws: int = 10,
+                     scale: float = 0.002, years: float | None = None, seed: int = 0) -> pd.DataFrame:
+    """Posterior predictive check: runs at weighted posterior draws, one row per target.
+
+    Columns: target, observed, predicted_median, predicted_low, predicted_high (90 %), inside, unreachable
+    (the whole predictive interval lies outside the target's tolerance band), message.
+    """
+    g = posterior[posterior["generation"] == posterior["generation"].max()]
+    wide = g.pivot_table(index="particle", columns="parameter", values="value")
+    w = g.groupby("particle")["weight"].first().reindex(wide.index).to_numpy()
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(wide), size=draws, p=w / w.sum())
+    params = list(wide.columns)
+    model = _Model(scenario, targets, params, scale, years)
+    sims = [model({f"p{i}": wide.iloc[k][p] for i, p in enumerate(params)}) for k in picks]
+    rows = []
+    for t in targets.targets:
+        vals = np.array([s[t.name] for s in sims])
+        lo, med, hi = np.quantile(vals, [0.05, 0.5, 0.95])
+        blo, bhi, tol = t.band()
+        unreachable = bool(lo > bhi + tol or hi < blo - tol)
+        obs = f"{t.observed:g}" if t.observed is not None else f"{t.range[0]:g}-{t.range[1]:g}"
+        msg = (f"Target {t.name!r} is not reached: observed {obs} {t.unit}, the model produces "
+               f"{med:.4g} (90 % {lo:.4g}-{hi:.4g})") if unreachable else ""
+        rows.append({"target": t.name, "observed": obs, "predicted_median": med, "predicted_low": lo,
+                     "predicted_high": hi, "inside": bool(blo <= med <= bhi) or t.distance(med) <= 1,
+                     "unreachable": unreachable, "message": msg})
+    return pd.DataFrame(rows)

@@ -21,7 +21,7 @@ class Target(BaseModel):
     metric: str
     filters: dict[str, str] = {}
     years: tuple[int, int]
-    aggregation: Literal["sum", "mean_per_year", "mean", "last"] = "sum"
+    aggregation: Literal["sum", "mean_per_year", "mean", "last", "mean_value"] = "sum"
     observed: float | None = None
     range: tuple[float, float] | None = None
     unit: str = ""
@@ -57,6 +57,8 @@ class Target(BaseModel):
             return float(d["value"].sum())
         if self.aggregation == "mean_per_year":
             return float(d["value"].sum()) / (self.years[1] - self.years[0] + 1)
+        if self.aggregation == "mean_value":  # intensive metrics (prices): mean over rows
+            return float(d["value"].mean()) if len(d) else 0.0
         per_step = d.groupby("step")["value"].sum()
         if not len(per_step):
             return 0.0
