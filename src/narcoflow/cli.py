@@ -316,3 +316,9 @@ _register_experiments(app)
 from narcoflow.network.cli import register as _register_network  # noqa: E402
 
 _register_network(app)
+
+# ---------------------------------------------------------------------------- calibration
+# `calibrate` lives in narcoflow/calibration/cli.py (issue 7).
+from narcoflow.calibration.cli import register as _register_calibration  # noqa: E402
+
+_register_calibration(app)
