@@ -1,5 +1,5 @@
 """`make bench`: run the engine benchmarks at sizes that finish in a few minutes and rewrite the
-"Engine speed" section of BENCHMARKS.md with the figures, the machine and the commands.
+"make bench" section of BENCHMARKS.md (the full-population section is measured by hand: it takes ~15 minutes) with the figures, the machine and the commands.
 
 Other sections of BENCHMARKS.md (experiments, network, ...) are left as they are.
 """
@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-START, END = "<!-- bench:engine:start -->", "<!-- bench:engine:end -->"
+START, END = "<!-- bench:make:start -->", "<!-- bench:make:end -->"
 
 RUNS = [
     ("full_scale", [sys.executable, "benchmarks/full_scale.py", "--scale", "0.1", "--years", "18"]),
@@ -41,7 +41,7 @@ def run(cmd: list[str]) -> dict | str:
 
 
 def main() -> None:
-    lines = [START, "## Engine speed (`make bench`)", "",
+    lines = [START, "## Engine speed at reduced sizes (`make bench`)", "",
              f"Measured {date.today()} on {machine()}.", ""]
     for name, cmd in RUNS:
         print(f"running {name}: {' '.join(cmd[1:])}", flush=True)
