@@ -31,7 +31,7 @@ def test_distance_zero_inside_range_and_scaled_by_reliability():
 
 def test_identifiability_on_synthetic_truth(tmp_path):
     sc = load("north-korea-2011")
-    target = Target(name="consumed", metric="consumed_g", years=(1998, 1999), observed=1.0, reliability="H")
+    target = Target(name="consumed", metric="consumed_g", years=(1998, 1999), observed=1.0, reliability="M")
     truth = _Model(with_values(sc, {PARAM: TRUTH}), Targets(targets=[target]), [], 0.001, 2)({})
     synth = Targets(parameters=[PARAM], targets=[target.model_copy(update={"observed": truth["consumed"]})])
     cid, post, diag = calibrate(sc, synth, tmp_path / "c.duckdb", populations=3, particles=15,
