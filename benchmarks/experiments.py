@@ -129,7 +129,12 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="rewrite the Experiments section of BENCHMARKS.md")
     ap.add_argument("--one", help=argparse.SUPPRESS)     # EXECUTOR:WORKERS, one measurement (internal)
     ap.add_argument("--folder", help=argparse.SUPPRESS)
+    ap.add_argument("--note", default="", help="a sentence added to the BENCHMARKS.md section")
+    ap.add_argument("--from-json", type=Path, help="write the section from a result printed earlier")
     args = ap.parse_args()
+    if args.from_json:
+        write_section(json.loads(args.from_json.read_text().strip().splitlines()[-1]), args)
+        return
     if args.one:
         name, workers = args.one.split(":")
         if workers == "startup":
@@ -214,7 +219,10 @@ def write_section(result: dict, args) -> None:
               "and saving results; with Dask also the scheduler) per run. Cores used by other processes: the "
               "machine's busy CPU time during the measurement minus this benchmark's own, per second "
               "(upper bound: worker start-up and Dask's threads count as other); above 0.2 the wall times "
-              "are not a clean measurement of the executors.", END]
+              "are not a clean measurement of the executors."]
+    if args.note:
+        lines += ["", args.note]
+    lines.append(END)
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"
     block = "\n".join(lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Annotated
 
@@ -129,6 +130,13 @@ def register(app: typer.Typer) -> None:
 
             try:
                 run_plan(plan, out, executor, keep_metrics=keep_metrics, progress=progress)
+            except BrokenProcessPool:
+                bar.stop()
+                p = state.get("p")
+                raise NarcoflowError(
+                    f"A worker process died (out of memory, or killed); {p.completed if p else 0} of "
+                    f"{n_runs} runs are saved in {out}. Run the same command again to resume, with "
+                    "fewer --workers if memory is short.") from None
             except KeyboardInterrupt:
                 bar.stop()
                 p = state.get("p")
