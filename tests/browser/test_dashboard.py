@@ -86,8 +86,10 @@ def test_dashboard_run_in_chromium(chromium, chromium_args, server):
             page.get_by_role("button", name="Run").click()
             expect(page.get_by_text(re.compile(r"^Run [0-9a-f]{6,}"))).to_be_visible(timeout=60_000)
             page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
-            assert page.locator(".js-plotly-plot").count() >= 2
-            assert page.get_by_text("Download CSV").count() == 1
+            # expect() retries until the page settles: Solara may re-render while the run's
+            # figures arrive, so a one-off count() can catch the DOM between two renders.
+            expect(page.get_by_text("Download CSV")).to_have_count(1, timeout=30_000)
+            expect(page.locator(".js-plotly-plot").nth(1)).to_be_attached(timeout=30_000)
             page.screenshot(path=str(IMG / "dashboard-run.png"), full_page=True)
 
             scale = page.get_by_label(re.compile("Scale"))
