@@ -1,5 +1,7 @@
 """The Solara dashboard in a real headless Chromium: change a lever, run, see the new run's
-id and charts, an invalid scale gives an in-page message; the server leaves no process behind.
+numbers in the charts (checked against the database), run again and see them change, compare the
+two runs side by side, an invalid scale gives an in-page message; two tabs run at once; the
+server leaves no process behind.
 
 Screenshots replace docs/img/dashboard-*.png only when NARCOFLOW_UPDATE_SCREENSHOTS=1.
 """
@@ -44,10 +46,12 @@ def solara_assets():
 
 @pytest.fixture()
 def server(solara_assets, tmp_path):
+    """A running ``narcoflow dashboard`` on a free port: yields (url, database path)."""
     port = _free_port()
+    db = tmp_path / "dash.duckdb"
     env = dict(os.environ, SOLARA_TELEMETRY_MIXPANEL_ENABLE="false")
     proc = subprocess.Popen([sys.executable, "-c", "from narcoflow.cli import app; app()", "dashboard", "--db",
-                             str(tmp_path / "dash.duckdb"), "--port", str(port)], env=env,
+                             str(db), "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -61,20 +65,51 @@ def server(solara_assets, tmp_path):
             assert proc.poll() is None, "dashboard server exited"
             assert time.monotonic() < deadline, "dashboard server did not answer"
             time.sleep(0.3)
-        yield url
+        yield url, db
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=20)
 
 
+RUN_TEXT = re.compile(r"^Run [0-9a-f]{6,}")
+
+
+def _run_and_wait(page, previous: str | None = None) -> str:
+    """Press Run, wait until the page shows a run other than ``previous``; return its id."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="Run").click()
+    shown = page.get_by_text(RUN_TEXT)
+    expect(shown).to_be_visible(timeout=90_000)
+    if previous is not None:
+        expect(shown).not_to_have_text(f"Run {previous}", timeout=90_000)
+    return shown.inner_text().split()[1]
+
+
+def _consumed_label(db, run_id: str) -> str:
+    """The Sankey node label the run's stored metrics imply for domestic consumption."""
+    from narcoflow.results import store
+    from narcoflow.viz.figures import _kg_text
+
+    m = store.load_metrics(db, run_id)
+    return f"Consumed in North Korea: {_kg_text(m.loc[m['metric'] == 'consumed_g', 'value'].sum())}"
+
+
+def _set_input(page, label: str, value: str) -> None:
+    box = page.get_by_label(re.compile(label))
+    box.fill(value)
+    box.press("Enter")
+
+
 def test_dashboard_run_in_chromium(chromium, chromium_args, server):
     from playwright.sync_api import expect, sync_playwright
 
+    url, db = server
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=chromium_args)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(server)
+            page.goto(url)
             expect(page.get_by_text("No stored run yet")).to_be_visible(timeout=30_000)
             page.get_by_text("Levers").first.click()
             slider = page.get_by_role("slider").first
@@ -83,23 +118,72 @@ def test_dashboard_run_in_chromium(chromium, chromium_args, server):
             page.keyboard.press("ArrowRight")
             expect(slider).not_to_have_attribute("aria-valuenow", before)
             page.screenshot(path=str(IMG / "dashboard-levers.png"))
-            page.get_by_role("button", name="Run").click()
-            expect(page.get_by_text(re.compile(r"^Run [0-9a-f]{6,}"))).to_be_visible(timeout=60_000)
-            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
-            # expect() retries until the page settles: Solara may re-render while the run's
-            # figures arrive, so a one-off count() can catch the DOM between two renders.
-            expect(page.get_by_text("Download CSV")).to_have_count(1, timeout=30_000)
-            expect(page.locator(".js-plotly-plot").nth(1)).to_be_attached(timeout=30_000)
-            page.screenshot(path=str(IMG / "dashboard-run.png"), full_page=True)
 
-            scale = page.get_by_label(re.compile("Scale"))
-            scale.fill("2")
-            scale.press("Enter")
+            # the charts show the new run's numbers, read back from the database
+            first = _run_and_wait(page)
+            node_labels = page.locator(".sankey-node .node-label")
+            expect(node_labels.filter(has_text=_consumed_label(db, first))).to_have_count(1, timeout=30_000)
+            # expect() retries until the page settles: Solara may re-render while the figures arrive
+            expect(page.get_by_text("Download CSV")).to_have_count(1, timeout=30_000)
+            expect(page.locator(".js-plotly-plot").nth(2)).to_be_attached(timeout=30_000)
+            # the page scrolls inside Solara's layout, so full_page cannot reach below the fold
+            page.set_viewport_size({"width": 1400, "height": 2000})
+            page.screenshot(path=str(IMG / "dashboard-run.png"))
+            page.set_viewport_size({"width": 1400, "height": 1000})
+
+            _set_input(page, "Seed", "2")
+            second = _run_and_wait(page, previous=first)
+            assert second != first
+            expect(node_labels.filter(has_text=_consumed_label(db, second))).to_have_count(1, timeout=30_000)
+
+            # two stored runs side by side: a column each in the table, a line each in the chart
+            page.get_by_role("tab", name="Compare runs").click()
+            expect(page.get_by_text(first[:10]).first).to_be_visible(timeout=30_000)
+            expect(page.locator("th", has_text=second[:10])).to_have_count(1, timeout=30_000)
+            expect(page.locator("th", has_text=first[:10])).to_have_count(1)
+            overlay = page.locator(".js-plotly-plot", has_text="Users (people)")
+            expect(overlay.locator(".scatterlayer .trace")).to_have_count(2, timeout=30_000)
+            page.set_viewport_size({"width": 1400, "height": 1300})
+            page.screenshot(path=str(IMG / "dashboard-compare.png"))
+            page.set_viewport_size({"width": 1400, "height": 1000})
+
+            _set_input(page, "Scale", "2")
             page.get_by_role("button", name="Run").click()
             expect(page.get_by_text(re.compile("out of range"))).to_be_visible(timeout=10_000)
             page.screenshot(path=str(IMG / "dashboard-error.png"))
         finally:
             browser.close()
+
+
+def test_two_tabs_run_at_once(chromium, chromium_args, server):
+    """Each tab keeps its own inputs and shows its own run; both runs are stored."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from narcoflow.results import store
+
+    url, db = server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=chromium_args)
+        try:
+            pages = [browser.new_page(viewport={"width": 1200, "height": 900}) for _ in range(2)]
+            for page, seed in zip(pages, ("11", "12"), strict=True):
+                page.goto(url)
+                expect(page.get_by_text("No stored run yet")).to_be_visible(timeout=30_000)
+                _set_input(page, "Seed", seed)
+            for page in pages:  # both runs in flight together
+                page.get_by_role("button", name="Run").click()
+            ids = []
+            for page in pages:
+                shown = page.get_by_text(RUN_TEXT)
+                expect(shown).to_be_visible(timeout=120_000)
+                ids.append(shown.inner_text().split()[1])
+            for page, seed in zip(pages, ("11", "12"), strict=True):
+                expect(page.get_by_label(re.compile("Seed"))).to_have_value(seed)
+        finally:
+            browser.close()
+    runs = store.list_runs(db).set_index("run_id")
+    assert len(runs) == 2
+    assert {int(runs.loc[i, "seed"]) for i in ids} == {11, 12}
 
 
 def test_inputs_are_validated_with_messages():

@@ -1,8 +1,10 @@
-"""``narcoflow dashboard``: a Solara web app to run scenarios and browse stored runs.
+"""``narcoflow dashboard``: a Solara web app to run scenarios and browse and compare stored runs.
 
 Run it with ``narcoflow dashboard`` or ``solara run narcoflow.app.dashboard``. All state lives in
 the components (``solara.use_state``), so every browser tab has its own; runs go to the DuckDB
-file named by ``NARCOFLOW_DASHBOARD_DB`` (set by ``narcoflow dashboard --db``).
+file named by ``NARCOFLOW_DASHBOARD_DB`` (set by ``narcoflow dashboard --db``). Every database
+access of the server goes through one lock: DuckDB refuses a read-only and a read-write
+connection to the same file in one process, and tabs run in threads of one process.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import threading
 from pathlib import Path
 
 import solara
+import solara.lab
 
 from narcoflow.experiments.levers import BASELINE, apply_levers, apply_policy, describe_levers
 from narcoflow.results import store
 from narcoflow.scenario import builtin_names, load
 
 DB_ENV = "NARCOFLOW_DASHBOARD_DB"
-_SAVE_LOCK = threading.Lock()  # one writer at a time across tabs (DuckDB single-writer)
+_DB_LOCK = threading.RLock()  # one database user at a time across tabs (see the module docstring)
 
 
 def db_path() -> Path:
@@ -59,15 +62,26 @@ def run_and_save(scenario_name: str, policy: str, levers: dict[str, float], scal
     if levers:
         sc = apply_levers(sc, levers, policy="dashboard")
     res = Simulation(sc, seed=seed, scale=scale, years=years).run(progress=progress).results
-    with _SAVE_LOCK:
+    with _DB_LOCK:
         return store.save(res, db or db_path())
 
 
 def _runs():
     try:
-        return store.list_runs(db_path())
+        with _DB_LOCK:
+            return store.list_runs(db_path())
     except Exception:  # noqa: BLE001 - no database yet
         return None
+
+
+def _metrics(run_id: str):
+    with _DB_LOCK:
+        return store.load_metrics(db_path(), run_id)
+
+
+def run_label(row) -> str:
+    """How a stored run is named in lists and table columns: id prefix, seed and scale."""
+    return f"{row['run_id'][:10]} (seed {row['seed']}, scale {row['scale']:g}, {row['steps']} weeks)"
 
 
 @solara.component
@@ -89,21 +103,53 @@ def LeverSliders(values, set_values):
 @solara.component
 def RunFigures(run_id: str):
     from narcoflow.viz.report import build_figures, load_report_data
+    from narcoflow.viz.runs import outcomes_side_by_side
 
-    figs = solara.use_memo(lambda: build_figures(load_report_data(db_path(), run_id)), [run_id])
-    for fig in figs.values():
-        solara.FigurePlotly(fig)
+    def build():
+        with _DB_LOCK:
+            data = load_report_data(db_path(), run_id)
+        return data, build_figures(data)
+
+    data, figs = solara.use_memo(build, [run_id])
+    with solara.Column(style={"width": "100%"}):
+        solara.Markdown("**Headline outcomes** (flows summed over the run, levels at its end)")
+        solara.DataFrame(outcomes_side_by_side({"value": data.metrics}).round(2), items_per_page=20)
+        for fig in figs.values():
+            solara.FigurePlotly(fig)
+
+
+@solara.component
+def CompareRuns(runs):
+    """Pick stored runs; see their headline outcomes side by side and one quantity over time."""
+    from narcoflow.viz.runs import QUANTITIES, outcomes_side_by_side, overlay_figure
+
+    labels = {run_label(r): r["run_id"] for _, r in runs.iterrows()}
+    # until the user picks, show the two newest runs (so a new run appears here at once)
+    picked, set_picked = solara.use_state(None)
+    quantity, set_quantity = solara.use_state("users")
+    chosen = [c for c in (picked if picked is not None else list(labels)[:2]) if c in labels]
+    frames = solara.use_memo(lambda: {c: _metrics(labels[c]) for c in chosen}, [tuple(chosen)])
+    with solara.Column(style={"width": "100%"}):
+        solara.SelectMultiple("Runs to compare", values=chosen, all_values=list(labels),
+                              on_value=set_picked)
+        solara.Select("Quantity over time", values=list(QUANTITIES), value=quantity,
+                      on_value=set_quantity)
+        if chosen:
+            solara.DataFrame(outcomes_side_by_side(frames).round(2), items_per_page=20)
+            solara.FigurePlotly(overlay_figure(frames, quantity))
+        else:
+            solara.Info("Pick one or more stored runs.")
 
 
 @solara.component
 def Downloads(run_id: str):
     def csv_bytes():
-        return store.load_metrics(db_path(), run_id).to_csv(index=False).encode()
+        return _metrics(run_id).to_csv(index=False).encode()
 
     def parquet_bytes():
         import tempfile
 
-        with tempfile.TemporaryDirectory(prefix="dash-") as d:
+        with tempfile.TemporaryDirectory(prefix="dash-") as d, _DB_LOCK:
             out = store.export_parquet(db_path(), run_id, Path(d) / "m.parquet")
             return Path(out).read_bytes()
 
@@ -126,6 +172,7 @@ def Page():
     progress, set_progress = solara.use_state(None)
     current, set_current = solara.use_state("")
     refresh, set_refresh = solara.use_state(0)
+    tab, set_tab = solara.use_state(0)
 
     try:
         policies = [BASELINE, *sorted(p for p in load(scenario).policies if p != BASELINE)]
@@ -173,13 +220,22 @@ def Page():
         solara.Text(f"Running: {progress:.0f} %")
         solara.ProgressLinear(value=progress)
     runs = solara.use_memo(_runs, [refresh])
-    if runs is not None and len(runs):
-        ids = list(runs["run_id"])
-        shown = current if current in ids else ids[0]
-        solara.Select("Stored run", values=ids, value=shown, on_value=set_current)
-        solara.DataFrame(runs.drop(columns=[c for c in ("parameters",) if c in runs]))
-        solara.Text(f"Run {shown}")
-        Downloads(shown)
-        RunFigures(shown)
-    else:
+    if runs is None or not len(runs):
         solara.Info("No stored run yet: set the inputs and press Run.")
+        return
+    ids = list(runs["run_id"])
+    shown = current if current in ids else ids[0]
+    # tab headers only, content below: with ipyvuetify 3, solara.lab.Tabs puts tab content
+    # inside the header bar
+    with solara.lab.Tabs(value=tab, on_value=set_tab):
+        solara.lab.Tab("Run")
+        solara.lab.Tab("Compare runs")
+    with solara.Column(style={"width": "100%"}):
+        if tab == 0:
+            solara.Select("Stored run", values=ids, value=shown, on_value=set_current)
+            solara.DataFrame(runs.drop(columns=[c for c in ("parameters",) if c in runs]))
+            solara.Text(f"Run {shown}")
+            Downloads(shown)
+            RunFigures(shown)
+        else:
+            CompareRuns(runs)
