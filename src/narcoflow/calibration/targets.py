@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -19,7 +21,7 @@ class Target(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     metric: str
-    filters: dict[str, str] = {}
+    filters: dict[str, str | list[str]] = {}
     years: tuple[int, int]
     aggregation: Literal["sum", "mean_per_year", "mean", "last", "mean_value"] = "sum"
     observed: float | None = None
@@ -30,10 +32,23 @@ class Target(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> Target:
+        from narcoflow.results.results import FLOW_METRICS, LEVEL_METRICS
+
+        if self.metric not in FLOW_METRICS + LEVEL_METRICS:
+            raise ValueError(f"metric {self.metric!r} is not a metric of docs/model.md; allowed: "
+                             + ", ".join(FLOW_METRICS + LEVEL_METRICS))
+        bad = sorted(set(self.filters) - {"drug", "region", "channel"})
+        if bad:
+            raise ValueError(f"filters may only name drug, region, channel; not {', '.join(bad)}")
         if (self.observed is None) == (self.range is None):
             raise ValueError("give exactly one of 'observed' or 'range'")
-        if self.range is not None and self.range[0] > self.range[1]:
-            raise ValueError("range must be [low, high]")
+        if self.range is not None:
+            lo, hi = self.range
+            if math.isnan(lo) or math.isnan(hi) or lo > hi or math.isinf(lo) and math.isinf(hi):
+                raise ValueError("range must be [low, high] with low <= high and at most one of them "
+                                 "infinite (.inf for 'at least low')")
+        if self.observed is not None and not math.isfinite(self.observed):
+            raise ValueError("observed must be a finite number")
         if self.years[0] > self.years[1]:
             raise ValueError("years must be [first, last]")
         return self
@@ -42,15 +57,45 @@ class Target(BaseModel):
         """(low, high, tolerance): zero distance inside [low, high], one unit per tolerance outside."""
         if self.range is not None:
             lo, hi = self.range
-            return lo, hi, max(TOLERANCE[self.reliability] * (hi + lo) / 2, 1e-12)
+            scale = lo if math.isinf(hi) else hi if math.isinf(lo) else (hi + lo) / 2
+            return lo, hi, max(TOLERANCE[self.reliability] * abs(scale), 1e-12)
         v = float(self.observed)
         return v, v, max(TOLERANCE[self.reliability] * abs(v), 1e-12)
 
+    def observed_text(self) -> str:
+        if self.observed is not None:
+            return f"{self.observed:g}"
+        lo, hi = self.range
+        return f">= {lo:g}" if math.isinf(hi) else f"<= {hi:g}" if math.isinf(lo) else f"{lo:g}-{hi:g}"
+
+    def check_period(self, first: dt.date, last: dt.date) -> None:
+        """Raise unless every year of the target is simulated whole.
+
+        ``first`` and ``last`` are the dates of the first and last weekly steps; a year counts as
+        simulated when the run covers it up to a week at either end (runs start on a Monday).
+        """
+        end = last + dt.timedelta(days=6)
+        y0 = first.year if first <= dt.date(first.year, 1, 8) else first.year + 1
+        y1 = end.year if end >= dt.date(end.year, 12, 24) else end.year - 1
+        if self.years[0] < y0 or self.years[1] > y1:
+            yrs = f"{self.years[0]}" if self.years[0] == self.years[1] else f"{self.years[0]}-{self.years[1]}"
+            whole = f"{y0}" if y0 == y1 else f"{y0}-{y1}" if y0 < y1 else "none"
+            raise NarcoflowError(
+                f"Target {self.name!r} covers {yrs}, outside the simulated period {first.isoformat()} to "
+                f"{end.isoformat()} (whole years: {whole}); run more years (--years) or drop the target.")
+
     def evaluate(self, metrics: pd.DataFrame) -> float:
-        """The model's value of this quantity in one run's metrics frame."""
+        """The model's value of this quantity in one run's metrics frame.
+
+        Raises `NarcoflowError` if the target's years lie (partly) outside the run's period.
+        """
+        dates = pd.to_datetime(metrics["date"])
+        if len(dates):
+            self.check_period(dates.min().date(), dates.max().date())
         d = metrics[metrics["metric"] == self.metric]
         for col, val in self.filters.items():
-            d = d[d[col].astype(str) == val]
+            allowed = [val] if isinstance(val, str) else list(val)
+            d = d[d[col].astype(str).isin(allowed)]
         yr = pd.to_datetime(d["date"]).dt.year
         d = d[(yr >= self.years[0]) & (yr <= self.years[1])]
         if self.aggregation == "sum":
@@ -75,6 +120,16 @@ class Targets(BaseModel):
     parameters: list[str] = []
     targets: list[Target]
 
+    @model_validator(mode="after")
+    def _unique(self) -> Targets:
+        names = [t.name for t in self.targets]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"target names must be unique; repeated: {', '.join(dup)}")
+        if not names:
+            raise ValueError("give at least one target")
+        return self
+
 
 def load_targets(path: str | Path) -> Targets:
     """Read and validate a targets YAML file; errors name the file and the offending field."""
@@ -91,8 +146,33 @@ def load_targets(path: str | Path) -> Targets:
     try:
         return Targets.model_validate(raw)
     except ValidationError as exc:
-        lines = [f"{p}: " + ".".join(str(x) for x in e["loc"]) + f": {e['msg']}" for e in exc.errors()]
+        lines = []
+        for e in exc.errors():
+            loc = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in e["loc"]).lstrip(".")
+            if len(e["loc"]) >= 2 and e["loc"][0] == "targets" and isinstance(e["loc"][1], int):
+                try:
+                    loc += f" (target {raw['targets'][e['loc'][1]]['name']!r})"
+                except (KeyError, IndexError, TypeError):
+                    pass
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{p}: field '{loc}': {msg}" if loc else f"{p}: {msg}")
         raise NarcoflowError("\n".join(lines)) from exc
+
+
+def check_period(targets: Targets, scenario, years: float | None) -> None:
+    """Raise a clear error naming every target whose years lie outside the simulated period."""
+    from narcoflow.experiments.runner import n_steps
+
+    steps = n_steps(scenario, years)
+    first, last = scenario.start, scenario.start + dt.timedelta(weeks=max(steps - 1, 0))
+    problems = []
+    for t in targets.targets:
+        try:
+            t.check_period(first, last)
+        except NarcoflowError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise NarcoflowError("\n".join(problems))
 
 
 def distance(targets: list[Target], values: dict[str, float]) -> float:
