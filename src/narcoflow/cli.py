@@ -258,9 +258,9 @@ def export(
 @app.command()
 def report(
     ident: Annotated[str, typer.Argument(
-        metavar="RUN_ID|EXPERIMENT_ID", show_default=False,
+        metavar="RUN_ID|EXPERIMENT_ID|CALIBRATION_ID", show_default=False,
         help="Run id (or unique prefix) from `narcoflow runs`, or an experiment id from "
-             "`narcoflow compare`.")],
+             "`narcoflow compare`, or a calibration id from `narcoflow calibrate`.")],
     db: DbOption = Path(store.DEFAULT_DB),
     out: Annotated[Path, typer.Option(
         help="HTML file to write (replaced if it exists); with --format png|svg, the images "
@@ -270,7 +270,7 @@ def report(
         "--format", help="html: one self-contained page that opens with no network; png or "
                          "svg: one static image per figure (needs Chromium).")] = "html",
 ) -> None:
-    """Write a report of a stored run or experiment: flows, map, time series, parameters.
+    """Write a report of a stored run, experiment or calibration: flows, map, time series, parameters.
 
     See docs/report.md for what each figure shows.
     """

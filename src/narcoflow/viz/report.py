@@ -1,4 +1,4 @@
-"""``narcoflow report``: one self-contained HTML file about a stored run or experiment.
+"""``narcoflow report``: one self-contained HTML file about a stored run, experiment or calibration.
 
 The file embeds plotly.js and every figure's data, so it opens from disk with no network. It
 holds: the run's identity and key numbers; a Sankey of where the product went; maps of use by
@@ -56,14 +56,17 @@ class ReportError(NarcoflowError):
 class ReportData:
     """Everything a report shows, read from the results database."""
 
-    kind: str                                   # "run" or "experiment"
-    ident: str                                  # run id or experiment id
+    kind: str                                   # "run", "experiment" or "calibration"
+    ident: str                                  # run id, experiment id or calibration id
     info: dict[str, Any] | None = None          # the runs row of the run shown (None: no run)
     metrics: pd.DataFrame | None = None
     scenario: dict[str, Any] = field(default_factory=dict)
     comparisons: pd.DataFrame | None = None
     experiment_runs: int | None = None
     notes: list[str] = field(default_factory=list)
+    #: for a calibration: info (table calibrations row), posterior (intervals vs priors),
+    #: diagnostics, check (predictive check or None), targets (list of dicts)
+    calibration: dict[str, Any] | None = None
 
     @property
     def destinations(self) -> list[str] | None:
@@ -153,8 +156,36 @@ def _scenario_dict(info: dict[str, Any]) -> dict[str, Any]:
         return {}
 
 
+def _calibration(path: Path, ident: str) -> dict[str, Any] | None:
+    """A stored calibration (id or unique prefix from table ``calibrations``), or None."""
+    from narcoflow.calibration.calibrate import intervals, load_calibration
+
+    with store._connect(path, read_only=True) as con:
+        tables = _tables(con)
+        if "calibrations" not in tables:
+            return None
+        ids = [r[0] for r in con.sql("SELECT calibration_id FROM calibrations ORDER BY 1").fetchall()]
+    found = _match(ident, ids)
+    if not found:
+        return None
+    if len(found) > 1:
+        raise ReportError(f"Calibration id {ident!r} is ambiguous in {path}; it starts "
+                          f"{', '.join(found[:5])}.")
+    info, post, diag, check = load_calibration(path, found[0])
+    priors = json.loads(info["priors"])
+    table = pd.DataFrame({"parameter": list(priors), "prior_low": [v[0] for v in priors.values()],
+                          "prior_high": [v[1] for v in priors.values()]})
+    if len(post):
+        table = table.merge(intervals(post), on="parameter", how="left")
+        table["width_vs_prior"] = (table["high"] - table["low"]) / (0.9 * (table["prior_high"] - table["prior_low"]))
+    return {"info": info, "posterior": table, "diagnostics": diag, "check": check,
+            "targets": json.loads(info["targets_json"]).get("targets", []),
+            "generations": int(post["generation"].max()) + 1 if len(post) else 0}
+
+
 def load_report_data(db: str | os.PathLike, ident: str) -> ReportData:
-    """Read a run (id or unique prefix) or an experiment (id from table ``comparisons``).
+    """Read a run (id or unique prefix), an experiment (id from table ``comparisons``) or a
+    calibration (id from table ``calibrations``).
 
     Raises
     ------
@@ -175,12 +206,23 @@ def load_report_data(db: str | os.PathLike, ident: str) -> ReportData:
             data.notes.append("No run of this experiment is stored in the database, so the "
                               "flows, map and time series are not shown.")
         return data
+    cal = _calibration(path, ident) if path.exists() else None
+    if cal is not None:
+        data = ReportData(kind="calibration", ident=cal["info"]["calibration_id"], calibration=cal,
+                          scenario=json.loads(cal["info"]["scenario_json"]))
+        if not cal["generations"]:
+            data.notes.append("No generation of this calibration is stored yet.")
+        if cal["check"] is None:
+            data.notes.append("No posterior predictive check is stored for this calibration (the "
+                              "`narcoflow calibrate` command stores one when it finishes).")
+        return data
     try:
         res = store.load_results(path, ident)
     except StoreError as exc:
         if not path.exists():
             raise
-        raise StoreError(f"{exc} (Experiment ids from table `comparisons` work too.)") from None
+        raise StoreError(f"{exc} (Experiment ids from table `comparisons` and calibration ids from "
+                         "table `calibrations` work too.)") from None
     return ReportData(kind="run", ident=res.run_id, info=res.info, metrics=res.metrics,
                       scenario=_scenario_dict(res.info))
 
@@ -189,6 +231,15 @@ def load_report_data(db: str | os.PathLike, ident: str) -> ReportData:
 def build_figures(data: ReportData) -> dict[str, go.Figure]:
     """The report's figures by key: ``sankey``, ``map``, ``timeseries``, ``comparison``."""
     figs: dict[str, go.Figure] = {}
+    if data.calibration is not None:
+        from narcoflow.viz import calibration as calviz
+
+        cal = data.calibration
+        if cal["check"] is not None:
+            figs["ppc"] = calviz.ppc_figure(cal["check"], title=f"Posterior predictive check, calibration "
+                                                                 f"{data.ident}")
+        if "median" in cal["posterior"]:
+            figs["posterior"] = calviz.posterior_figure(cal["posterior"])
     if data.comparisons is not None and len(data.comparisons):
         figs["comparison"] = figures.comparison_figure(
             data.comparisons, title=f"Policy comparison, experiment {data.ident}")
@@ -447,6 +498,56 @@ means no clear effect.</p>
         c: "{:,.4g}" for c in comp.columns if c not in ("policy", "metric")})}</details>"""
 
 
+def _calibration_section(data: ReportData, figs: dict[str, go.Figure]) -> str:
+    cal = data.calibration
+    info = cal["info"]
+    settings = json.loads(info["settings"])
+    rows = [("Calibration", data.ident), ("Scenario", f"{info['scenario']} ({info['scenario_ref']})"),
+            ("Targets", f"{info['targets_ref']} ({len(cal['targets'])} targets)"),
+            ("Generations stored", f"{cal['generations']} of {settings.get('populations', '?')}"),
+            ("Particles per generation", settings.get("particles", "?")),
+            ("Scale and years of each run", f"{settings.get('scale')}, {settings.get('years') or 'all'}")]
+    out = ["<h2 id='calibration'>Calibration</h2>",
+           "<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows) + "</table>",
+           "<h3 id='posterior'>Posterior</h3><p class='caption'>Each fitted parameter: its prior range "
+           "(uniform), and the weighted median and 90 % interval of the last generation's posterior. "
+           "<code>width_vs_prior</code> is the posterior 90 % interval over the prior's; near 1 means the "
+           "targets do not identify the parameter.</p>"]
+    if "posterior" in figs:
+        out.append(f'<div class="figure">{_figure_div(figs["posterior"], "posterior")}</div>')
+    out.append(_table(cal["posterior"], cls="posterior", formats={
+        c: "{:,.4g}" for c in cal["posterior"].columns if c != "parameter"}))
+    diag = cal["diagnostics"].drop(columns=["calibration_id"], errors="ignore")
+    out += ["<h3 id='diagnostics'>Diagnostics</h3><p class='caption'>Per generation: the ABC acceptance "
+            "threshold epsilon (distance: root mean square over targets of how many tolerances a "
+            "run lies outside each target's band), the acceptance rate, the effective sample size of "
+            "the weighted particles and the runs made.</p>",
+            _table(diag, cls="diagnostics", formats={"epsilon": "{:.4g}", "acceptance_rate": "{:.3f}",
+                                                     "ess": "{:.1f}"})]
+    check = cal["check"]
+    if check is not None:
+        cols = ["target", "observed", "unit", "years", "predicted_median", "predicted_low", "predicted_high",
+                "inside", "unreachable", "reliability", "source"]
+        shown = check[[c for c in cols if c in check.columns]].copy()
+        for c in ("inside", "unreachable"):
+            shown[c] = shown[c].map({True: "yes", False: "no"})
+        n_in, n_un = int(check["inside"].sum()), int(check["unreachable"].sum())
+        out += [f"<h3 id='check'>Posterior predictive check</h3><p class='caption'>{int(check['draws'].iloc[0])}"
+                " runs at weighted draws from the posterior, against every target: the observed band (shaded) "
+                "and the predicted median with its 90 % interval, each divided by the target's reference "
+                "value so that targets in different units share one axis (log scale). "
+                f"{n_in} of {len(check)} targets are reached (median within one tolerance of the band); "
+                f"{n_un} are unreachable (the whole predictive interval lies more than one tolerance "
+                "outside).</p>"]
+        if "ppc" in figs:
+            out.append(f'<div class="figure">{_figure_div(figs["ppc"], "ppc")}</div>')
+        out.append(_table(shown, cls="check", formats={c: "{:,.4g}" for c in
+                                                         ("predicted_median", "predicted_low", "predicted_high")}))
+        for msg in check.loc[check["unreachable"], "message"]:
+            out.append(f"<p class='note'>{_e(msg)}</p>")
+    return "".join(out)
+
+
 def _parameters_section(data: ReportData) -> str:
     rows = list(iter_parameters(data.scenario))
     if not rows:
@@ -513,9 +614,8 @@ def _fmt_unit(value: float, unit: str) -> str:
 def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None) -> str:
     """The complete report as one HTML string (plotly.js inlined; no external resources)."""
     figs = build_figures(data) if figs is None else figs
-    title = (f"narcoflow report: experiment {data.ident}" if data.kind == "experiment"
-             else f"narcoflow report: run {data.ident}")
-    scen = data.info["scenario"] if data.info else ""
+    title = f"narcoflow report: {data.kind} {data.ident}"
+    scen = data.info["scenario"] if data.info else data.scenario.get("name", "")
     desc = str(data.scenario.get("description", "")).strip()
     nav = ['<a href="#numbers">Key numbers</a>'] if data.metrics is not None else []
     body = [f"<h1>{_e(title)}</h1>",
@@ -527,6 +627,9 @@ def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None) -> s
             "its numbers are only as good as the parameters listed in section 4.</p>",
             _identity(data)]
     body += [f"<p class='note'>{_e(n)}</p>" for n in data.notes]
+    if data.kind == "calibration":
+        nav += ['<a href="#calibration">Calibration</a>', '<a href="#check">Predictive check</a>']
+        body.append(_calibration_section(data, figs))
     if data.kind == "experiment":
         nav.insert(0, '<a href="#comparison">Policy comparison</a>')
         body.append(_comparison_section(data, figs.get("comparison")))
@@ -626,7 +729,7 @@ def write_static(data: ReportData, out: str | os.PathLike, fmt: str) -> list[Pat
 
 def make_report(db: str | os.PathLike, ident: str, out: str | os.PathLike = "report.html", *,
                 fmt: str = "html") -> list[Path]:
-    """Read a run or experiment from ``db`` and write its report; return the files written."""
+    """Read a run, experiment or calibration from ``db`` and write its report; return the files written."""
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise ReportError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}.")
