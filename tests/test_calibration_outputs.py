@@ -137,6 +137,23 @@ def test_calibrate_rejects_bad_flags(tmp_path, args, match):
     assert res.exit_code == 2 and match in " ".join(res.output.split()), res.output
 
 
+def test_calibrate_command_end_to_end(tmp_path):
+    f = tmp_path / "t.yaml"
+    f.write_text("parameters: [consumption.use_g_per_week, 'state.export_channels[0].price_factor']\ntargets:\n"
+                 "- {name: c, metric: consumed_g, years: [1998, 1998], range: [10000, 40000], reliability: L}\n")
+    db = tmp_path / "cal.duckdb"
+    res = runner.invoke(app, ["calibrate", "north-korea-2011", "--targets", str(f), "--years", "1", "--scale",
+                              "0.001", "--populations", "1", "--particles", "3", "--draws", "2", "--out", str(db)])
+    assert res.exit_code == 0, res.output
+    cid = res.output.strip().splitlines()[-1].removeprefix("calibration_id: ")
+    written = db.with_name(f"cal-{cid}.scenario.yaml")
+    assert f"calibrated scenario written to {written}" in " ".join(res.output.split())
+    assert validate_file(written) == []
+    info, post, diag, check = load_calibration(db, cid)
+    assert list(diag["generation"]) == [0] and len(post) == 2 * 3 and list(check["target"]) == ["c"]
+    assert info["targets_ref"] == str(f) and info["scenario_ref"] == "north-korea-2011"
+
+
 # ---------------------------------------------------------------------------- calibrated scenario
 def _posterior(values: dict[str, list[float]]) -> pd.DataFrame:
     rows = [("x", 0, j, p, v, 1.0) for p, vs in values.items() for j, v in enumerate(vs)]
