@@ -14,13 +14,16 @@ from numba import njit
 
 @njit(cache=True)
 def retail(seller, seller_epoch, region, drug, use_g, n, epoch, sellers_sorted, starts, counts,
-           price_factor, stock, pure, demand_ema, n_regions, n_drugs, rewire_prob, rng):
+           price_factor, stock, pure, demand_ema, actor_region, n_regions, n_drugs, rewire_prob, rng):
     """Sellers serve their users pro rata to stock, per drug (see processes/retail.py).
 
-    First, ties to sellers that left are dropped (stale epoch) and users without a seller find
-    one of their region (CSR ``sellers_sorted``/``starts``/``counts``) with ``rewire_prob``.
-    Updates ``stock``, ``pure`` and ``demand_ema`` in place; users served less than half of
-    their demand drop their seller with ``rewire_prob`` (``seller`` updated in place).
+    Pass 1 over the users: ties to sellers that left are dropped (stale epoch), users without a
+    seller find one of their region (CSR ``sellers_sorted``/``starts``/``counts``) with
+    ``rewire_prob``, and each seller's demand per drug is summed. Then per seller: it serves the
+    share ``fill = min(1, stock / demand)`` of each drug's demand (so each of its users gets that
+    share of its own demand; a seller's users are of its region). Pass 2, only if some seller was
+    short: its users served less than half drop it with ``rewire_prob``.
+    Updates ``stock``, ``pure``, ``demand_ema`` and ``seller`` in place.
     Returns (consumed[R, D], pure_consumed[R, D], demand[R], consumed_total[R]).
     """
     cap = stock.shape[0]
@@ -40,43 +43,40 @@ def retail(seller, seller_epoch, region, drug, use_g, n, epoch, sellers_sorted, 
         demand_r[r] += dem
         if s >= 0:
             dem_sd[s, drug[i]] += dem
-    fill = np.zeros((cap, n_drugs))
-    purity = np.zeros((cap, n_drugs))
+    consumed = np.zeros((n_regions, n_drugs))
+    pure_consumed = np.zeros((n_regions, n_drugs))
+    consumed_r = np.zeros(n_regions)
+    short = np.zeros((cap, n_drugs), dtype=np.bool_)
+    any_short = False
     for s in range(cap):
         tot = 0.0
         for d in range(n_drugs):
             dd = dem_sd[s, d]
+            if dd <= 0.0:
+                continue
             tot += dd
-            if dd > 0.0:
-                f = stock[s, d] / dd
-                fill[s, d] = f if f < 1.0 else 1.0
-            if stock[s, d] > 0.0:
-                purity[s, d] = pure[s, d] / stock[s, d]
+            have = stock[s, d]
+            if have < dd:  # short: everything goes (exactly, so no gram is lost to rounding)
+                f, got = have / dd, have
+            else:
+                f, got = 1.0, dd
+            if got > 0.0:
+                r = actor_region[s]
+                purity = pure[s, d] / have
+                consumed[r, d] += got
+                pure_consumed[r, d] += got * purity
+                consumed_r[r] += got
+                stock[s, d] = max(have - got, 0.0)
+                pure[s, d] = max(pure[s, d] - got * purity, 0.0)
+            if f < 0.5:
+                short[s, d] = True
+                any_short = True
         demand_ema[s] = 0.8 * demand_ema[s] + 0.2 * tot
-    consumed = np.zeros((n_regions, n_drugs))
-    pure_consumed = np.zeros((n_regions, n_drugs))
-    consumed_r = np.zeros(n_regions)
-    sold = np.zeros((cap, n_drugs))
-    for i in range(n):
-        s = seller[i]
-        if s < 0:
-            continue
-        d = drug[i]
-        r = region[i]
-        dem = use_g[i] * price_factor[r]
-        f = fill[s, d]
-        got = dem * f
-        sold[s, d] += got
-        consumed[r, d] += got
-        pure_consumed[r, d] += got * purity[s, d]
-        consumed_r[r] += got
-        if f < 0.5 and rng.random() < rewire_prob:
-            seller[i] = -1
-    for s in range(cap):
-        for d in range(n_drugs):
-            if sold[s, d] > 0.0:
-                stock[s, d] = max(stock[s, d] - sold[s, d], 0.0)
-                pure[s, d] = max(pure[s, d] - sold[s, d] * purity[s, d], 0.0)
+    if any_short:
+        for i in range(n):
+            s = seller[i]
+            if s >= 0 and short[s, drug[i]] and rng.random() < rewire_prob:
+                seller[i] = -1
     return consumed, pure_consumed, demand_r, consumed_r
 
 
@@ -100,3 +100,76 @@ def swap_remove(rows_desc, person, region, seller, seller_epoch, use_g, drug, n,
             row_of_person[person[i]] = i
         n = last
     return n
+
+
+# ------------------------------------------------------------------ sampling persons
+
+_PICKED = 128  # scratch person flag: set by `take_free`, cleared by `clear_picked`
+
+
+@njit(cache=True)
+def take_free(flags, first, pool, draws, exclude, out, n):
+    """Rejection sampling: accept the drawn persons (``pool[draws]``, or ``first + draws`` if
+    ``pool`` is empty) with none of the ``exclude`` flags and not yet taken, appending them to
+    ``out`` (which holds ``n`` already) until it is full. Taken persons are marked with a
+    scratch flag (`clear_picked` removes it). Returns the new count."""
+    mask = np.uint8(exclude | _PICKED)
+    use_pool = len(pool) > 0
+    for j in draws:
+        if n == len(out):
+            break
+        pid = pool[j] if use_pool else first + j
+        if flags[pid] & mask == 0:
+            flags[pid] |= np.uint8(_PICKED)
+            out[n] = pid
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def clear_picked(flags, persons):
+    for pid in persons:
+        flags[pid] &= np.uint8(~_PICKED & 0xFF)
+
+
+# ------------------------------------------------------------------ actors and stocks
+
+
+@njit(cache=True)
+def cut_ties(supplier, export_tie, gone):
+    """Cut every actor's ``supplier`` and ``export_tie`` that points to a slot marked ``gone``."""
+    for i in range(len(supplier)):
+        s = supplier[i]
+        if s >= 0 and gone[s]:
+            supplier[i] = -1
+        e = export_tie[i]
+        if e >= 0 and gone[e]:
+            export_tie[i] = -1
+
+
+@njit(cache=True)
+def move_stock(src, dst, frac, stock, pure):
+    """Move the share ``frac[j]`` of actor ``src[j]``'s stock (every drug, grams and pure grams) to
+    ``dst[j]``. Shares are of the stock held before the call (a source may repeat); a source's
+    stock is clamped at zero afterwards (rounding can leave -1e-17 where a whole stock moved).
+    Returns the grams moved per row and drug (for the flow log)."""
+    k, n_drugs = len(src), stock.shape[1]
+    g = np.empty((k, n_drugs))
+    p = np.empty((k, n_drugs))
+    for j in range(k):
+        for d in range(n_drugs):
+            g[j, d] = stock[src[j], d] * frac[j]
+            p[j, d] = pure[src[j], d] * frac[j]
+    for j in range(k):
+        for d in range(n_drugs):
+            stock[src[j], d] -= g[j, d]
+            pure[src[j], d] -= p[j, d]
+    for j in range(k):
+        for d in range(n_drugs):
+            stock[dst[j], d] += g[j, d]
+            pure[dst[j], d] += p[j, d]
+    for j in range(k):
+        for d in range(n_drugs):
+            stock[src[j], d] = max(stock[src[j], d], 0.0)
+            pure[src[j], d] = max(pure[src[j], d], 0.0)
+    return g

@@ -26,7 +26,7 @@ class Recorder:
         self.keys: list[Key] = []
         self.values = np.zeros((n_steps, initial_keys))
         self.step = 0
-        self._blocks: dict[tuple, np.ndarray] = {}
+        self._blocks: dict[tuple, list] = {}  # block -> [column per label, all columns exist]
 
     def _col(self, key: Key) -> int:
         col = self.index.get(key)
@@ -55,9 +55,16 @@ class Recorder:
         update once its keys exist.
         """
         block = (metric, drug, region, channel, dim, tuple(labels))
-        cols = self._blocks.get(block)
-        if cols is None:
-            cols = self._blocks[block] = np.full(len(labels), -1, dtype=np.int64)
+        entry = self._blocks.get(block)
+        if entry is not None and entry[1]:  # every key of the block exists: one vectorised update
+            if level:
+                self.values[self.step, entry[0]] = values
+            else:
+                self.values[self.step, entry[0]] += values
+            return
+        if entry is None:
+            entry = self._blocks[block] = [np.full(len(labels), -1, dtype=np.int64), False]
+        cols = entry[0]
         values = np.asarray(values, dtype=float)
         new = cols < 0
         if not level and skip_zero:
@@ -66,6 +73,7 @@ class Recorder:
             kw = {"drug": drug, "region": region, "channel": channel, dim: labels[i]}
             cols[i] = self._col((metric, kw["drug"], kw["region"], kw["channel"]))
         known = cols >= 0
+        entry[1] = bool(known.all())
         if level:
             self.values[self.step, cols[known]] = values[known]
         else:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 import narcoflow
+from narcoflow.engine import kernels
 from narcoflow.engine import state as st
 from narcoflow.engine.flowlog import FlowLog
 from narcoflow.engine.ledger import Ledger
@@ -25,6 +26,7 @@ from narcoflow.results.results import Results, run_id_for
 from narcoflow.scenario import DRUGS, Scenario, load
 
 SEIZING_AGENCIES = ("mps", "nsa", "border_guard")
+_MARK = np.uint8(64)  # scratch person flag, set only inside `Simulation.jail`
 
 
 def _engine_fingerprint() -> str:
@@ -118,12 +120,14 @@ class Simulation:
         sizes = np.array([max(1, round(r.population * self.scale)) for r in sc.regions])
         self.persons = st.Persons(sizes)
         self.users = st.Users(self.persons.n, self.n_regions)
-        self.actors = st.Actors(self.n_drugs)
+        self.actors = st.Actors(self.n_drugs, self.n_regions)
         self.shipments = st.Shipments()
         self.state_stock = np.zeros(self.n_drugs)
         self.state_pure = np.zeros(self.n_drugs)
-        self.jail_person = np.empty(0, dtype=np.int64)
-        self.jail_release = np.empty(0, dtype=np.int64)
+        # The jail: release step -> persons released then; entries per region (a person jailed
+        # twice in one step, as a user and in its role, is counted twice, as it is listed twice).
+        self._jail: dict[int, list[np.ndarray]] = {}
+        self.jailed_r = np.zeros(self.n_regions, dtype=np.int64)
         self.ledger = Ledger(self.n_drugs)
         self.recorder = Recorder(self.n_steps, sc.start)
         # Market state shared by processes (prices S11; availability for initiation).
@@ -233,18 +237,10 @@ class Simulation:
         if len(src) == 0:
             return
         a = self.actors
-        g = a.stock[src] * frac[:, None]
-        p = a.pure[src] * frac[:, None]
-        np.subtract.at(a.stock, src, g)
-        np.subtract.at(a.pure, src, p)
-        np.add.at(a.stock, dst, g)
-        np.add.at(a.pure, dst, p)
+        g = kernels.move_stock(np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64),
+                               np.asarray(frac, dtype=np.float64), a.stock, a.pure)
         if self.flow_log is not None:
             self.flow_log.add(self.t, a.uid[src], a.uid[dst], g.sum(axis=1))
-        # Rounding can leave -1e-17 where a whole stock moved: clamp to exactly zero.
-        rows = np.unique(src)
-        a.stock[rows] = np.maximum(a.stock[rows], 0.0)
-        a.pure[rows] = np.maximum(a.pure[rows], 0.0)
 
     def seize_actor_stock(self, slots: np.ndarray, agency: str) -> None:
         """Seize all stock held by ``slots`` and the shipments they carry (S12 arrests)."""
@@ -265,7 +261,7 @@ class Simulation:
         a.pure[slots] = 0.0
         sh = self.shipments
         if sh.n:
-            carried = np.isin(sh.view("carrier"), slots) & ~sh.view("foreign")
+            carried = self._marks(slots)[sh.view("carrier")] & ~sh.view("foreign")  # carrier -1: foreign
             if carried.any() and self.flow_log is not None:
                 c = sh.view("carrier")[carried]
                 self.flow_log.add(self.t, a.uid[c], np.full(len(c), FlowLog.seized(agency)),
@@ -294,22 +290,31 @@ class Simulation:
         is_actor = (pf[persons] & st.ACTOR) != 0
         if is_actor.any():
             a = self.actors
-            active = np.flatnonzero(a.active)
-            slots = active[np.isin(a.person[active], persons[is_actor])]
+            active = a.active_slots()
+            # Their slots: mark the persons with a scratch flag and read it through the actors.
+            pf[persons[is_actor]] |= _MARK
+            slots = active[(pf[a.person[active]] & _MARK) != 0]
+            pf[persons[is_actor]] &= ~_MARK
             if len(slots):
                 self.arrest_actors(slots)  # frees the slots first, then jails: no recursion
         self.users.remove_persons(persons[(pf[persons] & st.USER) != 0])
         pf[persons] = (pf[persons] | st.JAILED) & ~np.uint8(st.ACTOR | st.USER)
         release = self.t + int(round(self.scenario.enforcement.sentence_weeks.value))
-        self.jail_person = np.concatenate([self.jail_person, persons])
-        self.jail_release = np.concatenate([self.jail_release, np.full(len(persons), release)])
+        self._jail.setdefault(release, []).append(np.array(persons, dtype=np.int64))
+        self.jailed_r += np.bincount(self.persons.region_of(persons), minlength=self.n_regions)
+
+    @property
+    def jail_person(self) -> np.ndarray:
+        """Persons in jail (one entry per arrest)."""
+        parts = [p for step in sorted(self._jail) for p in self._jail[step]]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
     def release_due(self) -> None:
-        due = self.jail_release <= self.t
-        if due.any():
-            self.persons.flags[self.jail_person[due]] &= ~np.uint8(st.JAILED)
-            self.jail_person = self.jail_person[~due]
-            self.jail_release = self.jail_release[~due]
+        """Release the prisoners whose sentence is over: O(released), not O(jailed)."""
+        while self._jail and (step := min(self._jail)) <= self.t:
+            persons = np.concatenate(self._jail.pop(step))
+            self.persons.flags[persons] &= ~np.uint8(st.JAILED)
+            self.jailed_r -= np.bincount(self.persons.region_of(persons), minlength=self.n_regions)
 
     def arrest_actors(self, slots: np.ndarray, *, count_role: bool = True) -> None:
         """Arrest actors: seize their stock by their role's agency, free their slots, jail them."""
@@ -342,7 +347,14 @@ class Simulation:
         if sh.n:
             dest = sh.view("dest")
             domestic = ~sh.view("foreign")
-            dest[domestic & np.isin(dest, slots)] = -1
+            dest[domestic & self._marks(slots)[dest]] = -1  # dest -1 reads the last mark, which is False
+
+    def _marks(self, slots: np.ndarray) -> np.ndarray:
+        """A boolean per actor slot, True for ``slots``, with one extra False entry at the end so
+        that index -1 (no actor) reads False."""
+        m = np.zeros(self.actors.cap + 1, dtype=bool)
+        m[slots] = True
+        return m
 
     def region_mask(self, names: list[str] | None) -> np.ndarray:
         if names is None:

@@ -38,29 +38,29 @@ class Persons:
                     pool: np.ndarray | None = None) -> np.ndarray:
         """Up to ``k`` distinct persons of ``region`` (or of ``pool``) with none of ``exclude`` flags.
 
-        Rejection sampling: the cost grows with ``k``, not with the region's population.
+        Rejection sampling in rounds (`kernels.take_free`): the cost grows with ``k``, not with the
+        region's population.
         """
         if k <= 0:
-            return np.empty(0, dtype=np.int64)
+            return _EMPTY
         size = len(pool) if pool is not None else int(self.sizes[region])
         if size == 0:
-            return np.empty(0, dtype=np.int64)
-        chosen: list[np.ndarray] = []
-        need, tries = k, 0
-        taken = set()
-        while need > 0 and tries < 8:
-            draw = rng.integers(0, size, size=2 * need + 4)
-            ids = pool[draw] if pool is not None else self.start[region] + draw
-            ok = (self.flags[ids] & exclude) == 0
-            ids = ids[ok]
-            _, first = np.unique(ids, return_index=True)
-            ids = ids[np.sort(first)]
-            ids = np.array([i for i in ids if i not in taken], dtype=np.int64)[:need]
-            taken.update(ids.tolist())
-            chosen.append(ids)
-            need -= len(ids)
-            tries += 1
-        return np.concatenate(chosen) if chosen else np.empty(0, dtype=np.int64)
+            return _EMPTY
+        pool = _EMPTY if pool is None else pool
+        first = int(self.start[region]) if len(pool) == 0 else 0
+        out = np.empty(k, dtype=np.int64)
+        n = 0
+        for _ in range(8):  # rounds of 2 x (still needed) + 4 draws; gives up after 8 rounds
+            n = kernels.take_free(self.flags, first, pool, rng.integers(0, size, size=2 * (k - n) + 4),
+                                  exclude, out, n)
+            if n == k:
+                break
+        out = out[:n]
+        kernels.clear_picked(self.flags, out)
+        return out
+
+
+_EMPTY = np.empty(0, dtype=np.int64)
 
 
 class Users:
@@ -128,8 +128,11 @@ class Actors:
     ``uid`` is an actor's permanent id (never reused); a slot is only its current row.
     """
 
-    def __init__(self, n_drugs: int, capacity: int = 256):
+    def __init__(self, n_drugs: int, n_regions: int = 1, capacity: int = 256):
         self.n_drugs = n_drugs
+        self.n_regions = n_regions
+        #: active actors per role and region, kept up to date by `add` and `remove`
+        self.count = np.zeros((len(ROLE_NAMES), n_regions), dtype=np.int64)
         self.cap = 0
         self.next_uid = 0
         self.version = 0  # bumped whenever actors are added or removed (invalidates the caches)
@@ -171,6 +174,15 @@ class Actors:
             if cur is not None:
                 arr[:old] = cur[:old]
             setattr(self, f, arr)
+        # Free slots as a stack (top at the end): the new slots go under the slots already free,
+        # lowest on top, so `add` costs O(actors added), not O(capacity).
+        stack = np.empty(new_cap, dtype=np.int64)
+        n_new = new_cap - old
+        stack[:n_new] = np.arange(new_cap - 1, old - 1, -1)
+        if not first:
+            stack[n_new: n_new + self._n_free] = self._free[: self._n_free]
+        self._free = stack
+        self._n_free = n_new + (0 if first else self._n_free)
         self.cap = new_cap
 
     def add(self, role: int, region: np.ndarray, person: np.ndarray, step: int) -> np.ndarray:
@@ -178,11 +190,10 @@ class Actors:
         k = len(person)
         if k == 0:
             return np.empty(0, dtype=np.int64)
-        free = np.flatnonzero(~self.active)
-        if len(free) < k:
-            self._grow(max(2 * self.cap, self.cap + k - len(free) + 16))
-            free = np.flatnonzero(~self.active)
-        slots = free[:k]
+        if self._n_free < k:
+            self._grow(max(2 * self.cap, self.cap + k - self._n_free + 16))
+        slots = self._free[self._n_free - k: self._n_free][::-1].copy()
+        self._n_free -= k
         self.version += 1
         self.active[slots] = True
         self.uid[slots] = np.arange(self.next_uid, self.next_uid + k)
@@ -197,7 +208,18 @@ class Actors:
         self.since[slots] = step
         self.stock[slots] = 0.0
         self.pure[slots] = 0.0
+        self.count[role] += np.bincount(np.asarray(region, dtype=np.int64), minlength=self.n_regions)
         return slots
+
+    def active_slots(self) -> np.ndarray:
+        """Slots of all active actors (cached like `of_role`)."""
+        key = ("active", self.version)
+        hit = self._cache.get(key)
+        if hit is None:
+            if len(self._cache) > 64:
+                self._cache.clear()
+            hit = self._cache[key] = np.flatnonzero(self.active)
+        return hit
 
     def of_role(self, role: int) -> np.ndarray:
         """Slots of the active actors of ``role`` (cached until actors are added or removed; the
@@ -243,14 +265,15 @@ class Actors:
             return
         self.active[slots] = False
         self.version += 1
+        self._free[self._n_free: self._n_free + len(slots)] = slots
+        self._n_free += len(slots)
+        n_r = self.n_regions
+        self.count -= np.bincount(self.role[slots].astype(np.int64) * n_r + self.region[slots],
+                                  minlength=len(ROLE_NAMES) * n_r).reshape(len(ROLE_NAMES), n_r)
         self.epoch[slots] += 1
         gone = np.zeros(self.cap, dtype=bool)
         gone[slots] = True
-        for f in ("supplier", "export_tie"):
-            ties = getattr(self, f)
-            hit = ties >= 0
-            hit[hit] = gone[ties[hit]]
-            ties[hit] = -1
+        kernels.cut_ties(self.supplier, self.export_tie, gone)
 
 
 class Shipments:
@@ -266,8 +289,10 @@ class Shipments:
         for f, dt in self._fields.items():
             setattr(self, f, np.zeros(capacity, dtype=dt))
 
-    def add(self, **cols) -> None:
-        k = len(cols["grams"])
+    def add(self, n: int | None = None, **cols) -> None:
+        """Append lots; a column may be one value for all ``n`` lots (default: ``len(grams)``),
+        and a column left out is 0 / False."""
+        k = len(cols["grams"]) if n is None else n
         if k == 0:
             return
         cap = len(self.grams)

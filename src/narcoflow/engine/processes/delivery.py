@@ -64,10 +64,8 @@ class Delivery(Process):
             src, dest = d_of_w[m], wh[m]
             p = a.pure[src, d] * share[m]
             n = len(src)
-            sim.shipments.add(drug=np.full(n, d), grams=g[m], pure=p, arrive=np.full(n, sim.t + transit),
-                              foreign=np.zeros(n, bool), dest=dest, dest_region=a.region[dest],
-                              channel=np.full(n, sim.private_channel), carrier=src, forced=np.zeros(n, bool),
-                              price_factor=np.zeros(n), interdiction=np.zeros(n))
+            sim.shipments.add(n=n, drug=d, grams=g[m], pure=p, arrive=sim.t + transit, dest=dest,
+                              dest_region=a.region[dest], channel=sim.private_channel, carrier=src)
             np.subtract.at(a.stock[:, d], src, g[m])
             np.subtract.at(a.pure[:, d], src, p)
         rows = np.unique(d_of_w)

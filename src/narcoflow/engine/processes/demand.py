@@ -30,10 +30,12 @@ class Demand(Process):
     def add_users(self, sim, rng, k_by_region, count: bool = True) -> None:
         c, a = sim.scenario.consumption, sim.actors
         persons, regions = [], []
-        for r, k in enumerate(k_by_region):
-            p = sim.persons.sample_free(rng, r, int(k), st.USER | st.JAILED)
+        for r in np.flatnonzero(k_by_region):
+            p = sim.persons.sample_free(rng, int(r), int(k_by_region[r]), st.USER | st.JAILED)
             persons.append(p)
             regions.append(np.full(len(p), r, dtype=np.int64))
+        if not persons:
+            return
         persons = np.concatenate(persons)
         if len(persons) == 0:
             return
@@ -65,7 +67,6 @@ class Demand(Process):
         price_factor = (c.reference_price_usd_per_g.value / sim.retail_price) ** c.price_elasticity.value
         hazard = (c.base_initiation_per_week.value
                   + c.peer_initiation_per_week.value * prevalence * availability) * price_factor
-        jailed_r = np.bincount(sim.persons.region_of(sim.jail_person), minlength=sim.n_regions)
-        non_users = np.maximum(sim.persons.sizes - users_r - jailed_r, 0)  # free non-users
+        non_users = np.maximum(sim.persons.sizes - users_r - sim.jailed_r, 0)  # free non-users
         k = rng.binomial(non_users, np.clip(hazard, 0.0, 1.0))
         self.add_users(sim, rng, k)

@@ -50,17 +50,24 @@ class Enforcement(Process):
     name = "enforcement"
     claims = ("S12",)
 
+    def init(self, sim) -> None:
+        enf = sim.scenario.enforcement
+        self.role_prob = np.array([enf.weekly_arrest_prob[r].value for r in st.ROLE_NAMES])
+
     def step(self, sim) -> None:
         rng, a, enf = sim.rng(self.name), sim.actors, sim.scenario.enforcement
-        active = np.flatnonzero(a.active)
-        p = np.array([enf.weekly_arrest_prob[r].value for r in st.ROLE_NAMES])[a.role[active]]
-        p = np.minimum(1.0, p * sim.enforcement_mult[a.region[active]])
-        arrested = active[rng.random(len(active)) < p]
-        arrested = np.union1d(arrested, sim.pending_arrests[a.active[sim.pending_arrests]])
-        sim.pending_arrests = np.empty(0, dtype=np.int64)
-        exposed = exposed_by(a, arrested)
-        exposed = exposed[rng.random(len(exposed)) < enf.exposure_arrest_prob.value]
-        sim.arrest_actors(np.union1d(arrested, exposed))
+        active = a.active_slots()
+        pending, sim.pending_arrests = sim.pending_arrests, np.empty(0, dtype=np.int64)
+        if len(active):
+            p = self.role_prob[a.role[active]] * sim.enforcement_mult[a.region[active]]
+            arrested = active[rng.random(len(active)) < p]
+            pending = pending[a.active[pending]]
+            if len(pending):
+                arrested = np.union1d(arrested, pending)
+            if len(arrested):
+                exposed = exposed_by(a, arrested)
+                exposed = exposed[rng.random(len(exposed)) < enf.exposure_arrest_prob.value]
+                sim.arrest_actors(np.union1d(arrested, exposed))
         # Users (E1: use punishable by labour training). Each user is arrested with its region's
         # probability p_r: drawn as a binomial count at the highest p_r, thinned by p_r / max.
         u = sim.users

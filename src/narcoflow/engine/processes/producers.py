@@ -47,6 +47,7 @@ class ProducerEntryExit(Process):
             ids = sim.persons.start[r] + rng.choice(int(sim.persons.sizes[r]), size=k, replace=False)
             sim.persons.flags[ids] |= st.SKILLED
             self.skilled.append(np.sort(ids))
+        self.pool_sizes = np.array([len(s) for s in self.skilled], dtype=np.int64)
         # Initial producers (T3, T4: famine-era private production), spread by skilled pool size.
         n0 = pv.initial_producers_per_million.value * sim.persons.n / 1e6
         sizes = np.array([len(s) for s in self.skilled], dtype=float)
@@ -99,18 +100,20 @@ class ProducerEntryExit(Process):
             sim.remove_actors(leaving)
         if availability <= 0:
             return
+        # Entrants expect to sell what their city's producers sell (sell-through), 1 if none.
         prod = a.of_role(st.PRODUCER)
-        for ci in range(len(self.skilled)):
-            r = int(self.city_region[ci])
-            # Entrants expect to sell what the city's producers sell (sell-through), 1 if none.
-            local = prod[a.city[prod] == ci]
-            sell = a.sell_ema[local].mean() if len(local) else 1.0
-            value = (pv.planning_horizon_weeks.value
-                     * self.economics(sim, pv.output_g_per_week.value * availability * sell, r)
-                     - pv.setup_cost_usd.value)
-            p_entry = pv.max_entry_rate.value * availability * _logistic(value / pv.setup_cost_usd.value)
-            k = rng.binomial(len(self.skilled[ci]), min(1.0, p_entry))
-            self.enter(sim, rng, ci, int(k))
+        n_cities = len(self.skilled)
+        city = a.city[prod]
+        n_local = np.bincount(city, minlength=n_cities)
+        sell = np.divide(np.bincount(city, weights=a.sell_ema[prod], minlength=n_cities), n_local,
+                         out=np.ones(n_cities), where=n_local > 0)
+        value = (pv.planning_horizon_weeks.value
+                 * self.economics(sim, pv.output_g_per_week.value * availability * sell, self.city_region)
+                 - pv.setup_cost_usd.value)
+        p_entry = pv.max_entry_rate.value * availability * _logistic(value / pv.setup_cost_usd.value)
+        k = rng.binomial(self.pool_sizes, np.minimum(1.0, p_entry))
+        for ci in np.flatnonzero(k):
+            self.enter(sim, rng, int(ci), int(k[ci]))
 
 
 class PrivateProduction(Process):

@@ -65,11 +65,6 @@ class Recruitment(Process):
         self.rewire(sim, rng, prob=sim.scenario.distribution.rewire_prob.value)
 
     # ---------------------------------------------------------------- helpers
-    def _count(self, sim, role) -> np.ndarray:
-        a = sim.actors
-        s = a.of_role(role)
-        return np.bincount(a.region[s], minlength=sim.n_regions)
-
     def _recruit(self, sim, rng, role, missing, rate) -> np.ndarray:
         k = rng.binomial(_round(rng, missing), rate)
         slots = []
@@ -82,27 +77,27 @@ class Recruitment(Process):
 
     def fill(self, sim, rng, rate: float) -> None:
         a, dist, b = sim.actors, sim.scenario.distribution, sim.scenario.border
-        users_r = sim.users.count_by_region(sim.n_regions)
-        self._recruit(sim, rng, st.SELLER, users_r / dist.users_per_seller.value
-                      - self._count(sim, st.SELLER), rate)
-        self._recruit(sim, rng, st.WHOLESALER, self._count(sim, st.SELLER)
-                      / dist.sellers_per_wholesaler.value - self._count(sim, st.WHOLESALER), rate)
-        self._recruit(sim, rng, st.DELIVERER, self._count(sim, st.PRODUCER)
-                      / dist.producers_per_deliverer.value - self._count(sim, st.DELIVERER), rate)
+        count = a.count  # active actors per role and region, kept up to date as actors are added
+        self._recruit(sim, rng, st.SELLER, sim.users.region_counts / dist.users_per_seller.value
+                      - count[st.SELLER], rate)
+        self._recruit(sim, rng, st.WHOLESALER, count[st.SELLER] / dist.sellers_per_wholesaler.value
+                      - count[st.WHOLESALER], rate)
+        self._recruit(sim, rng, st.DELIVERER, count[st.PRODUCER] / dist.producers_per_deliverer.value
+                      - count[st.DELIVERER], rate)
         # Smugglers per crossing (several crossings may share a region).
         target = b.smugglers_per_crossing_per_million.value * sim.persons.n / 1e6
         sm = a.of_role(st.SMUGGLER)
         have = np.bincount(a.crossing[sm], minlength=len(b.crossings))
-        for ci, r in enumerate(self.crossing_region):
-            k = rng.binomial(int(_round(rng, np.array([target - have[ci]]))[0]), rate)
-            if k:
-                persons = sim.persons.sample_free(rng, int(r), int(k), st.ACTOR | st.JAILED)
-                sim.persons.flags[persons] |= st.ACTOR
-                slots = a.add(st.SMUGGLER, np.full(len(persons), r), persons, sim.t)
-                a.crossing[slots] = ci
+        k = rng.binomial(_round(rng, target - have), rate)
+        for ci in np.flatnonzero(k):
+            r = self.crossing_region[ci]
+            persons = sim.persons.sample_free(rng, int(r), int(k[ci]), st.ACTOR | st.JAILED)
+            sim.persons.flags[persons] |= st.ACTOR
+            slots = a.add(st.SMUGGLER, np.full(len(persons), r), persons, sim.t)
+            a.crossing[slots] = ci
 
     def rewire(self, sim, rng, prob: float) -> None:
-        a, dist = sim.actors, sim.scenario.distribution
+        a = sim.actors
         wh = a.of_role(st.WHOLESALER)
 
         def orphans(role):
@@ -121,19 +116,7 @@ class Recruitment(Process):
         # deliverer_same_region_prob, else of any region; weighted by the supply behind it.
         w = orphans(st.WHOLESALER)
         if len(w) and len(dl):
-            supply = a.stock.sum(axis=1)
-            prod = a.of_role(st.PRODUCER)
-            prod = prod[a.supplier[prod] >= 0]
-            supply = supply + np.bincount(a.supplier[prod], weights=a.stock[prod].sum(axis=1), minlength=a.cap)
-            weight = supply[dl] + 1e-9
-            dl_region = a.region[dl]
-            local = rng.random(len(w)) < dist.deliverer_same_region_prob.value
-            for i, slot in enumerate(w):
-                pool = dl_region == a.region[slot] if local[i] else np.ones(len(dl), bool)
-                if not pool.any():
-                    pool = np.ones(len(dl), bool)
-                cum = np.cumsum(weight * pool)
-                a.supplier[slot] = dl[min(np.searchsorted(cum, rng.random() * cum[-1]), len(dl) - 1)]
+            a.supplier[w] = self._pick_deliverers(sim, rng, w)
         # Wholesalers -> a smuggler (S13), with the region's border access.
         sm = a.of_role(st.SMUGGLER)
         w = wh[a.export_tie[wh] < 0]
@@ -143,3 +126,24 @@ class Recruitment(Process):
             own = a.pick_in_region(rng, st.SMUGGLER, sim.n_regions, a.region[w])
             anywhere = sm[rng.integers(len(sm), size=len(w))]
             a.export_tie[w] = np.where(own >= 0, own, anywhere)
+
+    def _pick_deliverers(self, sim, rng, w: np.ndarray) -> np.ndarray:
+        """A deliverer for each wholesaler of ``w``, picked with a weight equal to the product
+        available behind it (its stock and its producers'): of the wholesaler's region with
+        ``deliverer_same_region_prob`` (if the region has one), else of any region."""
+        a = sim.actors
+        dl, starts, counts = a.by_region(st.DELIVERER, sim.n_regions)
+        supply = a.stock.sum(axis=1)
+        prod = a.of_role(st.PRODUCER)
+        prod = prod[a.supplier[prod] >= 0]
+        supply = supply + np.bincount(a.supplier[prod], weights=a.stock[prod].sum(axis=1), minlength=a.cap)
+        cum = np.cumsum(supply[dl] + 1e-9)  # deliverers sorted by region: regions are segments
+        region = a.region[w].astype(np.int64)
+        local = rng.random(len(w)) < sim.scenario.distribution.deliverer_same_region_prob.value
+        local &= counts[region] > 0
+        lo = np.where(local, starts[region], 0)
+        hi = np.where(local, starts[region] + counts[region], len(dl))
+        base = np.where(lo > 0, cum[lo - 1], 0.0)
+        x = base + rng.random(len(w)) * (cum[hi - 1] - base)
+        pick = np.clip(np.searchsorted(cum, x), lo, hi - 1)
+        return dl[pick]

@@ -70,7 +70,7 @@ class Retail(Process):
         sellers_sorted, starts, counts = a.by_region(st.SELLER, sim.n_regions)
         consumed, pure, demand_r, consumed_r = kernels.retail(
             u.seller, u.seller_epoch, u.region, u.drug, u.use_g, u.n, a.epoch, sellers_sorted,
-            starts, counts, price_factor, a.stock, a.pure, a.demand_ema, sim.n_regions, sim.n_drugs,
+            starts, counts, price_factor, a.stock, a.pure, a.demand_ema, a.region, sim.n_regions, sim.n_drugs,
             sim.scenario.distribution.rewire_prob.value, sim.rng(self.name))
         for d in range(sim.n_drugs):
             got = consumed[:, d]

@@ -84,12 +84,9 @@ class BorderSmuggling(Process):
                 continue
             src = ok[m]
             n = len(src)
-            sim.shipments.add(drug=np.full(n, d), grams=g[m], pure=a.pure[src, d],
-                              arrive=np.full(n, sim.t + china.transit_weeks), foreign=np.ones(n, bool),
-                              dest=np.full(n, self.china), dest_region=np.full(n, -1),
-                              channel=np.full(n, sim.private_channel), carrier=np.full(n, -1),
-                              forced=np.zeros(n, bool), price_factor=np.zeros(n),
-                              interdiction=np.full(n, china.interdiction_prob.value))
+            sim.shipments.add(n=n, drug=d, grams=g[m], pure=a.pure[src, d], arrive=sim.t + china.transit_weeks,
+                              foreign=True, dest=self.china, dest_region=-1, channel=sim.private_channel,
+                              carrier=-1, interdiction=china.interdiction_prob.value)
             rec.add("exported_g", float(g[m].sum()), drug=sim.drugs[d], region="China", channel="private")
             if sim.flow_log is not None:
                 sim.flow_log.add(sim.t, a.uid[src], FlowLog.foreign(self.china), g[m])

@@ -29,6 +29,10 @@ class StateExports(Process):
             w = np.array([c.destinations[n].value if n in c.destinations else 0.0
                           for n in sim.dest_names])
             self.dest_weights.append(w / w.sum() if w.sum() > 0 else w)
+        self.dest_cum = [np.cumsum(w) for w in self.dest_weights]
+        # Interdiction probability of a lot of channel c to each destination.
+        self.interdiction = [np.array([d.interdiction_prob.value for d in sc.border.destinations])
+                             * c.interdiction_multiplier.value for c in sc.state.export_channels]
         self.seizures = [e for e in sc.events if e.type == "state_shipment_seizure"]
 
     def ship(self, sim, drug: int, grams: float, dest: int, channel: int, transit: int,
@@ -60,15 +64,36 @@ class StateExports(Process):
                               channel.price_factor.value, 1.0, forced=True)
         for ci, c in enumerate(sc.state.export_channels):
             lot = c.lot_g.value * sim.scale
+            weights = self.dest_cum[ci]
+            if weights[-1] <= 0:
+                continue
             for d in range(sim.n_drugs):
+                if sim.state_stock[d] <= 0:
+                    continue
                 available = sim.state_stock[d] * c.share_of_stock_per_week.value
                 expected_lots = available / lot
                 n_lots = int(expected_lots) + int(rng.random() < expected_lots - int(expected_lots))
                 n_lots = min(n_lots, int(sim.state_stock[d] // lot))
-                if n_lots == 0 or self.dest_weights[ci].sum() == 0:
+                if n_lots == 0:
                     continue
-                dests = rng.choice(len(sim.dest_names), size=n_lots, p=self.dest_weights[ci])
-                for dest in dests:
-                    prob = sc.border.destinations[dest].interdiction_prob.value
-                    self.ship(sim, d, lot, int(dest), ci, c.transit_weeks, c.price_factor.value,
-                              prob * c.interdiction_multiplier.value)
+                # Destinations by the channel's weights (inverse CDF), one lot each.
+                dests = np.minimum(np.searchsorted(weights, rng.random(n_lots) * weights[-1], side="right"),
+                                   len(weights) - 1)
+                self.ship_lots(sim, d, lot, dests, ci, c)
+
+    def ship_lots(self, sim, drug: int, lot: float, dests: np.ndarray, ci: int, c) -> None:
+        """Dispatch ``len(dests)`` lots of ``lot`` grams of ``drug`` through channel ``ci``."""
+        n = len(dests)
+        grams = n * lot
+        purity = sim.state_pure[drug] / sim.state_stock[drug]
+        sim.state_stock[drug] -= grams
+        sim.state_pure[drug] -= grams * purity
+        sim.shipments.add(n=n, drug=drug, grams=lot, pure=lot * purity, arrive=sim.t + c.transit_weeks,
+                          foreign=True, dest=dests, dest_region=-1, channel=ci, carrier=-1,
+                          price_factor=c.price_factor.value, interdiction=self.interdiction[ci][dests])
+        per_dest = np.bincount(dests, minlength=len(sim.dest_names)) * lot
+        if sim.flow_log is not None:
+            for dest in np.flatnonzero(per_dest):
+                sim.flow_log.add(sim.t, STATE, FlowLog.foreign(int(dest)), [per_dest[dest]])
+        sim.recorder.add_by("exported_g", per_dest, sim.dest_names, dim="region", drug=sim.drugs[drug],
+                            channel=sim.channel_names[ci])

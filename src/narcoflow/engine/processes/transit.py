@@ -24,8 +24,11 @@ class Transit(Process):
 
     def init(self, sim) -> None:
         dests = sim.scenario.border.destinations
-        self.onward = {i: [(sim.dest_index[o.name], o) for o in dests if o.via == d.name]
-                       for i, d in enumerate(dests)}
+        self.onward = [[(sim.dest_index[o.name], o, o.onward_share.value) for o in dests
+                        if o.via == d.name and o.onward_share.value > 0] for d in dests]
+        self.has_onward = np.array([len(legs) > 0 for legs in self.onward])
+        self.agency = [d.agency for d in dests]
+        self.price = np.array([d.price_usd_per_g.value for d in dests])
 
     def step(self, sim) -> None:
         sh = sim.shipments
@@ -41,13 +44,11 @@ class Transit(Process):
         if len(dom):
             wait[dom] = ~self._deliver_domestic(sim, rng, dom)
         forn = idx[sh.foreign[idx]]
-        new_legs = []
-        for i in forn:
-            new_legs += self._arrive_abroad(sim, rng, int(i))
+        legs = self._arrive_abroad(sim, rng, forn) if len(forn) else None
         sh.arrive[: sh.n][wait] += 1
         sh.keep(~due | wait)
-        for leg in new_legs:
-            sh.add(**leg)
+        if legs is not None:
+            sh.add(**legs)
 
     def _deliver_domestic(self, sim, rng, idx) -> np.ndarray:
         a, sh = sim.actors, sim.shipments
@@ -66,35 +67,49 @@ class Transit(Process):
             sim.flow_log.add(sim.t, a.uid[sh.carrier[idx[ok]]], a.uid[dest[ok]], sh.grams[idx[ok]])
         return ok
 
-    def _arrive_abroad(self, sim, rng, i) -> list[dict]:
-        sh, rec, sc = sim.shipments, sim.recorder, sim.scenario
-        d, g, dest, ch = int(sh.drug[i]), float(sh.grams[i]), int(sh.dest[i]), int(sh.channel[i])
-        dname, drug, chname = sim.dest_names[dest], sim.drugs[d], sim.channel_names[ch]
-        p = 1.0 if sh.forced[i] else min(1.0, sh.interdiction[i] * sim.foreign_mult[dest])
-        log = sim.flow_log
-        if rng.random() < p:
-            agency = sc.border.destinations[dest].agency
-            if log is not None:
-                log.add(sim.t, FlowLog.foreign(dest), FlowLog.seized(agency), [g])
-            rec.add("seized_g", g, drug=drug, region=dname, channel=agency)
-            sim.ledger.seized[d] += g
-            return []
-        if ch != sim.private_channel and sh.price_factor[i] > 0:
-            value = g * sc.border.destinations[dest].price_usd_per_g.value * sh.price_factor[i]
-            rec.add("state_revenue_usd", value, region=dname, channel=chname)
-        legs, rest = [], g
-        purity = sh.pure[i] / g if g > 0 else 0.0
-        for oi, o in self.onward.get(dest, []):
-            share = o.onward_share.value
-            if share <= 0:
+    def _arrive_abroad(self, sim, rng, idx: np.ndarray) -> dict | None:
+        """Foreign lots ``idx`` arrive: interdicted, or delivered and partly forwarded onward.
+        Returns the onward legs as new shipment columns (None if there are none). A few lots a
+        week: a plain loop, with the records summed per key."""
+        sh, rec, ledger, log = sim.shipments, sim.recorder, sim.ledger, sim.flow_log
+        cols = [sh.drug[idx], sh.grams[idx], sh.dest[idx], sh.channel[idx], sh.forced[idx],
+                sh.interdiction[idx], sh.price_factor[idx], sh.pure[idx], rng.random(len(idx))]
+        seized: dict[tuple, float] = {}
+        revenue: dict[tuple, float] = {}
+        delivered: dict[tuple, float] = {}
+        legs = []
+        rows = zip(*(c.tolist() for c in cols), strict=True)
+        for d, g, dest, ch, forced, interdiction, price_factor, pure, u in rows:
+            p = 1.0 if forced else min(1.0, interdiction * sim.foreign_mult[dest])
+            if u < p:
+                key = (d, dest)
+                seized[key] = seized.get(key, 0.0) + g
+                ledger.seized[d] += g
+                if log is not None:
+                    log.add(sim.t, FlowLog.foreign(dest), FlowLog.seized(self.agency[dest]), [g])
                 continue
-            og = g * share
-            rest -= og
-            if log is not None:
-                log.add(sim.t, FlowLog.foreign(dest), FlowLog.foreign(oi), [og])
-            legs.append(dict(drug=[d], grams=[og], pure=[og * purity], arrive=[sim.t + o.transit_weeks],
-                             foreign=[True], dest=[oi], dest_region=[-1], channel=[ch], carrier=[-1],
-                             forced=[False], price_factor=[0.0], interdiction=[o.interdiction_prob.value]))
-        rec.add("delivered_abroad_g", rest, drug=drug, region=dname, channel=chname)
-        sim.ledger.delivered[d] += rest
-        return legs
+            if ch != sim.private_channel and price_factor > 0:  # the state earns the lot's value (S8)
+                key = (dest, ch)
+                revenue[key] = revenue.get(key, 0.0) + g * self.price[dest] * price_factor
+            rest, purity = g, (pure / g if g > 0 else 0.0)
+            for oi, o, share in self.onward[dest]:  # S14: a share goes on to markets via dest
+                og = g * share
+                rest -= og
+                if log is not None:
+                    log.add(sim.t, FlowLog.foreign(dest), FlowLog.foreign(oi), [og])
+                legs.append((d, og, og * purity, sim.t + o.transit_weeks, oi, ch, o.interdiction_prob.value))
+            key = (d, dest, ch)
+            delivered[key] = delivered.get(key, 0.0) + rest
+            ledger.delivered[d] += rest
+        for (d, dest), g in seized.items():
+            rec.add("seized_g", g, drug=sim.drugs[d], region=sim.dest_names[dest], channel=self.agency[dest])
+        for (dest, ch), v in revenue.items():
+            rec.add("state_revenue_usd", v, region=sim.dest_names[dest], channel=sim.channel_names[ch])
+        for (d, dest, ch), g in delivered.items():
+            rec.add("delivered_abroad_g", g, drug=sim.drugs[d], region=sim.dest_names[dest],
+                    channel=sim.channel_names[ch])
+        if not legs:
+            return None
+        d_, og, op, arr, oi, c_, ip = (np.array(x) for x in zip(*legs, strict=True))
+        return dict(n=len(og), drug=d_, grams=og, pure=op, arrive=arr, foreign=True, dest=oi, dest_region=-1,
+                    channel=c_, carrier=-1, interdiction=ip)
