@@ -72,7 +72,8 @@ def test_list_filters_and_one_sided_ranges():
     t = Target(name="a", metric="arrests", filters={"channel": ["producer", "seller"]}, years=(1998, 1998),
                range=(30, math.inf), reliability="L")
     assert t.distance(1e9) == 0 and t.distance(30) == 0
-    assert t.distance(0) == pytest.approx(1.0)  # tolerance: 100 % of the finite end
+    assert t.distance(15) == pytest.approx(1.0)  # L: a factor of 2 below the bound
+    assert t.tolerance_band() == (15, math.inf)
     m = pd.DataFrame({"step": [0, 0, 0, 51], "date": ["1998-01-05"] * 3 + ["1998-12-28"],
                       "metric": ["arrests"] * 3 + ["users"], "drug": None, "region": "Kangwon",
                       "channel": ["producer", "seller", "user", None], "value": [1.0, 2.0, 4.0, 8.0]})

@@ -29,6 +29,9 @@ def register(app: typer.Typer) -> None:
         params: Annotated[str | None, typer.Option(help="Comma-separated parameters to fit "
                                                          "(default: the targets file's list).")] = None,
         draws: Annotated[int, typer.Option(min=1, help="Posterior predictive runs.")] = 10,
+        seed: Annotated[int | None, typer.Option(
+            min=0, help="Common random numbers: every run of the fit uses this seed (default: a seed "
+                        "derived from each particle's values).", show_default=False)] = None,
         write_scenario: Annotated[Path | None, typer.Option(
             "--write-scenario", dir_okay=False,
             help="Calibrated scenario YAML to write (default: <out>-<calibration id>.scenario.yaml "
@@ -74,16 +77,23 @@ def register(app: typer.Typer) -> None:
                 progress.update(runs, completed=n, description=f"runs in generation {t}", visible=True,
                                 extra=f"({particles} particles to accept)")
 
-            with progress:
-                cid, post, diag = run_calibration(
-                    sc, tg, out, params=plist, populations=populations, particles=particles, scale=scale,
-                    years=years, workers=workers, dask_address=dask, dask_local=dask_local,
-                    on_generation=on_generation, on_runs=on_runs,
-                    labels={"scenario": scenario, "targets": targets})
+            try:
+                with progress:
+                    cid, post, diag = run_calibration(
+                        sc, tg, out, params=plist, populations=populations, particles=particles, scale=scale,
+                        years=years, workers=workers, dask_address=dask, dask_local=dask_local,
+                        on_generation=on_generation, on_runs=on_runs,
+                        labels={"scenario": scenario, "targets": targets}, seed=seed)
+            except KeyboardInterrupt:
+                done = int(progress.tasks[gens].completed)
+                _console(stderr=True).print(
+                    f"Interrupted: {done} finished generation(s) are stored in {out}; run the same command "
+                    "again to continue.", style="yellow", markup=False)
+                raise typer.Exit(130) from None
             con.print(f"calibration {cid}: {len(diag)} generations stored in {out}", markup=False)
             con.print(diag.drop(columns="calibration_id").to_string(index=False), markup=False)
             con.print(intervals(post).to_string(index=False), markup=False)
-            ppc = predictive_check(sc, tg, post, draws=draws, scale=scale, years=years)
+            ppc = predictive_check(sc, tg, post, draws=draws, scale=scale, years=years, seed=seed or 0)
             store_check(out, cid, ppc)
             con.print(ppc[["target", "observed", "predicted_median", "predicted_low", "predicted_high",
                            "inside", "unreachable"]].to_string(index=False), markup=False)

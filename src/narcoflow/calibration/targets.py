@@ -47,20 +47,24 @@ class Target(BaseModel):
             if math.isnan(lo) or math.isnan(hi) or lo > hi or math.isinf(lo) and math.isinf(hi):
                 raise ValueError("range must be [low, high] with low <= high and at most one of them "
                                  "infinite (.inf for 'at least low')")
-        if self.observed is not None and not math.isfinite(self.observed):
-            raise ValueError("observed must be a finite number")
+        if self.observed is not None and not (math.isfinite(self.observed) and self.observed >= 0):
+            raise ValueError("observed must be a finite number >= 0 (metrics are not negative)")
+        if self.range is not None and self.range[0] < 0:
+            raise ValueError("range must not start below 0 (metrics are not negative)")
         if self.years[0] > self.years[1]:
             raise ValueError("years must be [first, last]")
         return self
 
     def band(self) -> tuple[float, float, float]:
-        """(low, high, tolerance): zero distance inside [low, high], one unit per tolerance outside."""
-        if self.range is not None:
-            lo, hi = self.range
-            scale = lo if math.isinf(hi) else hi if math.isinf(lo) else (hi + lo) / 2
-            return lo, hi, max(TOLERANCE[self.reliability] * abs(scale), 1e-12)
-        v = float(self.observed)
-        return v, v, max(TOLERANCE[self.reliability] * abs(v), 1e-12)
+        """(low, high, tolerance): zero distance inside [low, high]; tolerance is the relative
+        error allowed by the reliability (a factor of 1 + tolerance either side of the band)."""
+        lo, hi = self.range if self.range is not None else (float(self.observed), float(self.observed))
+        return lo, hi, TOLERANCE[self.reliability]
+
+    def tolerance_band(self) -> tuple[float, float]:
+        """The band widened by one tolerance: [low / (1 + tol), high * (1 + tol)]."""
+        lo, hi, tol = self.band()
+        return lo / (1 + tol), hi * (1 + tol)
 
     def observed_text(self) -> str:
         if self.observed is not None:
@@ -110,8 +114,16 @@ class Target(BaseModel):
         return float(per_step.mean() if self.aggregation == "mean" else per_step.iloc[-1])
 
     def distance(self, value: float) -> float:
+        """How many tolerances ``value`` lies outside the band, on a log scale: 1 at a factor of
+        1 + tolerance above the high end or below the low end (a value of 0 or less counts as a
+        millionth of the low end), 0 inside."""
         lo, hi, tol = self.band()
-        return max(lo - value, value - hi, 0.0) / tol
+        k = math.log1p(tol)
+        if value > hi:
+            return math.log(value / max(hi, 1e-12)) / k
+        if value < lo:
+            return math.log(lo / max(value, lo * 1e-6)) / k
+        return 0.0
 
 
 class Targets(BaseModel):
