@@ -102,3 +102,26 @@ def test_tidy_metrics_contract(baseline):
     assert set(m.loc[m.metric == "delivered_abroad_g", "region"].unique()) == {"China", "Japan", "South Korea"}
     assert m["step"].max() == baseline.info["steps"] - 1
     assert not m.duplicated(["step", "metric", "drug", "region", "channel"]).any()
+
+
+def test_incremental_counts_match_a_recount():
+    """The counts the engine keeps up to date instead of recounting each week (actors per role
+    and region, users and jailed persons per region) agree with a recount, at every point of a
+    run split by ``run(until=)``, and person flags agree with the tables."""
+    from narcoflow.engine import state as st
+
+    sim = Simulation("north-korea-2011", seed=5, scale=SMALL, years=3)
+    for until in (1, 40, 100, sim.n_steps):
+        sim.run(until=until)
+        a, u, pf = sim.actors, sim.users, sim.persons.flags
+        for role in range(len(st.ROLE_NAMES)):
+            slots = np.flatnonzero(a.active & (a.role == role))
+            assert (a.count[role] == np.bincount(a.region[slots], minlength=sim.n_regions)).all()
+        assert (u.region_counts == np.bincount(u.view("region"), minlength=sim.n_regions)).all()
+        assert (u.row_of_person[u.view("person")] == np.arange(u.n)).all()
+        jailed = sim.jail_person
+        assert (sim.jailed_r == np.bincount(sim.persons.region_of(jailed), minlength=sim.n_regions)).all()
+        assert ((pf & st.JAILED) != 0).sum() == len(np.unique(jailed))
+        assert ((pf & st.USER) != 0).sum() == u.n
+        assert ((pf & st.ACTOR) != 0).sum() == a.active.sum()
+        assert (pf & ~np.uint8(st.USER | st.ACTOR | st.JAILED | st.SKILLED)).max() == 0  # no scratch flag left

@@ -27,12 +27,16 @@ def retail(seller, seller_epoch, region, drug, use_g, n, epoch, sellers_sorted, 
     Returns (consumed[R, D], pure_consumed[R, D], demand[R], consumed_total[R]).
     """
     cap = stock.shape[0]
-    dem_sd = np.zeros((cap, n_drugs))
+    # One row per actor slot: its demand per drug, then its epoch, so that the check of a user's
+    # tie and the sum of its demand read the same cache line (the user table is in no order).
+    dem_sd = np.zeros((cap, n_drugs + 1))
+    for s in range(cap):
+        dem_sd[s, n_drugs] = epoch[s]
     demand_r = np.zeros(n_regions)
     for i in range(n):
         r = region[i]
         s = seller[i]
-        if s >= 0 and epoch[s] != seller_epoch[i]:
+        if s >= 0 and dem_sd[s, n_drugs] != seller_epoch[i]:
             s = -1
             seller[i] = -1
         if s < 0 and counts[r] > 0 and rng.random() < rewire_prob:
@@ -148,6 +152,14 @@ def cut_ties(supplier, export_tie, gone):
 
 
 @njit(cache=True)
+def add_to_stock(slots, drug, grams, pure_grams, stock, pure):
+    """Add lots (``grams``, ``pure_grams`` of ``drug``) to the stocks of actor ``slots``, in order."""
+    for j in range(len(slots)):
+        stock[slots[j], drug[j]] += grams[j]
+        pure[slots[j], drug[j]] += pure_grams[j]
+
+
+@njit(cache=True)
 def move_stock(src, dst, frac, stock, pure):
     """Move the share ``frac[j]`` of actor ``src[j]``'s stock (every drug, grams and pure grams) to
     ``dst[j]``. Shares are of the stock held before the call (a source may repeat); a source's
@@ -173,3 +185,75 @@ def move_stock(src, dst, frac, stock, pure):
             stock[src[j], d] = max(stock[src[j], d], 0.0)
             pure[src[j], d] = max(pure[src[j], d], 0.0)
     return g
+
+
+@njit(cache=True)
+def restock(sellers, supplier, demand_ema, stock, pure, cover, u, rewire_prob):
+    """Wholesalers restock their sellers (see processes/retail.py, `Restock`), in one pass.
+
+    ``sellers`` are the sellers tied to a wholesaler (``supplier``) and ``u`` one uniform draw
+    each. A seller wants ``cover x demand_ema`` minus its stock; a wholesaler serves the share
+    ``min(1, its stock / its sellers' total want)`` of each want, taking the same share of each
+    drug (purity kept); a seller served less than half of a positive want leaves its wholesaler
+    with ``rewire_prob`` (``supplier`` set to -1, after the moves).
+    Returns (rows of ``sellers`` that received product, their wholesaler, grams per row and drug).
+    """
+    k, n_drugs = len(sellers), stock.shape[1]
+    want = np.zeros(k)
+    total_want = np.zeros(stock.shape[0])  # per wholesaler slot: summed want of its sellers
+    for j in range(k):
+        s = sellers[j]
+        held = 0.0
+        for d in range(n_drugs):
+            held += stock[s, d]
+        want[j] = max(0.0, cover * demand_ema[s] - held)
+        w = supplier[s]
+        total_want[w] += want[j]
+    share = np.zeros(k)
+    leave = np.zeros(k, dtype=np.bool_)
+    n_got = 0
+    for j in range(k):
+        s = sellers[j]
+        w = supplier[s]
+        tw = total_want[w]
+        w_stock = 0.0
+        for d in range(n_drugs):
+            w_stock += stock[w, d]
+        served = min(1.0, w_stock / tw) if tw > 0.0 else 0.0
+        give = want[j] * served
+        if want[j] > 0.0 and served < 0.5 and u[j] < rewire_prob:
+            leave[j] = True
+        if give > 0.0:
+            share[j] = give / w_stock  # share of the wholesaler's stock going to this seller
+            n_got += 1
+    rows = np.empty(n_got, dtype=np.int64)
+    src = np.empty(n_got, dtype=np.int64)
+    g = np.empty((n_got, n_drugs))
+    p = np.empty((n_got, n_drugs))
+    m = 0
+    for j in range(k):  # amounts from the stocks held before any move
+        if share[j] > 0.0:
+            w = supplier[sellers[j]]
+            rows[m] = j
+            src[m] = w
+            for d in range(n_drugs):
+                g[m, d] = stock[w, d] * share[j]
+                p[m, d] = pure[w, d] * share[j]
+            m += 1
+    for m in range(n_got):
+        s = sellers[rows[m]]
+        w = supplier[s]
+        for d in range(n_drugs):
+            stock[w, d] -= g[m, d]
+            pure[w, d] -= p[m, d]
+            stock[s, d] += g[m, d]
+            pure[s, d] += p[m, d]
+    for m in range(n_got):
+        w = supplier[sellers[rows[m]]]
+        for d in range(n_drugs):
+            stock[w, d] = max(stock[w, d], 0.0)
+            pure[w, d] = max(pure[w, d], 0.0)
+    for j in range(k):
+        if leave[j]:
+            supplier[sellers[j]] = -1
+    return rows, src, g

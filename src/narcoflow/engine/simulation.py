@@ -183,7 +183,7 @@ class Simulation:
 
     def check_ledger(self) -> None:
         a = self.actors
-        stocks = self.state_stock + a.stock[a.active].sum(axis=0)
+        stocks = self.state_stock + a.stock[a.active_slots()].sum(axis=0)
         sh = self.shipments
         transit = np.bincount(sh.view("drug"), weights=sh.view("grams"), minlength=self.n_drugs)
         self.ledger.check(self.t, stocks, transit)

@@ -44,7 +44,7 @@ class Prices(Process):
             shortage = (normal - sim.week_consumed.sum() / total_demand) / normal
             sh = sim.shipments
             in_transit = sh.view("grams")[~sh.view("foreign")].sum() if sh.n else 0.0
-            held = a.stock[a.active].sum() + in_transit
+            held = a.stock[a.active_slots()].sum() + in_transit
             target = dist.seller_target_cover_weeks.value + dist.wholesaler_target_cover_weeks.value
             glut = min(5.0, held / total_demand / target - 1.0)
             self.wholesale *= np.exp(pr.adjustment_speed.value * (shortage - pr.glut_weight.value * glut))

@@ -32,26 +32,11 @@ class Restock(Process):
         sellers = sellers[a.supplier[sellers] >= 0]
         if len(sellers) == 0:
             return
-        w = a.supplier[sellers].astype(np.int64)
-        want = np.maximum(0.0, dist.seller_target_cover_weeks.value * a.demand_ema[sellers]
-                          - a.stock[sellers].sum(axis=1))
-        total_want = np.bincount(w, weights=want, minlength=a.cap)
-        w_stock = a.stock.sum(axis=1)
-        frac_w = np.divide(w_stock, total_want, out=np.zeros(a.cap), where=total_want > 0)
-        served = np.minimum(1.0, frac_w[w])
-        give = want * served
-        # Search (S11): a seller its wholesaler leaves short looks for another one.
-        short = (want > 0) & (served < 0.5)
-        rng = sim.rng(self.name)
-        leave = sellers[short & (rng.random(len(sellers)) < dist.rewire_prob.value)]
-        m = give > 0
-        if not m.any():
-            a.supplier[leave] = -1
-            return
-        sellers, w, give = sellers[m], w[m], give[m]
-        share = give / w_stock[w]  # share of each wholesaler's stock going to this seller
-        sim.move_stock(w, sellers, share)
-        a.supplier[leave] = -1
+        u = sim.rng(self.name).random(len(sellers))
+        rows, src, g = kernels.restock(sellers, a.supplier, a.demand_ema, a.stock, a.pure,
+                                  dist.seller_target_cover_weeks.value, u, dist.rewire_prob.value)
+        if sim.flow_log is not None and len(rows):
+            sim.flow_log.add(sim.t, a.uid[src], a.uid[sellers[rows]], g.sum(axis=1))
 
 
 class Retail(Process):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from narcoflow.engine import kernels
 from narcoflow.engine import state as st
 from narcoflow.engine.flowlog import FlowLog
 from narcoflow.engine.processes.base import Process
@@ -59,10 +60,8 @@ class Transit(Process):
             alt = a.pick_in_region(rng, st.WHOLESALER, sim.n_regions, sh.dest_region[idx][~ok])
             dest[~ok] = alt
             ok = dest >= 0
-        for j in np.flatnonzero(ok):
-            k = idx[j]
-            a.stock[dest[j], sh.drug[k]] += sh.grams[k]
-            a.pure[dest[j], sh.drug[k]] += sh.pure[k]
+        lots = idx[ok]
+        kernels.add_to_stock(dest[ok], sh.drug[lots], sh.grams[lots], sh.pure[lots], a.stock, a.pure)
         if sim.flow_log is not None and ok.any():
             sim.flow_log.add(sim.t, a.uid[sh.carrier[idx[ok]]], a.uid[dest[ok]], sh.grams[idx[ok]])
         return ok
