@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from narcoflow.engine import kernels
 from narcoflow.engine import state as st
 from narcoflow.engine.processes.base import Process
 from narcoflow.engine.processes.recruitment import wholesaler_need
@@ -66,8 +67,7 @@ class Delivery(Process):
             n = len(src)
             sim.shipments.add(n=n, drug=d, grams=g[m], pure=p, arrive=sim.t + transit, dest=dest,
                               dest_region=a.region[dest], channel=sim.private_channel, carrier=src)
-            np.subtract.at(a.stock[:, d], src, g[m])
-            np.subtract.at(a.pure[:, d], src, p)
+            kernels.add_to_stock(src, np.full(n, d), -g[m], -p, a.stock, a.pure)
         rows = np.unique(d_of_w)
         a.stock[rows] = np.maximum(a.stock[rows], 0.0)
         a.pure[rows] = np.maximum(a.pure[rows], 0.0)

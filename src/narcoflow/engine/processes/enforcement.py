@@ -15,35 +15,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from narcoflow.engine import kernels
 from narcoflow.engine import state as st
 from narcoflow.engine.processes.base import Process
 
 
 def exposed_by(actors: st.Actors, arrested: np.ndarray) -> np.ndarray:
-    """Slots of the active actors tied to any of ``arrested`` (S12), excluding those arrested."""
+    """Slots of the active actors tied to any of ``arrested`` (S12), excluding those arrested:
+    their supplier and smuggler, and the actors whose supplier or smuggler is arrested."""
     a = actors
     if len(arrested) == 0:
         return np.empty(0, dtype=np.int64)
-    hit = np.zeros(a.cap, dtype=bool)
-    hit[arrested] = True
-    # Upstream ties of the arrested: their supplier and their smuggler.
-    for f in ("supplier", "export_tie"):
-        t = getattr(a, f)[arrested]
-        hit_up = t[t >= 0]
-        out_up = np.zeros(a.cap, dtype=bool)
-        out_up[hit_up] = True
-        hit |= out_up
-    # Downstream: actors whose supplier or smuggler is arrested.
-    arrested_mask = np.zeros(a.cap, dtype=bool)
-    arrested_mask[arrested] = True
-    for f in ("supplier", "export_tie"):
-        t = getattr(a, f)
-        down = t >= 0
-        down[down] = arrested_mask[t[down]]
-        hit |= down
-    hit &= a.active
-    hit[arrested] = False
-    return np.flatnonzero(hit)
+    return kernels.exposed(a.supplier, a.export_tie, a.active, np.asarray(arrested, dtype=np.int64))
 
 
 class Enforcement(Process):
