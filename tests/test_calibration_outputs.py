@@ -277,6 +277,8 @@ def test_report_of_a_calibration(interrupted, tmp_path):
             assert part not in page
         else:
             assert part in page, part
+    assert "This report shows a calibration" in page and "one simulated history" not in page
+    assert "Key numbers" not in page  # no run, so no run sections
     post = data.calibration["posterior"].set_index("parameter").loc[PARAM]
     lo, hi = uncertain_parameters(load("north-korea-2011"))[PARAM].range
     assert (post["prior_low"], post["prior_high"]) == (lo, hi)
@@ -289,7 +291,7 @@ def test_ppc_figure_normalises_targets_of_different_units():
         "band_low": [1000.0, 30.0, 15.0], "band_high": [1000.0, math.inf, 15.0],
         "predicted_median": [500.0, 0.0, 30.0], "predicted_low": [400.0, 0.0, 20.0],
         "predicted_high": [2000.0, 10.0, 45.0], "inside": [False, False, False],
-        "unit": ["g", "persons", "USD/g"], "source": ["x"] * 3})
+        "unit": ["g", "persons", "USD/g"], "source": ["x"] * 3, "tolerance": [1.0, 1.0, 0.3]})
     d = normalised_check(check).set_index("target")
     assert d.loc["grams", "predicted_median_ratio"] == 0.5 and d.loc["at_least", "ref"] == 30
     assert d.loc["price", "predicted_high_ratio"] == 3.0
@@ -297,6 +299,9 @@ def test_ppc_figure_normalises_targets_of_different_units():
     assert fig.layout.xaxis.type == "log"
     pts = fig.data[0]
     assert list(pts.x) == [0.5, 1e-3, 2.0]  # a prediction of 0 sits at the floor of the log axis
-    bands = [s for s in fig.layout.shapes if s.type == "rect"]
-    assert len(bands) == 3  # one observed band per target
+    rects = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert len(rects) == 6  # per target: the band widened by one tolerance, and the observed band
+    tol_bands, bands = rects[0::2], rects[1::2]
     assert bands[1].x0 == 1.0 and bands[1].x1 >= 10  # "at least": from the bound to the axis' end
+    assert (tol_bands[0].x0, tol_bands[0].x1) == (0.5, 2.0)  # L: a factor of 2 either side
+    assert tol_bands[2].x0 == pytest.approx(1 / 1.3) and tol_bands[2].x1 == pytest.approx(1.3)

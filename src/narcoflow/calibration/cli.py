@@ -91,14 +91,14 @@ def register(app: typer.Typer) -> None:
                     "again to continue.", style="yellow", markup=False)
                 raise typer.Exit(130) from None
             con.print(f"calibration {cid}: {len(diag)} generations stored in {out}", markup=False)
-            con.print(diag.drop(columns="calibration_id").to_string(index=False), markup=False)
-            con.print(intervals(post).to_string(index=False), markup=False)
+            con.print(diag.drop(columns="calibration_id").to_string(index=False), markup=False, soft_wrap=True)
+            con.print(intervals(post).to_string(index=False), markup=False, soft_wrap=True)
             ppc = predictive_check(sc, tg, post, draws=draws, scale=scale, years=years, seed=seed or 0)
             store_check(out, cid, ppc)
             con.print(ppc[["target", "observed", "predicted_median", "predicted_low", "predicted_high",
-                           "inside", "unreachable"]].to_string(index=False), markup=False)
+                           "inside", "unreachable"]].to_string(index=False), markup=False, soft_wrap=True)
             for msg in ppc.loc[ppc["unreachable"], "message"]:
-                _console(stderr=True).print(f"WARNING: {msg}", style="yellow", markup=False)
+                _console(stderr=True).print(f"WARNING: {msg}", style="yellow", markup=False, soft_wrap=True)
             dest = write_scenario or out.with_name(f"{out.stem}-{cid}.scenario.yaml")
             write_calibrated(sc, post, dest, base=scenario, calibration_id=cid, targets_label=targets)
             con.print(f"calibrated scenario written to {dest}", markup=False, soft_wrap=True)

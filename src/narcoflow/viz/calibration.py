@@ -16,7 +16,8 @@ import plotly.graph_objects as go
 
 #: ratios below this are drawn at this value on the log axis (a prediction of 0)
 FLOOR = 1e-3
-_BAND, _INSIDE, _OUTSIDE = "rgba(33,102,172,0.25)", "#1a9850", "#d73027"
+_BAND, _INSIDE, _OUTSIDE = "rgba(33,102,172,0.35)", "#1a9850", "#d73027"
+_TOLERANCE = "rgba(33,102,172,0.12)"
 
 
 def reference(band_low: float, band_high: float) -> float:
@@ -40,8 +41,9 @@ def normalised_check(check: pd.DataFrame) -> pd.DataFrame:
 
 
 def ppc_figure(check: pd.DataFrame, *, title: str = "Posterior predictive check") -> go.Figure:
-    """One row per target: the observed band (shaded; one-sided bands run to the edge) and the
-    predicted median with its 90 % interval, all divided by the target's reference value."""
+    """One row per target: the observed band (shaded; one-sided bands run to the edge), the band
+    widened by one tolerance (lighter; a median there counts as inside) and the predicted median
+    (green: inside, red: not) with its 90 % interval, all divided by the target's reference value."""
     d = normalised_check(check)
     ratios = d[["band_low_ratio", "predicted_low_ratio", "predicted_high_ratio", "predicted_median_ratio"]]
     finite = ratios.to_numpy()[np.isfinite(ratios.to_numpy())]
@@ -51,6 +53,18 @@ def ppc_figure(check: pd.DataFrame, *, title: str = "Posterior predictive check"
     for i, r in enumerate(d.itertuples(index=False)):
         lo = max(r.band_low_ratio, FLOOR)
         hi = top if math.isinf(r.band_high_ratio) else max(r.band_high_ratio, FLOOR)
+        tol = getattr(r, "tolerance", None)
+        if tol is not None and tol == tol:  # the band widened by one tolerance: where "inside" ends
+            fig.add_shape(
+                type="rect",
+                x0=max(lo / (1 + tol), FLOOR),
+                x1=min(hi * (1 + tol), top),
+                y0=i - 0.2,
+                y1=i + 0.2,
+                fillcolor=_TOLERANCE,
+                line_width=0,
+                layer="below",
+            )
         if hi / lo < 1.02:  # a point target: give the band a visible width
             lo, hi = lo / 1.02, hi * 1.02
         fig.add_shape(type="rect", x0=lo, x1=hi, y0=i - 0.35, y1=i + 0.35, fillcolor=_BAND, line_width=0, layer="below")
@@ -100,6 +114,16 @@ def ppc_figure(check: pd.DataFrame, *, title: str = "Posterior predictive check"
             name="observed band",
         )
     )
+    if "tolerance" in d:
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name="within one tolerance (H x1.1, M x1.3, L x2)",
+                marker={"color": _TOLERANCE, "size": 12, "symbol": "square"},
+            )
+        )
     fig.add_vline(x=1.0, line_dash="dot", line_color="#777")
     fig.update_layout(
         title=title,

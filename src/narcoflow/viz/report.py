@@ -623,8 +623,12 @@ def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None) -> s
             "<p class='caption'>narcoflow simulates the production and circulation of illicit "
             "drugs as a system of producers, couriers, wholesalers, sellers, users, smugglers, "
             "border guards and police, week by week, and keeps an exact ledger of every gram. "
-            "This report shows one simulated history: it is a model run, not a measurement; "
-            "its numbers are only as good as the parameters listed in section 4.</p>",
+            + ("This report shows a calibration: which values of chosen parameters make runs "
+               "reproduce observed figures (targets from the public evidence), how sure the fit is, "
+               "and which targets the model does not reach. The scenario's other parameters are "
+               "listed in section 4.</p>" if data.kind == "calibration" else
+               "This report shows one simulated history: it is a model run, not a measurement; "
+               "its numbers are only as good as the parameters listed in section 4.</p>"),
             _identity(data)]
     body += [f"<p class='note'>{_e(n)}</p>" for n in data.notes]
     if data.kind == "calibration":
