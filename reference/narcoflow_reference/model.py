@@ -56,6 +56,12 @@ PROCESSES = (
 )
 
 
+def positions(base, per: float) -> np.ndarray:
+    """Positions a tier needs in each region: ``base / per``, but at least one where ``base > 0``
+    (a province with users has a seller to buy from, whatever the scale)."""
+    return np.array([max(b / per, 1.0) if b > 0 else 0.0 for b in base])
+
+
 @dataclass(slots=True)
 class Lot:
     """Product in transit: domestic (a deliverer carries it to a wholesaler) or abroad."""
@@ -736,13 +742,13 @@ class ReferenceModel(Model):
         """Missing positions per region (then per crossing for smugglers), stochastically rounded,
         are each filled with probability ``rate`` by a free person of the region."""
         dist, b = self.scenario.distribution, self.scenario.border
-        self.recruit(Seller, self.users_by_region / dist.users_per_seller.value
+        self.recruit(Seller, positions(self.users_by_region, dist.users_per_seller.value)
                      - self.count_by_region(Seller), rate)
-        self.recruit(Wholesaler, self.count_by_region(Seller) / dist.sellers_per_wholesaler.value
+        self.recruit(Wholesaler, positions(self.count_by_region(Seller), dist.sellers_per_wholesaler.value)
                      - self.count_by_region(Wholesaler), rate)
-        self.recruit(Deliverer, self.count_by_region(Producer) / dist.producers_per_deliverer.value
+        self.recruit(Deliverer, positions(self.count_by_region(Producer), dist.producers_per_deliverer.value)
                      - self.count_by_region(Deliverer), rate)
-        target = b.smugglers_per_crossing_per_million.value * self.n_persons / 1e6
+        target = positions([b.smugglers_per_crossing_per_million.value * self.n_persons / 1e6], 1.0)[0]
         have = [0] * len(self.crossing_region)
         for s in self.actors_of(Smuggler):
             have[s.crossing] += 1

@@ -1,12 +1,12 @@
 """Recruitment of distribution actors and rewiring of broken ties (S11, S12, S13).
 
 The chain replaces its losses, which is what makes arrests and targeted removals (issue: network
-interdiction) meaningful. Each week, per region, the missing positions are
+interdiction) meaningful. Each week, per region, the positions are
     sellers:     users / users_per_seller
     wholesalers: sellers / sellers_per_wholesaler
     deliverers:  producers / producers_per_deliverer
     smugglers:   smugglers_per_crossing_per_million x simulated population (millions), per crossing
-and each is filled with probability ``recruitment_rate`` by an uninvolved, free person of the
+but at least one wherever the tier below has anyone (`positions`), and each missing one is filled with probability ``recruitment_rate`` by an uninvolved, free person of the
 region. Ties: a seller buys from a wholesaler of its region; a wholesaler sources from a
 deliverer of its region with ``deliverer_same_region_prob``, else of any region, picked with a
 weight equal to the product available behind it (its stock and its producers' stock): product
@@ -38,6 +38,18 @@ def wholesaler_need(sim, wh: np.ndarray, include_transit: bool = False) -> np.nd
         held = held + np.bincount(sh.view("dest")[dom], weights=sh.view("grams")[dom], minlength=a.cap)[wh]
     outflow = demand[wh] + a.export_ema[wh]
     return np.maximum(0.0, dist.wholesaler_target_cover_weeks.value * outflow - held)
+
+
+def positions(base, per: float) -> np.ndarray:
+    """Positions a tier needs: ``base / per``, but at least one wherever ``base > 0``.
+
+    Why the floor: at a reduced scale a province may need 0.3 sellers; stochastic rounding keeps
+    that mean but leaves the province without any seller most weeks, so its users cannot buy and
+    the epidemic starts years late (BENCHMARKS.md, "Results by scale"). At full scale
+    ``base / per`` is far above one and the floor changes nothing.
+    """
+    base = np.asarray(base, dtype=float)
+    return np.where(base > 0, np.maximum(base / per, 1.0), 0.0)
 
 
 def _round(rng, missing: np.ndarray) -> np.ndarray:
@@ -78,14 +90,14 @@ class Recruitment(Process):
     def fill(self, sim, rng, rate: float) -> None:
         a, dist, b = sim.actors, sim.scenario.distribution, sim.scenario.border
         count = a.count  # active actors per role and region, kept up to date as actors are added
-        self._recruit(sim, rng, st.SELLER, sim.users.region_counts / dist.users_per_seller.value
+        self._recruit(sim, rng, st.SELLER, positions(sim.users.region_counts, dist.users_per_seller.value)
                       - count[st.SELLER], rate)
-        self._recruit(sim, rng, st.WHOLESALER, count[st.SELLER] / dist.sellers_per_wholesaler.value
+        self._recruit(sim, rng, st.WHOLESALER, positions(count[st.SELLER], dist.sellers_per_wholesaler.value)
                       - count[st.WHOLESALER], rate)
-        self._recruit(sim, rng, st.DELIVERER, count[st.PRODUCER] / dist.producers_per_deliverer.value
+        self._recruit(sim, rng, st.DELIVERER, positions(count[st.PRODUCER], dist.producers_per_deliverer.value)
                       - count[st.DELIVERER], rate)
         # Smugglers per crossing (several crossings may share a region).
-        target = b.smugglers_per_crossing_per_million.value * sim.persons.n / 1e6
+        target = float(positions(b.smugglers_per_crossing_per_million.value * sim.persons.n / 1e6, 1.0))
         sm = a.of_role(st.SMUGGLER)
         have = np.bincount(a.crossing[sm], minlength=len(b.crossings))
         k = rng.binomial(_round(rng, target - have), rate)
