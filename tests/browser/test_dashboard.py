@@ -147,6 +147,14 @@ def test_dashboard_run_in_chromium(chromium, chromium_args, server):
             page.screenshot(path=str(IMG / "dashboard-compare.png"))
             page.set_viewport_size({"width": 1400, "height": 1000})
 
+            # a scenario file that does not validate: the message names the file and the field
+            bad = db.parent / "bad.yaml"
+            bad.write_text("base: north-korea-2011\nname: bad\nconsumption:\n"
+                           "  quit_rate_per_week: {value: 1.5, range: [0.001, 0.02], source: test}\n")
+            _set_input(page, "open a scenario file", str(bad))
+            expect(page.get_by_text(re.compile("quit_rate_per_week.*outside its own range"))).to_be_visible(
+                timeout=10_000)
+
             _set_input(page, "Scale", "2")
             page.get_by_role("button", name="Run").click()
             expect(page.get_by_text(re.compile("out of range"))).to_be_visible(timeout=10_000)

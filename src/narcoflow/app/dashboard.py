@@ -28,6 +28,28 @@ def db_path() -> Path:
     return Path(os.environ.get(DB_ENV, store.DEFAULT_DB))
 
 
+def scenario_choices(db: Path | None = None, extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Scenarios the page offers, label -> name or path: the built-in ones, the calibrated
+    scenario files next to the database (``*.scenario.yaml``, what ``narcoflow calibrate``
+    writes) and any files the user opened in this page (``extra``)."""
+    choices = {name: name for name in builtin_names()}
+    folder = Path(db or db_path()).resolve().parent
+    files = sorted(folder.glob("*.scenario.yaml")) if folder.is_dir() else []
+    for path in [*files, *(Path(e) for e in extra)]:
+        choices.setdefault(path.name, str(path))
+    return choices
+
+
+def open_scenario(path: str) -> str:
+    """Check a scenario file the user typed; returns its path, raises ScenarioError with the
+    file, field and allowed range when it does not validate."""
+    path = path.strip()
+    if not path:
+        raise ValueError("Type the path of a scenario YAML file.")
+    load(path)
+    return str(Path(path).expanduser().resolve())
+
+
 def parse_inputs(scale: str, years: str, seed: str) -> tuple[float, float, int]:
     """Validate the run inputs; raises ValueError with a message for the page."""
     try:
@@ -161,8 +183,10 @@ def Downloads(run_id: str):
 
 @solara.component
 def Page():
-    names = builtin_names()
-    scenario, set_scenario = solara.use_state(names[0] if names else "north-korea-2011")
+    opened, set_opened = solara.use_state(())
+    choices = scenario_choices(extra=opened)
+    scenario, set_scenario = solara.use_state(next(iter(choices), "north-korea-2011"))
+    file_text, set_file_text = solara.use_state("")
     policy, set_policy = solara.use_state(BASELINE)
     levers, set_levers = solara.use_state({})
     scale, set_scale = solara.use_state("0.002")
@@ -179,6 +203,17 @@ def Page():
     except Exception as exc:  # noqa: BLE001
         policies = [BASELINE]
         set_error(str(exc))
+
+    def open_file(text: str):
+        set_file_text(text)
+        try:
+            path = open_scenario(text)
+        except Exception as exc:  # noqa: BLE001 - shown in the page: names file, field and range
+            set_error(str(exc))
+            return
+        set_error("")
+        set_opened(tuple(dict.fromkeys([*opened, path])))
+        set_scenario(path)
 
     def start():
         try:
@@ -204,7 +239,11 @@ def Page():
 
     solara.Title("narcoflow dashboard")
     with solara.Sidebar():
-        solara.Select("Scenario", values=names, value=scenario, on_value=set_scenario)
+        labels = {v: k for k, v in choices.items()}
+        solara.Select("Scenario", values=list(choices), value=labels.get(scenario, next(iter(choices))),
+                      on_value=lambda label: set_scenario(choices[label]))
+        solara.InputText("...or open a scenario file (YAML path, Enter)", value=file_text,
+                         on_value=open_file, continuous_update=False)
         solara.Select("Policy", values=policies, value=policy if policy in policies else BASELINE,
                       on_value=set_policy)
         solara.InputText("Scale (share of population, (0, 1])", value=scale, on_value=set_scale)
