@@ -13,7 +13,8 @@ from narcoflow.app.dashboard import open_scenario, scenario_choices  # noqa: E40
 from narcoflow.errors import ScenarioError  # noqa: E402
 from narcoflow.scenario import load  # noqa: E402
 
-VARIANT = "base: north-korea-2011\nname: nk-variant\nconsumption:\n  quit_rate_per_week: {value: 0.01, range: [0.001, 0.02], source: test}\n"
+VARIANT = ("base: north-korea-2011\nname: nk-variant\nconsumption:\n"
+           "  quit_rate_per_week: {value: 0.01, range: [0.001, 0.02], source: test}\n")
 
 
 def test_offers_builtins_and_calibrated_files_next_to_the_database(tmp_path):

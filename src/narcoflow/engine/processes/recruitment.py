@@ -6,8 +6,9 @@ interdiction) meaningful. Each week, per region, the positions are
     wholesalers: sellers / sellers_per_wholesaler
     deliverers:  producers / producers_per_deliverer
     smugglers:   smugglers_per_crossing_per_million x simulated population (millions), per crossing
-but at least one wherever the tier below has anyone (`positions`), and each missing one is filled with probability ``recruitment_rate`` by an uninvolved, free person of the
-region. Ties: a seller buys from a wholesaler of its region; a wholesaler sources from a
+but at least one wherever the tier below has anyone (`positions`), and each missing one is
+filled with probability ``recruitment_rate`` by an uninvolved, free person of the region.
+Ties: a seller buys from a wholesaler of its region; a wholesaler sources from a
 deliverer of its region with ``deliverer_same_region_prob``, else of any region, picked with a
 weight equal to the product available behind it (its stock and its producers' stock): product
 flows from where it is abundant; a wholesaler also ties to a smuggler with the region's
