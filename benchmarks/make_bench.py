@@ -1,5 +1,6 @@
 """`make bench`: run the engine benchmarks at sizes that finish in a few minutes and rewrite the
-"make bench" section of BENCHMARKS.md (the full-population section is measured by hand: it takes ~15 minutes) with the figures, the machine and the commands.
+"make bench" section of BENCHMARKS.md with the figures, the machine and the commands (the
+full-population section is measured by hand: it takes several minutes).
 
 Other sections of BENCHMARKS.md (experiments, network, ...) are left as they are.
 """

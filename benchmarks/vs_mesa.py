@@ -3,11 +3,11 @@
     python benchmarks/vs_mesa.py --persons 100000 --years 1 [--seed 1] [--scenario north-korea-2011]
 
 Both run back to back in this process, engine first, each timed from construction to the end of
-its last step (the metrics table is built afterwards, untimed). A one-year engine run at a tiny scale
-first calls every Numba kernel once, so loading them from the cache (once per process) is not counted. ``--persons`` sets the scale
-(persons / the scenario's population); ``persons`` in the output is the simulated count after
-rounding each province. Prints ``{"persons", "steps", "engine_s", "mesa_s", "ratio",
-"engine_person_steps_per_s"}`` with ``ratio = mesa_s / engine_s``.
+its last step (the metrics table is built afterwards, untimed). A one-year engine run at a tiny
+scale first calls every Numba kernel once, so loading them from the cache (once per process) is
+not counted. ``--persons`` sets the scale (persons / the scenario's population); ``persons`` in
+the output is the simulated count after rounding each province. Prints ``{"persons", "steps",
+"engine_s", "mesa_s", "ratio", "engine_person_steps_per_s"}`` with ``ratio = mesa_s / engine_s``.
 """
 
 from __future__ import annotations
