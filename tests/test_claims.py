@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from conftest import SMALL, run, scenario
+from narcoflow.engine import Simulation
 from narcoflow.engine import state as st
 from narcoflow.engine.processes import exposed_by
 
@@ -143,13 +144,31 @@ def test_s9_dated_seizure_of_a_state_shipment_in_china():
 
 def test_s10_private_product_mostly_domestic_export_follows_prices(baseline):
     """S10: private product of low quality, 'usually circulated and consumed domestically, but
-    sometimes smuggled into China'; the allocation responds to the price in China."""
-    def exported(price):
-        return sum(_sum(run({"border.destinations[0].price_usd_per_g": price}, years=4, seed=s),
-                        "exported_g", channel="private") for s in (1, 2, 3))
+    sometimes smuggled into China'; the allocation responds to the price in China.
 
-    assert exported(6.0) > 1.25 * exported(1.0)
-    assert _sum(baseline, "exported_g", channel="private") > 0
+    The price response is tested where it acts, on the wholesalers' allocation in one step from
+    the same state: whole-run export totals are limited by supply and vary by a factor of 3
+    between seeds at this scale, so a whole-run comparison would test the noise.
+    """
+    private = _sum(baseline, "produced_g", channel="private")
+    exported = _sum(baseline, "exported_g", channel="private")
+    assert 0 < exported < 0.25 * private  # sometimes smuggled, mostly domestic
+
+    def exported_share(china_price: float, seed: int) -> float:
+        sim = Simulation(scenario(), seed=seed, scale=SMALL, years=3).run(until=104)
+        sim.scenario = scenario({"border.destinations[0].price_usd_per_g": china_price})
+        a = sim.actors
+        wh = a.of_role(st.WHOLESALER)
+        wh = wh[a.export_tie[wh] >= 0]
+        before = a.stock[wh].sum()
+        assert before > 0
+        next(p for p in sim.processes if p.name == "border_smuggling").step(sim)
+        return 1 - a.stock[wh].sum() / before
+
+    for seed in (1, 2, 3):
+        low, high = exported_share(1.0, seed), exported_share(6.0, seed)
+        assert 0 < low and high > 1.5 * low, (seed, low, high)
+        assert high <= scenario().border.max_export_share.value + 1e-9
 
 
 def test_s11_tiered_chain_with_stocks_prices_and_markups(baseline):
