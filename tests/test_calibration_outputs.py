@@ -155,6 +155,15 @@ def test_calibrate_command_end_to_end(tmp_path):
     assert info["targets_ref"] == str(f) and info["scenario_ref"] == "north-korea-2011"
 
 
+def test_calibrate_on_a_local_dask_cluster(tmp_path):
+    """--dask-local: pyabc's DaskDistributedSampler on the experiments' local cluster, shut down after."""
+    tg = Targets(parameters=[PARAM], targets=[CONSUMED_1998])
+    cid, post, diag = calibrate(load("north-korea-2011"), tg, tmp_path / "d.duckdb", populations=1, particles=2,
+                                scale=0.001, years=1, dask_local=1)
+    assert list(diag["generation"]) == [0] and len(post) == 2
+    assert diag["runs"].iloc[0] >= 2
+
+
 # ---------------------------------------------------------------------------- calibrated scenario
 def _posterior(values: dict[str, list[float]]) -> pd.DataFrame:
     rows = [("x", 0, j, p, v, 1.0) for p, vs in values.items() for j, v in enumerate(vs)]

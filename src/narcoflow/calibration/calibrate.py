@@ -79,13 +79,20 @@ def _replace_rows(con, table: str, frame: pd.DataFrame, where: str, params: list
         con.unregister("frame_view")
 
 
-def _connect(db: Path):
+def _connect(db: Path, tries: int = 20):
+    """Open the DuckDB file for writing; waits up to ~10 s while another process holds it (e.g. a
+    `narcoflow report` reading it between two generations)."""
+    import time
+
     import duckdb
 
-    try:
-        return duckdb.connect(str(db))
-    except duckdb.IOException as exc:
-        raise NarcoflowError(f"Cannot open {db} ({exc}); is another command using it?") from None
+    for i in range(tries):
+        try:
+            return duckdb.connect(str(db))
+        except duckdb.IOException as exc:
+            if i == tries - 1:
+                raise NarcoflowError(f"Cannot open {db} ({exc}); is another command using it?") from None
+            time.sleep(0.5)
 
 
 def _generation(hist, t: int, cid: str, params: list[str], pops: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
