@@ -1,5 +1,5 @@
-"""Calibration: targets (observed quantities with reliability) and ABC-SMC fitting with pyabc.
+"""Calibration (issue 7): targets (observed quantities with reliability), ABC-SMC fitting with pyabc,
+per-generation storage and resume, the posterior predictive check and the calibrated scenario file.
 
-Work in progress (issue 7): targets format, distance and a pyabc ABC-SMC loop are implemented;
-the CLI command, calibrated scenario file, posterior predictive check and report section are not.
+See docs/calibration.md; the command is `narcoflow calibrate`, the report `narcoflow report CALIBRATION_ID`.
 """
