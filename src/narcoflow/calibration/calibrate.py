@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -153,33 +154,44 @@ def _sampler(workers: int, dask_address: str | None, dask_local: int | None):
     return pyabc.sampler.MulticoreEvalParallelSampler(n_procs=workers), None
 
 
+@contextlib.contextmanager
+def _counting_runs(counter: Path, on_runs, t: int):
+    """While the block runs, call ``on_runs(t, runs finished)`` twice a second (runs append to ``counter``)."""
+    counter.write_bytes(b"")
+    if not on_runs:
+        yield
+        return
+    stop = threading.Event()
+
+    def poll():
+        while not stop.wait(0.5):
+            on_runs(t, counter.stat().st_size if counter.exists() else 0)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        poller.join()
+
+
 def _run_generations(abc, n: int, cid: str, params: list[str], db: Path, counter: Path,
                      on_generation, on_runs) -> None:
     """pyabc's ``ABCSMC.run`` loop, storing each generation as soon as it is done.
 
     (Calling ``run(max_nr_populations=1)`` repeatedly would keep the first epsilon: pyabc only
-    adapts epsilon within one run or after ``load``.)
+    adapts epsilon within one run or after ``load``.) ``on_runs`` gets t = -1 during pyabc's
+    calibration sample (prior draws that set the first epsilon; none when resuming).
     """
-    t = abc.initialize_components_before_run(
-        minimum_epsilon=None, max_nr_populations=n, min_acceptance_rate=0.0,
-        max_total_nr_simulations=np.inf, max_walltime=None, min_eps_diff=0.0)
     try:
+        with _counting_runs(counter, on_runs, -1):
+            t = abc.initialize_components_before_run(
+                minimum_epsilon=None, max_nr_populations=n, min_acceptance_rate=0.0,
+                max_total_nr_simulations=np.inf, max_walltime=None, min_eps_diff=0.0)
         while True:
-            counter.write_bytes(b"")
-            stop = threading.Event()
-            poller = None
-            if on_runs:
-                def poll(t=t, stop=stop):
-                    while not stop.wait(0.5):
-                        on_runs(t, counter.stat().st_size if counter.exists() else 0)
-                poller = threading.Thread(target=poll, daemon=True)
-                poller.start()
-            try:
+            with _counting_runs(counter, on_runs, t):
                 ret = abc.run_generation(t=t)
-            finally:
-                stop.set()
-                if poller:
-                    poller.join()
             if not ret["successful"]:
                 break
             post, diag = _generation(abc.history, t, cid, params, abc.history.get_all_populations())

@@ -74,8 +74,12 @@ def register(app: typer.Typer) -> None:
                                                              f"{diag['acceptance_rate']:.2f}, ESS {diag['ess']:.1f}")
 
             def on_runs(t: int, n: int) -> None:
-                progress.update(runs, completed=n, description=f"runs in generation {t}", visible=True,
-                                extra=f"({particles} particles to accept)")
+                if t < 0:
+                    progress.update(runs, completed=n, description="runs in pyabc's calibration sample",
+                                    visible=True, extra="(prior draws that set the first epsilon)")
+                else:
+                    progress.update(runs, completed=n, description=f"runs in generation {t}", visible=True,
+                                    extra=f"({particles} particles to accept)")
 
             try:
                 with progress:
