@@ -21,8 +21,10 @@ import time
 from datetime import date
 from pathlib import Path
 
+from bench_md import markers, replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
-START, END = "<!-- bench:calibration:start -->", "<!-- bench:calibration:end -->"
+START, END = markers("calibration")
 
 CHILD = r"""
 import json, sys, time
@@ -113,19 +115,7 @@ def main() -> None:
     if a.write:
         cmd = (f".venv/bin/python benchmarks/calibration.py --workers {' '.join(map(str, a.workers))} "
                f"--populations {a.populations} --particles {a.particles} --scale {a.scale} --write")
-        path = ROOT / "BENCHMARKS.md"
-        text = path.read_text()
-        block = section(results, cmd)
-        if START in text and END in text:
-            text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
-        elif "## Calibration\n" in text:  # the hand-written section before this script existed
-            i = text.index("## Calibration\n")
-            j = text.find("\n<!-- bench:", i)
-            j = len(text) if j < 0 else j + 1
-            text = text[:i] + block + "\n\n" + text[j:]
-        else:
-            text = text.rstrip() + "\n\n" + block + "\n"
-        path.write_text(text)
+        replace_section(section(results, cmd), START, END)
 
 
 if __name__ == "__main__":

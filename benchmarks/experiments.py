@@ -29,8 +29,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-START, END = "<!-- bench:experiments:start -->", "<!-- bench:experiments:end -->"
+from bench_md import markers, replace_section
+
+START, END = markers("experiments")
 CLEAN = 0.2  # a measurement is clean if other processes used at most this many cores meanwhile
 
 
@@ -223,15 +224,7 @@ def write_section(result: dict, args) -> None:
     if args.note:
         lines += ["", args.note]
     lines.append(END)
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    block = "\n".join(lines)
-    if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
-    print(f"wrote {path}")
+    print(f"wrote {replace_section(chr(10).join(lines), START, END)}")
 
 
 if __name__ == "__main__":

@@ -31,9 +31,9 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+from bench_md import markers, replace_section
 
-ROOT = Path(__file__).resolve().parents[1]
-START, END = "<!-- bench:interdiction:start -->", "<!-- bench:interdiction:end -->"
+START, END = markers("interdiction")
 
 
 def machine() -> str:
@@ -144,14 +144,7 @@ def markdown(result: dict) -> str:
 
 
 def write_section(text: str) -> Path:
-    path = ROOT / "BENCHMARKS.md"
-    old = path.read_text("utf-8") if path.exists() else "# Benchmarks\n"
-    if START in old and END in old:
-        new = old[: old.index(START)] + text + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(new, "utf-8")
-    return path
+    return replace_section(text, START, END)
 
 
 def main() -> None:

@@ -15,8 +15,10 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from bench_md import markers, replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
-START, END = "<!-- bench:make:start -->", "<!-- bench:make:end -->"
+START, END = markers("make")
 
 RUNS = [
     ("full_scale", [sys.executable, "benchmarks/full_scale.py", "--scale", "0.1", "--years", "18"]),
@@ -51,15 +53,7 @@ def main() -> None:
         lines += [f"### {name}", "", f"`python {' '.join(cmd[1:])}`", "", "```json",
                   json.dumps(result, indent=1) if isinstance(result, dict) else result, "```", ""]
     lines.append(END)
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    block = "\n".join(lines)
-    if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
-    print(f"wrote {path}")
+    print(f"wrote {replace_section(chr(10).join(lines), START, END)}")
 
 
 if __name__ == "__main__":

@@ -19,16 +19,15 @@ import os
 import platform
 import time
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_md import markers, replace_section
 
 import narcoflow as nf
 from narcoflow.scenario import load
 
-ROOT = Path(__file__).resolve().parents[1]
-START, END = "<!-- bench:scale:start -->", "<!-- bench:scale:end -->"
+START, END = markers("scale")
 YEARS = (2000, 2005, 2010, 2015)
 
 
@@ -92,14 +91,7 @@ def write_section(rows: list[dict], args) -> None:
         cells = [f"{r[c]:,.2f} ± {r[c + '_sd']:,.2f}" for c, _ in cols]
         lines.append(f"| {r['scale']:g} | {r['wall_s_per_run']:.1f} | " + " | ".join(cells) + " |")
     lines += ["", END]
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text()
-    block = "\n".join(lines)
-    if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    print(f"wrote {replace_section(chr(10).join(lines), START, END)}")
 
 
 if __name__ == "__main__":
