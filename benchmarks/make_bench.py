@@ -7,6 +7,7 @@ Other sections of BENCHMARKS.md (experiments, network, ...) are left as they are
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -44,6 +45,7 @@ def run(cmd: list[str]) -> dict | str:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, no options
     lines = [START, "## Engine speed at reduced sizes (`make bench`)", "",
              f"Measured {date.today()} on {machine()}.", ""]
     for name, cmd in RUNS:
