@@ -96,9 +96,12 @@ def _consumed_label(db, run_id: str) -> str:
 
 
 def _set_input(page, label: str, value: str) -> None:
+    from playwright.sync_api import expect
+
     box = page.get_by_label(re.compile(label))
     box.fill(value)
     box.press("Enter")
+    expect(box).to_have_value(value)
 
 
 def test_dashboard_run_in_chromium(chromium, chromium_args, server):
@@ -147,6 +150,11 @@ def test_dashboard_run_in_chromium(chromium, chromium_args, server):
             page.screenshot(path=str(IMG / "dashboard-compare.png"))
             page.set_viewport_size({"width": 1400, "height": 1000})
 
+            _set_input(page, "Scale", "2")
+            page.get_by_role("button", name="Run").click()
+            expect(page.get_by_text(re.compile("out of range"))).to_be_visible(timeout=10_000)
+            page.screenshot(path=str(IMG / "dashboard-error.png"))
+
             # a scenario file that does not validate: the message names the file and the field
             bad = db.parent / "bad.yaml"
             bad.write_text("base: north-korea-2011\nname: bad\nconsumption:\n"
@@ -154,11 +162,6 @@ def test_dashboard_run_in_chromium(chromium, chromium_args, server):
             _set_input(page, "open a scenario file", str(bad))
             expect(page.get_by_text(re.compile("quit_rate_per_week.*outside its own range"))).to_be_visible(
                 timeout=10_000)
-
-            _set_input(page, "Scale", "2")
-            page.get_by_role("button", name="Run").click()
-            expect(page.get_by_text(re.compile("out of range"))).to_be_visible(timeout=10_000)
-            page.screenshot(path=str(IMG / "dashboard-error.png"))
         finally:
             browser.close()
 

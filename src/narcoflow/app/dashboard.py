@@ -204,7 +204,14 @@ def Page():
         policies = [BASELINE]
         set_error(str(exc))
 
+    last_opened = solara.use_ref(None)
+
     def open_file(text: str):
+        # the box reports its text on Enter and again on blur: handle each text once, or the
+        # second re-render could reset what the user is typing in the next box
+        if text == last_opened.current:
+            return
+        last_opened.current = text
         set_file_text(text)
         try:
             path = open_scenario(text)
