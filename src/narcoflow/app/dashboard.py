@@ -273,7 +273,9 @@ def Page():
     shown = current if current in ids else ids[0]
     # tab headers only, content below: with ipyvuetify 3, solara.lab.Tabs puts tab content
     # inside the header bar
-    with solara.lab.Tabs(value=tab, on_value=set_tab):
+    # uncontrolled (no value=): a controlled value re-applied by a re-render that was already
+    # under way (a run finishing) could snap a click back to the first tab
+    with solara.lab.Tabs(on_value=set_tab):
         solara.lab.Tab("Run")
         solara.lab.Tab("Compare runs")
     with solara.Column(style={"width": "100%"}):
