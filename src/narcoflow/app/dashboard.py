@@ -127,15 +127,15 @@ def RunFigures(run_id: str):
     from narcoflow.viz.report import build_figures, load_report_data
     from narcoflow.viz.runs import outcomes_side_by_side
 
-    def build():
+    def build():  # once per run shown, not on every re-render (a running tab re-renders each week)
         with _DB_LOCK:
             data = load_report_data(db_path(), run_id)
-        return data, build_figures(data)
+        return outcomes_side_by_side({"value": data.metrics}).round(2), build_figures(data)
 
-    data, figs = solara.use_memo(build, [run_id])
+    table, figs = solara.use_memo(build, [run_id])
     with solara.Column(style={"width": "100%"}):
         solara.Markdown("**Headline outcomes** (flows summed over the run, levels at its end)")
-        solara.DataFrame(outcomes_side_by_side({"value": data.metrics}).round(2), items_per_page=20)
+        solara.DataFrame(table, items_per_page=20)
         for fig in figs.values():
             solara.FigurePlotly(fig)
 
@@ -151,14 +151,16 @@ def CompareRuns(runs):
     quantity, set_quantity = solara.use_state("users")
     chosen = [c for c in (picked if picked is not None else list(labels)[:2]) if c in labels]
     frames = solara.use_memo(lambda: {c: _metrics(labels[c]) for c in chosen}, [tuple(chosen)])
+    table = solara.use_memo(lambda: outcomes_side_by_side(frames).round(2) if frames else None, [frames])
+    figure = solara.use_memo(lambda: overlay_figure(frames, quantity) if frames else None, [frames, quantity])
     with solara.Column(style={"width": "100%"}):
         solara.SelectMultiple("Runs to compare", values=chosen, all_values=list(labels),
                               on_value=set_picked)
         solara.Select("Quantity over time", values=list(QUANTITIES), value=quantity,
                       on_value=set_quantity)
         if chosen:
-            solara.DataFrame(outcomes_side_by_side(frames).round(2), items_per_page=20)
-            solara.FigurePlotly(overlay_figure(frames, quantity))
+            solara.DataFrame(table, items_per_page=20)
+            solara.FigurePlotly(figure)
         else:
             solara.Info("Pick one or more stored runs.")
 
@@ -231,10 +233,18 @@ def Page():
         set_error("")
         set_progress(0.0)
 
+        shown_pct = [-1]
+
+        def report(done: int, total: int) -> None:
+            # a re-render per whole percent, not per simulated week (939 in a full run)
+            pct = int(100 * done / total)
+            if pct != shown_pct[0]:
+                shown_pct[0] = pct
+                set_progress(float(pct))
+
         def work():
             try:
-                rid = run_and_save(scenario, policy, levers, s, y, sd,
-                                   progress=lambda t, n: set_progress(100.0 * t / n))
+                rid = run_and_save(scenario, policy, levers, s, y, sd, progress=report)
                 set_current(rid)
                 set_refresh(lambda r: r + 1)
             except Exception as exc:  # noqa: BLE001 - shown in the page, stored runs untouched
