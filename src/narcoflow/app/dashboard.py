@@ -200,11 +200,15 @@ def Page():
     refresh, set_refresh = solara.use_state(0)
     tab, set_tab = solara.use_state(0)
 
-    try:
-        policies = [BASELINE, *sorted(p for p in load(scenario).policies if p != BASELINE)]
-    except Exception as exc:  # noqa: BLE001
-        policies = [BASELINE]
-        set_error(str(exc))
+    def scenario_policies():  # parsed once per scenario, not on every re-render of a run
+        try:
+            return [BASELINE, *sorted(p for p in load(scenario).policies if p != BASELINE)], ""
+        except Exception as exc:  # noqa: BLE001 - shown in the page
+            return [BASELINE], str(exc)
+
+    policies, load_error = solara.use_memo(scenario_policies, [scenario])
+    if load_error and not error:
+        set_error(load_error)
 
     last_opened = solara.use_ref(None)
 
