@@ -124,4 +124,6 @@ def test_incremental_counts_match_a_recount():
         assert ((pf & st.JAILED) != 0).sum() == len(np.unique(jailed))
         assert ((pf & st.USER) != 0).sum() == u.n
         assert ((pf & st.ACTOR) != 0).sum() == a.active.sum()
+        active = np.flatnonzero(a.active)
+        assert np.array_equal(a.slots_of_persons(a.person[active]), active)  # the person -> slot map
         assert (pf & ~np.uint8(st.USER | st.ACTOR | st.JAILED | st.SKILLED)).max() == 0  # no scratch flag left

@@ -1,9 +1,11 @@
 """Numba kernels for the per-user passes, the hot loops at full population (issue: speed).
 
 Each kernel fuses what the vectorised NumPy code did in several passes over the user table into
-one or two passes. Random draws inside a kernel come from the calling process's own named stream
-(a ``np.random.Generator`` passed in; Numba advances its state exactly as NumPy would), so results
-stay bit-identical for a given scenario, seed and version, whatever the executor.
+one or two passes. Random draws inside a kernel come either from the calling process's own named
+stream (a ``np.random.Generator`` passed in; Numba advances its state exactly as NumPy would) or,
+in the chunked passes over the users that may run on several threads (`narcoflow.engine.parallel`),
+from `uniform`, a pure function of a per-step key and the person. Either way results stay
+bit-identical for a given scenario, seed and version, whatever the executor or thread count.
 """
 
 from __future__ import annotations
@@ -11,51 +13,86 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
 
-@njit(cache=True)
-def retail(seller, seller_epoch, region, drug, use_g, n, epoch, sellers_sorted, starts, counts,
-           price_factor, stock, pure, demand_ema, actor_region, n_regions, n_drugs, rewire_prob, rng):
-    """Sellers serve their users pro rata to stock, per drug (see processes/retail.py).
 
-    Pass 1 over the users: ties to sellers that left are dropped (stale epoch), users without a
-    seller find one of their region (CSR ``sellers_sorted``/``starts``/``counts``) with
-    ``rewire_prob``, and each seller's demand per drug is summed. Then per seller: it serves the
-    share ``fill = min(1, stock / demand)`` of each drug's demand (so each of its users gets that
-    share of its own demand; a seller's users are of its region). Pass 2, only if some seller was
-    short: its users served less than half drop it with ``rewire_prob``.
-    Updates ``stock``, ``pure``, ``demand_ema`` and ``seller`` in place.
-    Returns (consumed[R, D], pure_consumed[R, D], demand[R], consumed_total[R]).
+@njit(cache=True, nogil=True)
+def uniform(key, counter):
+    """A uniform draw in [0, 1) from a key and a counter: the SplitMix64 output at position
+    ``counter`` of the stream starting at ``key`` (Steele, Lea & Flood 2014). A pure function, so a
+    chunked pass draws the same numbers on any number of threads. ``key`` comes from
+    `narcoflow.engine.rng.counter_key` (seed, process, step); the counter from the person's id."""
+    z = np.uint64(key) + (np.uint64(counter) + np.uint64(1)) * _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    z = z ^ (z >> np.uint64(31))
+    return np.float64(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, nogil=True)
+def retail_demand(lo, hi, key, seller, seller_epoch, region, drug, use_g, person, price_factor,
+                  sellers_sorted, starts, counts, rewire_prob, dem_se, demand_r):
+    """Users ``[lo, hi)`` of the retail pass (see processes/retail.py), one chunk.
+
+    Ties to sellers that left are dropped (stale epoch); a user without a seller finds one of its
+    region (CSR ``sellers_sorted``/``starts``/``counts``) with ``rewire_prob``, from its own
+    counter-based draw; each user's demand is added to its seller's row of ``dem_se`` (per drug;
+    the last column holds each slot's epoch, so the check of a tie and the sum read the same cache
+    line) and to ``demand_r`` per region. Updates ``seller`` and ``seller_epoch`` in place.
     """
-    cap = stock.shape[0]
-    # One row per actor slot: its demand per drug, then its epoch, so that the check of a user's
-    # tie and the sum of its demand read the same cache line (the user table is in no order).
-    dem_sd = np.zeros((cap, n_drugs + 1))
-    for s in range(cap):
-        dem_sd[s, n_drugs] = epoch[s]
-    demand_r = np.zeros(n_regions)
-    for i in range(n):
+    n_drugs = dem_se.shape[1] - 1
+    for i in range(lo, hi):
         r = region[i]
         s = seller[i]
-        if s >= 0 and dem_sd[s, n_drugs] != seller_epoch[i]:
+        if s >= 0 and dem_se[s, n_drugs] != seller_epoch[i]:
             s = -1
             seller[i] = -1
-        if s < 0 and counts[r] > 0 and rng.random() < rewire_prob:
-            s = sellers_sorted[starts[r] + rng.integers(0, counts[r])]
-            seller[i] = s
-            seller_epoch[i] = epoch[s]
+        if s < 0 and counts[r] > 0:
+            u = uniform(key, 2 * person[i])
+            if u < rewire_prob:  # which seller: the same draw, uniform on [0, 1) given u < p
+                pick = min(int(u / rewire_prob * counts[r]), counts[r] - 1)
+                s = sellers_sorted[starts[r] + pick]
+                seller[i] = s
+                seller_epoch[i] = np.int32(dem_se[s, n_drugs])
         dem = use_g[i] * price_factor[r]
         demand_r[r] += dem
         if s >= 0:
-            dem_sd[s, drug[i]] += dem
+            dem_se[s, drug[i]] += dem
+
+
+@njit(cache=True, nogil=True)
+def sum_rows(parts, lo, hi, out):
+    """``out[s] = parts[0, s] + parts[1, s] + ...`` for rows ``[lo, hi)``, always in part order."""
+    n_parts, n_cols = parts.shape[0], out.shape[1]
+    for s in range(lo, hi):
+        for d in range(n_cols):
+            acc = parts[0, s, d]
+            for p in range(1, n_parts):
+                acc += parts[p, s, d]
+            out[s, d] = acc
+
+
+@njit(cache=True)
+def retail_serve(dem, stock, pure, demand_ema, actor_region, n_regions):
+    """Each seller serves the share ``fill = min(1, stock / demand)`` of each drug's demand (so each
+    of its users gets that share of its own demand; a seller's users are of its region), purity
+    kept. Updates ``stock``, ``pure`` and ``demand_ema`` in place.
+    Returns (consumed[R, D], pure_consumed[R, D], consumed_total[R], short[slot], any short):
+    bit ``d`` of ``short`` marks a drug a seller filled less than half of (one byte a slot, so the
+    leave pass reads a table that stays in the processor's cache).
+    """
+    cap, n_drugs = stock.shape
     consumed = np.zeros((n_regions, n_drugs))
     pure_consumed = np.zeros((n_regions, n_drugs))
     consumed_r = np.zeros(n_regions)
-    short = np.zeros((cap, n_drugs), dtype=np.bool_)
+    short = np.zeros(cap, dtype=np.uint8)
     any_short = False
     for s in range(cap):
         tot = 0.0
         for d in range(n_drugs):
-            dd = dem_sd[s, d]
+            dd = dem[s, d]
             if dd <= 0.0:
                 continue
             tot += dd
@@ -73,15 +110,82 @@ def retail(seller, seller_epoch, region, drug, use_g, n, epoch, sellers_sorted, 
                 stock[s, d] = max(have - got, 0.0)
                 pure[s, d] = max(pure[s, d] - got * purity, 0.0)
             if f < 0.5:
-                short[s, d] = True
+                short[s] |= np.uint8(1 << d)
                 any_short = True
         demand_ema[s] = 0.8 * demand_ema[s] + 0.2 * tot
-    if any_short:
-        for i in range(n):
-            s = seller[i]
-            if s >= 0 and short[s, drug[i]] and rng.random() < rewire_prob:
-                seller[i] = -1
-    return consumed, pure_consumed, demand_r, consumed_r
+    return consumed, pure_consumed, consumed_r, short, any_short
+
+
+@njit(cache=True, nogil=True)
+def retail_leave(lo, hi, key, seller, drug, person, short, rewire_prob):
+    """Users ``[lo, hi)`` served less than half by their seller (``short``) drop it with
+    ``rewire_prob`` (their own counter-based draw, independent of the search draw)."""
+    for i in range(lo, hi):
+        s = seller[i]
+        if s >= 0 and (short[s] >> drug[i]) & 1 and uniform(key, 2 * person[i] + 1) < rewire_prob:
+            seller[i] = -1
+
+
+@njit(cache=True)
+def locality_order(region, seller, n, seller_rank, region_base):
+    """A stable order of the first ``n`` user rows by region, then by seller (counting sort).
+
+    ``seller_rank[slot]`` is a seller's position among its region's sellers (-1 for any other
+    slot) and ``region_base[r]`` the first key of region ``r`` (``r``'s users without a seller
+    take that key, its sellers' users the next ones). Rows in this order make the retail pass
+    read the sellers' rows nearly in sequence, a region at a time.
+    """
+    n_keys = region_base[-1]
+    key = np.empty(n, dtype=np.int64)
+    count = np.zeros(n_keys + 1, dtype=np.int64)
+    for i in range(n):
+        r = region[i]
+        s = seller[i]
+        k = region_base[r]
+        if s >= 0 and seller_rank[s] >= 0 and seller_rank[s] < region_base[r + 1] - k - 1:
+            k += 1 + seller_rank[s]
+        key[i] = k
+        count[k + 1] += 1
+    for k in range(n_keys):
+        count[k + 1] += count[k]
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        k = key[i]
+        order[count[k]] = i
+        count[k] += 1
+    return order
+
+
+@njit(cache=True, nogil=True)
+def gather_users(order, lo, hi, person, region, seller, seller_epoch, use_g, drug,
+                 person2, region2, seller2, seller_epoch2, use_g2, drug2):
+    """Rows ``[lo, hi)`` of the reordered user table (row ``j`` = old row ``order[j]``), written to
+    the second set of arrays. One range per thread (`Users.reorder`)."""
+    for j in range(lo, hi):
+        i = order[j]
+        person2[j] = person[i]
+        region2[j] = region[i]
+        seller2[j] = seller[i]
+        seller_epoch2[j] = seller_epoch[i]
+        use_g2[j] = use_g[i]
+        drug2[j] = drug[i]
+
+
+@njit(cache=True, nogil=True)
+def index_rows(person, lo, hi, row_of_person):
+    """``row_of_person[person[j]] = j`` for rows ``[lo, hi)`` (persons are distinct)."""
+    for j in range(lo, hi):
+        row_of_person[person[j]] = j
+
+
+@njit(cache=True)
+def region_runs(region, n):
+    """The number of runs of equal region in the first ``n`` user rows (1 if all in order)."""
+    runs = 1 if n > 0 else 0
+    for i in range(1, n):
+        if region[i] != region[i - 1]:
+            runs += 1
+    return runs
 
 
 @njit(cache=True)
@@ -178,6 +282,79 @@ def exposed(supplier, export_tie, active, arrested):
             out[n] = i
             n += 1
     return out
+
+
+@njit(cache=True)
+def row_totals(stock):
+    """Grams held per slot, all drugs (``stock.sum(axis=1)`` without NumPy's per-row overhead,
+    same additions in the same order)."""
+    out = np.empty(stock.shape[0])
+    for s in range(stock.shape[0]):
+        acc = stock[s, 0]
+        for d in range(1, stock.shape[1]):
+            acc += stock[s, d]
+        out[s] = acc
+    return out
+
+
+@njit(cache=True)
+def row_totals_of(stock, slots):
+    """``stock[slots].sum(axis=1)`` without the copy."""
+    out = np.empty(len(slots))
+    for j in range(len(slots)):
+        s = slots[j]
+        acc = stock[s, 0]
+        for d in range(1, stock.shape[1]):
+            acc += stock[s, d]
+        out[j] = acc
+    return out
+
+
+@njit(cache=True)
+def totals_over(stock, slots):
+    """Grams per drug held by ``slots`` (``stock[slots].sum(axis=0)`` without the copy)."""
+    out = np.zeros(stock.shape[1])
+    for j in range(len(slots)):
+        for d in range(stock.shape[1]):
+            out[d] += stock[slots[j], d]
+    return out
+
+
+@njit(cache=True)
+def supplier_totals(slots, supplier, value, cap):
+    """``value`` summed per supplier over the ``slots`` tied to one (``np.bincount`` of
+    ``supplier[slots]`` with weights ``value[slots]``, in slot order, without the temporaries)."""
+    out = np.zeros(cap)
+    for j in range(len(slots)):
+        s = slots[j]
+        w = supplier[s]
+        if w >= 0:
+            out[w] += value[s]
+    return out
+
+
+@njit(cache=True)
+def active_stock(stock, active):
+    """Grams held per drug by the active actors (the ledger's check after every step)."""
+    out = np.zeros(stock.shape[1])
+    for s in range(len(active)):
+        if active[s]:
+            for d in range(stock.shape[1]):
+                out[d] += stock[s, d]
+    return out
+
+
+@njit(cache=True)
+def arrest_draw(slots, role, region, role_prob, region_mult, u):
+    """The entries of ``slots`` arrested this week: ``u[j] < role_prob[role] x region_mult[region]``."""
+    n = 0
+    out = np.empty(len(slots), dtype=np.int64)
+    for j in range(len(slots)):
+        s = slots[j]
+        if u[j] < role_prob[role[s]] * region_mult[region[s]]:
+            out[n] = s
+            n += 1
+    return out[:n]
 
 
 @njit(cache=True)

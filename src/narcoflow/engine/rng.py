@@ -22,6 +22,16 @@ def stream(seed: int, name: str) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), stable_hash(name)])))
 
 
+def counter_key(seed: int, name: str, step: int) -> np.uint64:
+    """The key of process ``name``'s counter-based draws at ``step`` (see `kernels.uniform`).
+
+    A function of the run seed, the process and the step only, so a person's draws in a step are
+    the same whatever the order, chunk or thread that visits it, and the same across policies
+    (common random numbers)."""
+    seq = np.random.SeedSequence([int(seed), stable_hash(name), int(step)])
+    return seq.generate_state(1, np.uint64)[0]
+
+
 def as_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     """Turn an int, a Generator or None into a Generator (a Generator is used as is)."""
     if isinstance(seed, np.random.Generator):

@@ -26,7 +26,6 @@ from narcoflow.results.results import Results, run_id_for
 from narcoflow.scenario import DRUGS, Scenario, load
 
 SEIZING_AGENCIES = ("mps", "nsa", "border_guard")
-_MARK = np.uint8(64)  # scratch person flag, set only inside `Simulation.jail`
 
 
 def _engine_fingerprint() -> str:
@@ -183,7 +182,7 @@ class Simulation:
 
     def check_ledger(self) -> None:
         a = self.actors
-        stocks = self.state_stock + a.stock[a.active_slots()].sum(axis=0)
+        stocks = self.state_stock + kernels.active_stock(a.stock, a.active)
         sh = self.shipments
         transit = np.bincount(sh.view("drug"), weights=sh.view("grams"), minlength=self.n_drugs)
         self.ledger.check(self.t, stocks, transit)
@@ -289,12 +288,7 @@ class Simulation:
         pf = self.persons.flags
         is_actor = (pf[persons] & st.ACTOR) != 0
         if is_actor.any():
-            a = self.actors
-            active = a.active_slots()
-            # Their slots: mark the persons with a scratch flag and read it through the actors.
-            pf[persons[is_actor]] |= _MARK
-            slots = active[(pf[a.person[active]] & _MARK) != 0]
-            pf[persons[is_actor]] &= ~_MARK
+            slots = self.actors.slots_of_persons(persons[is_actor])
             if len(slots):
                 self.arrest_actors(slots)  # frees the slots first, then jails: no recursion
         self.users.remove_persons(persons[(pf[persons] & st.USER) != 0])

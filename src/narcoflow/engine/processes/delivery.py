@@ -41,18 +41,18 @@ class Delivery(Process):
         prod = a.of_role(st.PRODUCER)
         tied = prod[a.supplier[prod] >= 0]
         d_of_p = a.supplier[tied].astype(np.int64)
-        held_d = a.stock.sum(axis=1)
+        held_d = kernels.row_totals(a.stock)
         buy = np.maximum(0.0, need_d - held_d)
-        offered = np.bincount(d_of_p, weights=a.stock[tied].sum(axis=1), minlength=a.cap)
+        offered = np.bincount(d_of_p, weights=kernels.row_totals_of(a.stock, tied), minlength=a.cap)
         take = np.minimum(1.0, np.divide(buy, offered, out=np.zeros(a.cap), where=offered > 0))
         frac = take[d_of_p]
-        had = a.stock[tied].sum(axis=1) > 0
+        had = kernels.row_totals_of(a.stock, tied) > 0
         a.sell_ema[tied[had]] = 0.9 * a.sell_ema[tied[had]] + 0.1 * frac[had]
         sim.move_stock(tied, d_of_p, frac)
         if len(wh) == 0:
             return
         # Deliverers ship to their wholesalers pro rata to need.
-        held_d = a.stock.sum(axis=1)
+        held_d = kernels.row_totals(a.stock)
         share = np.divide(need_w, np.maximum(need_d[d_of_w], held_d[d_of_w]),
                           out=np.zeros(len(wh)), where=need_w > 0)
         served = np.divide(share * held_d[d_of_w], need_w, out=np.ones(len(wh)), where=need_w > 0)

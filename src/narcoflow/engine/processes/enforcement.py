@@ -42,8 +42,9 @@ class Enforcement(Process):
         active = a.active_slots()
         pending, sim.pending_arrests = sim.pending_arrests, np.empty(0, dtype=np.int64)
         if len(active):
-            p = self.role_prob[a.role[active]] * sim.enforcement_mult[a.region[active]]
-            arrested = active[rng.random(len(active)) < p]
+            arrested = kernels.arrest_draw(active, a.role, a.region, self.role_prob,
+                                           np.asarray(sim.enforcement_mult, dtype=np.float64),
+                                           rng.random(len(active)))
             pending = pending[a.active[pending]]
             if len(pending):
                 arrested = np.union1d(arrested, pending)

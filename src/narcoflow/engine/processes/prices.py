@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from narcoflow.engine import kernels
 from narcoflow.engine import state as st
 from narcoflow.engine.processes.base import Process
 
@@ -44,7 +45,7 @@ class Prices(Process):
             shortage = (normal - sim.week_consumed.sum() / total_demand) / normal
             sh = sim.shipments
             in_transit = sh.view("grams")[~sh.view("foreign")].sum() if sh.n else 0.0
-            held = a.stock[a.active_slots()].sum() + in_transit
+            held = kernels.active_stock(a.stock, a.active).sum() + in_transit
             target = dist.seller_target_cover_weeks.value + dist.wholesaler_target_cover_weeks.value
             glut = min(5.0, held / total_demand / target - 1.0)
             self.wholesale *= np.exp(pr.adjustment_speed.value * (shortage - pr.glut_weight.value * glut))
@@ -75,7 +76,7 @@ class RecordLevels(Process):
             rec.set("stock_g", sim.state_stock[d], drug=drug, channel="state")
         for role, rname in enumerate(st.ROLE_NAMES):
             s = a.of_role(role)
-            stock = a.stock[s].sum(axis=0)
+            stock = kernels.totals_over(a.stock, s)
             for d, drug in enumerate(sim.drugs):
                 rec.set("stock_g", stock[d], drug=drug, channel=rname)
             rec.add_by(f"active_{rname}s", np.bincount(a.region[s], minlength=sim.n_regions).astype(float),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from narcoflow.engine import kernels
 from narcoflow.engine import state as st
 from narcoflow.engine.flowlog import SOURCE
 from narcoflow.engine.processes.base import Process
@@ -125,7 +126,7 @@ class PrivateProduction(Process):
         availability = pv.precursor_availability.value * sim.precursor_mult
         prod = a.of_role(st.PRODUCER)
         # A producer whose unsold stock exceeds a month of output waits for buyers.
-        prod = prod[a.stock[prod].sum(axis=1) < 4 * a.output_g[prod]]
+        prod = prod[kernels.row_totals_of(a.stock, prod) < 4 * a.output_g[prod]]
         if len(prod) == 0 or availability <= 0:
             return
         g = a.output_g[prod] * availability

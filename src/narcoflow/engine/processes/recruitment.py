@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from narcoflow.engine import kernels
 from narcoflow.engine import state as st
 from narcoflow.engine.processes.base import Process
 
@@ -29,10 +30,8 @@ def wholesaler_need(sim, wh: np.ndarray, include_transit: bool = False) -> np.nd
     """Grams each wholesaler lacks to hold its target cover of weekly outflow (its sellers' demand
     plus its exports), optionally counting what is already on the way to it."""
     a, dist = sim.actors, sim.scenario.distribution
-    sellers = a.of_role(st.SELLER)
-    sellers = sellers[a.supplier[sellers] >= 0]
-    demand = np.bincount(a.supplier[sellers], weights=a.demand_ema[sellers], minlength=a.cap)
-    held = a.stock[wh].sum(axis=1)
+    demand = kernels.supplier_totals(a.of_role(st.SELLER), a.supplier, a.demand_ema, a.cap)
+    held = kernels.row_totals_of(a.stock, wh)
     if include_transit and sim.shipments.n:
         sh = sim.shipments
         dom = ~sh.view("foreign") & (sh.view("dest") >= 0)
@@ -146,10 +145,10 @@ class Recruitment(Process):
         ``deliverer_same_region_prob`` (if the region has one), else of any region."""
         a = sim.actors
         dl, starts, counts = a.by_region(st.DELIVERER, sim.n_regions)
-        supply = a.stock.sum(axis=1)
+        supply = kernels.row_totals(a.stock)
         prod = a.of_role(st.PRODUCER)
         prod = prod[a.supplier[prod] >= 0]
-        supply = supply + np.bincount(a.supplier[prod], weights=a.stock[prod].sum(axis=1), minlength=a.cap)
+        supply = supply + np.bincount(a.supplier[prod], weights=kernels.row_totals_of(a.stock, prod), minlength=a.cap)
         cum = np.cumsum(supply[dl] + 1e-9)  # deliverers sorted by region: regions are segments
         region = a.region[w].astype(np.int64)
         local = rng.random(len(w)) < sim.scenario.distribution.deliverer_same_region_prob.value

@@ -10,16 +10,31 @@ for its drug; each seller serves its users pro rata to its stock. Purity travels
 with every gram (S2). Users without a seller (theirs was arrested, or they left it) first look for
 one of their region with ``rewire_prob``, else go without; a user served less than half of its
 demand drops its seller with ``rewire_prob`` and looks again next week.
+
+A user's two draws of the week (search, leave) are counter-based (`kernels.uniform`, keyed by the
+seed, this process and the step, counted by person), so the passes over the users can run in
+chunks on several threads with bit-identical results (`narcoflow.engine.parallel`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from narcoflow.engine import kernels
+from narcoflow.engine import kernels, parallel
 from narcoflow.engine import state as st
 from narcoflow.engine.flowlog import FlowLog
 from narcoflow.engine.processes.base import Process
+from narcoflow.engine.rng import counter_key
+
+SORT_MIN_USERS = 1_000_000
+"""From this many users on, the user table is reordered by region and seller every
+``SORT_EVERY_WEEKS`` (`Users.sort_for_locality`). At full scale this halves the time of the retail
+pass (its reads of the sellers' rows then stay within a region, in the processor's cache); the
+order decays as users quit, are jailed and start (about 0.4 % of the rows a week) and as ties
+change. Smaller tables fit in the cache anyway. Row order changes no result but through the order
+of floating-point sums and of row-indexed draws, and the schedule is fixed, so runs stay
+reproducible."""
+SORT_EVERY_WEEKS = 8
 
 
 class Restock(Process):
@@ -42,6 +57,7 @@ class Restock(Process):
 class Retail(Process):
     name = "retail"
     claims = ("S11",)
+    _parts: np.ndarray | None = None
 
     def step(self, sim) -> None:
         a, u, c, rec = sim.actors, sim.users, sim.scenario.consumption, sim.recorder
@@ -51,19 +67,49 @@ class Retail(Process):
             a.demand_ema *= 0.8  # sellers remember their customers' demand (what they restock for)
             return
         price_factor = (sim.retail_price / c.reference_price_usd_per_g.value) ** (-c.price_elasticity.value)
-        before = a.stock.sum(axis=1) if sim.flow_log is not None else None
+        before = kernels.row_totals(a.stock) if sim.flow_log is not None else None
         sellers_sorted, starts, counts = a.by_region(st.SELLER, sim.n_regions)
-        consumed, pure, demand_r, consumed_r = kernels.retail(
-            u.seller, u.seller_epoch, u.region, u.drug, u.use_g, u.n, a.epoch, sellers_sorted,
-            starts, counts, price_factor, a.stock, a.pure, a.demand_ema, a.region, sim.n_regions, sim.n_drugs,
-            sim.scenario.distribution.rewire_prob.value, sim.rng(self.name))
+        if u.n >= SORT_MIN_USERS and sim.t % SORT_EVERY_WEEKS == 0:
+            u.sort_for_locality(sellers_sorted, starts, counts, a.cap)
+        rewire = sim.scenario.distribution.rewire_prob.value
+        key = counter_key(sim.seed, self.name, sim.t)
+        n, n_drugs = u.n, sim.n_drugs
+        chunks = parallel.n_chunks(n)
+        cut = parallel.bounds(n, chunks)
+        # One buffer per chunk: demand per drug per actor slot, and the slot's epoch (see kernel);
+        # kept from week to week (a fresh allocation of this size costs page faults every week).
+        parts = self._parts
+        if parts is None or parts.shape != (chunks, a.cap, n_drugs + 1):
+            parts = self._parts = np.empty((chunks, a.cap, n_drugs + 1))
+        parts[:, :, :n_drugs] = 0.0
+        parts[:, :, n_drugs] = a.epoch[: a.cap]
+        demand_rc = np.zeros((chunks, sim.n_regions))
+
+        def demand(ch: int) -> None:
+            kernels.retail_demand(cut[ch], cut[ch + 1], key, u.seller, u.seller_epoch, u.region, u.drug,
+                                  u.use_g, u.person, price_factor, sellers_sorted, starts, counts, rewire,
+                                  parts[ch], demand_rc[ch])
+
+        parallel.run(demand, chunks)
+        if chunks == 1:
+            dem = parts[0]
+        else:  # sum the chunks in chunk order (each thread a range of slots)
+            dem = np.empty((a.cap, n_drugs + 1))
+            rows = parallel.bounds(a.cap, chunks)
+            parallel.run(lambda j: kernels.sum_rows(parts, rows[j], rows[j + 1], dem), chunks)
+        demand_r = demand_rc.sum(axis=0) if chunks > 1 else demand_rc[0]
+        consumed, pure, consumed_r, short, any_short = kernels.retail_serve(
+            dem, a.stock, a.pure, a.demand_ema, a.region, sim.n_regions)
+        if any_short:
+            parallel.run(lambda ch: kernels.retail_leave(cut[ch], cut[ch + 1], key, u.seller, u.drug, u.person,
+                                                         short, rewire), chunks)
         for d in range(sim.n_drugs):
             got = consumed[:, d]
             if got.sum() > 0:
                 sim.ledger.consumed[d] += got.sum()
                 rec.add_by("consumed_g", got, sim.region_names, dim="region", drug=sim.drugs[d])
         if before is not None:
-            sold = before - a.stock.sum(axis=1)
+            sold = before - kernels.row_totals(a.stock)
             who = np.flatnonzero(sold > 0)
             sim.flow_log.add(sim.t, a.uid[who], FlowLog.users(a.region[who]), sold[who])
         sim.week_demand[:] = demand_r

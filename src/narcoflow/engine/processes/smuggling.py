@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from narcoflow.engine import kernels
 from narcoflow.engine import state as st
 from narcoflow.engine.flowlog import FlowLog
 from narcoflow.engine.processes.base import Process
@@ -50,19 +51,19 @@ class BorderSmuggling(Process):
             net_export = china_price * (1 - b.bribe_share.value)
             ratio = net_export / wholesale_price(sim)[a.region[wh]]
             share = b.max_export_share.value / (1 + np.exp(-b.export_sensitivity.value * (ratio - 1)))
-            sent = a.stock[wh].sum(axis=1) * share
+            sent = kernels.row_totals_of(a.stock, wh) * share
             sim.move_stock(wh, smug, share)
             # Exporters remember their weekly exports and restock for them (see Delivery).
             a.export_ema[wh] += 0.2 * sent
         # Crossing.
         sm = a.of_role(st.SMUGGLER)
-        sm = sm[(a.stock[sm].sum(axis=1) > 0) & sim.crossing_open[a.crossing[sm]]]
+        sm = sm[(kernels.row_totals_of(a.stock, sm) > 0) & sim.crossing_open[a.crossing[sm]]]
         if len(sm) == 0:
             return
         crossing = a.crossing[sm].astype(np.int64)
         corrupt = np.array([self.guard_corrupt[c][rng.integers(len(self.guard_corrupt[c]))]
                             for c in crossing], dtype=bool)
-        grams = a.stock[sm].sum(axis=1)
+        grams = kernels.row_totals_of(a.stock, sm)
         bribe = np.where(corrupt, b.bribe_share.value * grams * china_price, 0.0)
         region = self.crossing_region[crossing]
         p_detect = np.where(corrupt, b.detection_if_bribed.value,
