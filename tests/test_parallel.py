@@ -11,7 +11,7 @@ from narcoflow.engine import Simulation, kernels, parallel
 from narcoflow.engine.rng import counter_key
 
 
-def _run_chunked(monkeypatch, threads: str, chunk_users: int = 300):
+def _run_chunked(monkeypatch, threads: str, chunk_users: int = 50):
     monkeypatch.setenv("NARCOFLOW_THREADS", threads)
     monkeypatch.setattr(parallel, "CHUNK_USERS", chunk_users)
     sim = Simulation("north-korea-2011", seed=4, scale=SMALL, years=4).run()
