@@ -8,12 +8,17 @@ from scipy import stats
 
 from conftest import SMALL, conservation_gap
 from narcoflow.engine import Simulation, kernels, parallel
+from narcoflow.engine import state as st
+from narcoflow.engine.processes import retail
 from narcoflow.engine.rng import counter_key
 
 
 def _run_chunked(monkeypatch, threads: str, chunk_users: int = 50):
+    """A miniature run on the full-scale code paths: several chunks, and the user table reordered
+    every 8 weeks (both thresholds lowered)."""
     monkeypatch.setenv("NARCOFLOW_THREADS", threads)
     monkeypatch.setattr(parallel, "CHUNK_USERS", chunk_users)
+    monkeypatch.setattr(retail, "SORT_MIN_USERS", 2 * chunk_users)
     sim = Simulation("north-korea-2011", seed=4, scale=SMALL, years=4).run()
     return sim
 
@@ -59,3 +64,28 @@ def test_counter_draws_are_uniform_and_pure():
     other_step = counter_key(1, "retail", 11)
     assert kernels.uniform(other_step, 17) != kernels.uniform(key, 17)
     assert counter_key(1, "retail", 10) == key != counter_key(2, "retail", 10)
+
+
+def test_sort_for_locality_orders_by_region_then_seller_and_keeps_the_table_whole():
+    sim = Simulation("north-korea-2011", seed=2, scale=SMALL, years=6).run()
+    u, a = sim.users, sim.actors
+    before = {f: u.view(f).copy() for f in u._fields}
+    counts_before = u.region_counts.copy()
+    sellers_sorted, starts, counts = a.by_region(st.SELLER, sim.n_regions)
+    assert u.n > 1000
+    u.sort_for_locality(sellers_sorted, starts, counts, a.cap)
+    region, seller = u.view("region"), u.view("seller")
+    assert (np.diff(region) >= 0).all()  # grouped by region, in region order
+    rank = np.full(a.cap, -1)
+    for r in range(sim.n_regions):
+        rank[sellers_sorted[starts[r]: starts[r] + counts[r]]] = np.arange(counts[r])
+    key = np.where(seller >= 0, rank[np.maximum(seller, 0)], -1)
+    for r in np.unique(region):  # within a region: users without a seller, then by seller
+        assert (np.diff(key[region == r]) >= 0).all()
+    # The same rows, permuted whole (each person keeps its region, seller, use and drug).
+    order = np.argsort(before["person"])
+    new_order = np.argsort(u.view("person"))
+    for f in u._fields:
+        assert np.array_equal(before[f][order], u.view(f)[new_order]), f
+    assert (u.row_of_person[u.view("person")] == np.arange(u.n)).all()
+    assert (u.region_counts == counts_before).all()

@@ -26,7 +26,7 @@ from narcoflow.engine.flowlog import FlowLog
 from narcoflow.engine.processes.base import Process
 from narcoflow.engine.rng import counter_key
 
-SORT_MIN_USERS = 1_000_000
+SORT_MIN_USERS = 2_000_000
 """From this many users on, the user table is reordered by region and seller every
 ``SORT_EVERY_WEEKS`` (`Users.sort_for_locality`). At full scale this halves the time of the retail
 pass (its reads of the sellers' rows then stay within a region, in the processor's cache); the
