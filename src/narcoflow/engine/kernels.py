@@ -179,16 +179,6 @@ def index_rows(person, lo, hi, row_of_person):
 
 
 @njit(cache=True)
-def region_runs(region, n):
-    """The number of runs of equal region in the first ``n`` user rows (1 if all in order)."""
-    runs = 1 if n > 0 else 0
-    for i in range(1, n):
-        if region[i] != region[i - 1]:
-            runs += 1
-    return runs
-
-
-@njit(cache=True)
 def swap_remove(rows_desc, person, region, seller, seller_epoch, use_g, drug, n, row_of_person, region_counts):
     """Remove user rows (sorted descending, distinct) by moving the last row into each hole: O(k).
 
@@ -285,19 +275,6 @@ def exposed(supplier, export_tie, active, arrested):
 
 
 @njit(cache=True)
-def row_totals(stock):
-    """Grams held per slot, all drugs (``stock.sum(axis=1)`` without NumPy's per-row overhead,
-    same additions in the same order)."""
-    out = np.empty(stock.shape[0])
-    for s in range(stock.shape[0]):
-        acc = stock[s, 0]
-        for d in range(1, stock.shape[1]):
-            acc += stock[s, d]
-        out[s] = acc
-    return out
-
-
-@njit(cache=True)
 def row_totals_of(stock, slots):
     """``stock[slots].sum(axis=1)`` without the copy."""
     out = np.empty(len(slots))
@@ -308,6 +285,13 @@ def row_totals_of(stock, slots):
             acc += stock[s, d]
         out[j] = acc
     return out
+
+
+@njit(cache=True)
+def row_totals(stock):
+    """Grams held per slot, all drugs (``stock.sum(axis=1)`` without NumPy's per-row overhead,
+    same additions in the same order)."""
+    return row_totals_of(stock, np.arange(stock.shape[0]))
 
 
 @njit(cache=True)

@@ -362,20 +362,3 @@ class Shipments:
 
     def view(self, field: str) -> np.ndarray:
         return getattr(self, field)[: self.n]
-
-    def reorder(self, order: np.ndarray) -> None:
-        """Permute the rows: row ``j`` becomes the old row ``order[j]`` (a permutation of range(n))."""
-        kernels.permute_users(np.asarray(order, dtype=np.int64), self.person, self.region, self.seller,
-                              self.seller_epoch, self.use_g, self.drug, self.row_of_person)
-
-    def sort_for_locality(self, sellers_sorted: np.ndarray, starts: np.ndarray, counts: np.ndarray,
-                          cap: int) -> None:
-        """Order the rows by region, then seller (see `kernels.locality_order`): the order decays
-        only as users come and go, and a sorted table makes the retail pass about twice as fast."""
-        rank = np.full(cap, -1, dtype=np.int64)
-        n_regions = len(counts)
-        for r in range(n_regions):
-            rank[sellers_sorted[starts[r]: starts[r] + counts[r]]] = np.arange(counts[r])
-        base = np.zeros(n_regions + 1, dtype=np.int64)
-        base[1:] = np.cumsum(counts + 1)
-        self.reorder(kernels.locality_order(self.region, self.seller, self.n, rank, base))
