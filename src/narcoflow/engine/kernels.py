@@ -33,16 +33,21 @@ def uniform(key, counter):
 
 @njit(cache=True, nogil=True)
 def retail_demand(lo, hi, key, seller, seller_epoch, region, drug, use_g, person, price_factor,
-                  sellers_sorted, starts, counts, rewire_prob, dem_se, demand_r):
+                  sellers_sorted, starts, counts, rewire_prob, epoch, dem_se, demand_r):
     """Users ``[lo, hi)`` of the retail pass (see processes/retail.py), one chunk.
 
     Ties to sellers that left are dropped (stale epoch); a user without a seller finds one of its
     region (CSR ``sellers_sorted``/``starts``/``counts``) with ``rewire_prob``, from its own
     counter-based draw; each user's demand is added to its seller's row of ``dem_se`` (per drug;
-    the last column holds each slot's epoch, so the check of a tie and the sum read the same cache
-    line) and to ``demand_r`` per region. Updates ``seller`` and ``seller_epoch`` in place.
+    the last column holds each slot's ``epoch``, so the check of a tie and the sum read the same
+    cache line; the kernel fills the buffer first, on the thread that uses it) and to
+    ``demand_r`` per region. Updates ``seller`` and ``seller_epoch`` in place.
     """
     n_drugs = dem_se.shape[1] - 1
+    for s in range(dem_se.shape[0]):  # this chunk's buffer: zero demand, each slot's epoch
+        for d in range(n_drugs):
+            dem_se[s, d] = 0.0
+        dem_se[s, n_drugs] = epoch[s]
     for i in range(lo, hi):
         r = region[i]
         s = seller[i]
@@ -399,10 +404,13 @@ def restock(sellers, supplier, demand_ema, stock, pure, cover, u, rewire_prob):
         want[j] = max(0.0, cover * demand_ema[s] - held)
         w = supplier[s]
         total_want[w] += want[j]
-    share = np.zeros(k)
     leave = np.zeros(k, dtype=np.bool_)
+    rows = np.empty(k, dtype=np.int64)
+    src = np.empty(k, dtype=np.int64)
+    g = np.empty((k, n_drugs))
+    p = np.empty((k, n_drugs))
     n_got = 0
-    for j in range(k):
+    for j in range(k):  # amounts from the stocks held before any move (moves come after)
         s = sellers[j]
         w = supplier[s]
         tw = total_want[w]
@@ -414,22 +422,14 @@ def restock(sellers, supplier, demand_ema, stock, pure, cover, u, rewire_prob):
         if want[j] > 0.0 and served < 0.5 and u[j] < rewire_prob:
             leave[j] = True
         if give > 0.0:
-            share[j] = give / w_stock  # share of the wholesaler's stock going to this seller
-            n_got += 1
-    rows = np.empty(n_got, dtype=np.int64)
-    src = np.empty(n_got, dtype=np.int64)
-    g = np.empty((n_got, n_drugs))
-    p = np.empty((n_got, n_drugs))
-    m = 0
-    for j in range(k):  # amounts from the stocks held before any move
-        if share[j] > 0.0:
-            w = supplier[sellers[j]]
-            rows[m] = j
-            src[m] = w
+            share = give / w_stock  # share of the wholesaler's stock going to this seller
+            rows[n_got] = j
+            src[n_got] = w
             for d in range(n_drugs):
-                g[m, d] = stock[w, d] * share[j]
-                p[m, d] = pure[w, d] * share[j]
-            m += 1
+                g[n_got, d] = stock[w, d] * share
+                p[n_got, d] = pure[w, d] * share
+            n_got += 1
+    rows, src, g, p = rows[:n_got], src[:n_got], g[:n_got], p[:n_got]
     for m in range(n_got):
         s = sellers[rows[m]]
         w = supplier[s]

@@ -76,19 +76,17 @@ class Retail(Process):
         n, n_drugs = u.n, sim.n_drugs
         chunks = parallel.n_chunks(n)
         cut = parallel.bounds(n, chunks)
-        # One buffer per chunk: demand per drug per actor slot, and the slot's epoch (see kernel);
-        # kept from week to week (a fresh allocation of this size costs page faults every week).
+        # One buffer per chunk: demand per drug per actor slot, and the slot's epoch (filled by the
+        # kernel); kept from week to week (a fresh allocation of this size costs page faults).
         parts = self._parts
         if parts is None or parts.shape != (chunks, a.cap, n_drugs + 1):
             parts = self._parts = np.empty((chunks, a.cap, n_drugs + 1))
-        parts[:, :, :n_drugs] = 0.0
-        parts[:, :, n_drugs] = a.epoch[: a.cap]
         demand_rc = np.zeros((chunks, sim.n_regions))
 
         def demand(ch: int) -> None:
             kernels.retail_demand(cut[ch], cut[ch + 1], key, u.seller, u.seller_epoch, u.region, u.drug,
                                   u.use_g, u.person, price_factor, sellers_sorted, starts, counts, rewire,
-                                  parts[ch], demand_rc[ch])
+                                  a.epoch, parts[ch], demand_rc[ch])
 
         parallel.run(demand, chunks)
         if chunks == 1:
