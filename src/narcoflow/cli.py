@@ -155,7 +155,7 @@ def run(
         help="DuckDB file the run is saved to (created if missing; a run with the same id "
              "is replaced).", dir_okay=False)] = Path(store.DEFAULT_DB),
     profile: Annotated[bool, typer.Option(
-        "--profile", help="Also print the CPU seconds spent in each process.")] = False,
+        "--profile", help="Also print the CPU seconds spent in each process (all threads together).")] = False,
 ) -> None:
     """Run a scenario, save it and print its summary.
 
