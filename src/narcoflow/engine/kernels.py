@@ -161,19 +161,26 @@ def locality_order(region, seller, n, seller_rank, region_base):
     return order
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _copy_user(src, dst, person, region, seller, seller_epoch, use_g, drug,
+               person2, region2, seller2, seller_epoch2, use_g2, drug2):
+    """Copy user row ``src`` of the first arrays to row ``dst`` of the second (they may be the same)."""
+    person2[dst] = person[src]
+    region2[dst] = region[src]
+    seller2[dst] = seller[src]
+    seller_epoch2[dst] = seller_epoch[src]
+    use_g2[dst] = use_g[src]
+    drug2[dst] = drug[src]
+
+
 @njit(cache=True, nogil=True)
 def gather_users(order, lo, hi, person, region, seller, seller_epoch, use_g, drug,
                  person2, region2, seller2, seller_epoch2, use_g2, drug2):
     """Rows ``[lo, hi)`` of the reordered user table (row ``j`` = old row ``order[j]``), written to
     the second set of arrays. One range per thread (`Users.reorder`)."""
     for j in range(lo, hi):
-        i = order[j]
-        person2[j] = person[i]
-        region2[j] = region[i]
-        seller2[j] = seller[i]
-        seller_epoch2[j] = seller_epoch[i]
-        use_g2[j] = use_g[i]
-        drug2[j] = drug[i]
+        _copy_user(order[j], j, person, region, seller, seller_epoch, use_g, drug,
+                   person2, region2, seller2, seller_epoch2, use_g2, drug2)
 
 
 @njit(cache=True, nogil=True)
@@ -194,12 +201,8 @@ def swap_remove(rows_desc, person, region, seller, seller_epoch, use_g, drug, n,
         region_counts[region[i]] -= 1
         last = n - 1
         if i != last:
-            person[i] = person[last]
-            region[i] = region[last]
-            seller[i] = seller[last]
-            seller_epoch[i] = seller_epoch[last]
-            use_g[i] = use_g[last]
-            drug[i] = drug[last]
+            _copy_user(last, i, person, region, seller, seller_epoch, use_g, drug,
+                       person, region, seller, seller_epoch, use_g, drug)
             row_of_person[person[i]] = i
         n = last
     return n

@@ -43,7 +43,7 @@ class Enforcement(Process):
         pending, sim.pending_arrests = sim.pending_arrests, np.empty(0, dtype=np.int64)
         if len(active):
             arrested = kernels.arrest_draw(active, a.role, a.region, self.role_prob,
-                                           np.asarray(sim.enforcement_mult, dtype=np.float64),
+                                           sim.enforcement_mult,
                                            rng.random(len(active)))
             pending = pending[a.active[pending]]
             if len(pending):
