@@ -24,7 +24,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     t0 = time.perf_counter()
-    sim = Simulation("north-korea-2011", seed=args.seed, scale=args.scale, years=args.years)
+    sim = Simulation("north-korea-2011", seed=args.seed, scale=args.scale, years=args.years, profile=True)
     def progress(step: int, n: int) -> None:  # one line a simulated year, on stderr
         if step % 52 == 0 or step == n:
             print(f"step {step}/{n}  wall {time.perf_counter() - t0:7.1f}s  cpu {time.process_time():7.1f}s  "

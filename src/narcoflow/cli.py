@@ -174,7 +174,7 @@ def run(
 
         from narcoflow.engine import Simulation
 
-        sim = Simulation(sc, seed=seed, scale=scale, years=years)
+        sim = Simulation(sc, seed=seed, scale=scale, years=years, profile=profile)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("steps"), TimeElapsedColumn(), TextColumn("ETA"),
                    TimeRemainingColumn())

@@ -450,3 +450,84 @@ def restock(sellers, supplier, demand_ema, stock, pure, cover, u, rewire_prob):
         if leave[j]:
             supplier[sellers[j]] = -1
     return rows, src, g
+
+
+@njit(cache=True)
+def arrive_abroad(drug, grams, dest, channel, forced, interdiction, price_factor, pure, u, foreign_mult,
+                  price, private_channel, leg_first, leg_dest, leg_share, leg_weeks, leg_interdiction,
+                  seized_node, t, seized, revenue, delivered, ledger_seized, ledger_delivered):
+    """Foreign lots arrive (see processes/transit.py), in lot order: each is interdicted with its
+    probability (``u`` its uniform draw), or delivered, a share of it going on along the onward
+    legs of its destination (``leg_first[dest]:leg_first[dest + 1]``). Sums per key go to
+    ``seized[drug, dest]``, ``revenue[dest, channel]`` and ``delivered[drug, dest, channel]``, and
+    to the ledger.
+    Returns the onward legs (drug, grams, pure, arrive, dest, channel, interdiction) and the
+    transfers for the flow log (src node, dst node, grams), both in lot order."""
+    n = len(grams)
+    n_legs = n * max(1, np.max(leg_first[1:] - leg_first[:-1]))
+    l_drug = np.empty(n_legs, np.int64)
+    l_grams = np.empty(n_legs)
+    l_pure = np.empty(n_legs)
+    l_arrive = np.empty(n_legs, np.int64)
+    l_dest = np.empty(n_legs, np.int64)
+    l_channel = np.empty(n_legs, np.int64)
+    l_inter = np.empty(n_legs)
+    f_src = np.empty(n + n_legs, np.int64)
+    f_dst = np.empty(n + n_legs, np.int64)
+    f_grams = np.empty(n + n_legs)
+    k = 0
+    f = 0
+    for i in range(n):
+        d, g, de, ch = drug[i], grams[i], dest[i], channel[i]
+        p = 1.0 if forced[i] else min(1.0, interdiction[i] * foreign_mult[de])
+        if u[i] < p:
+            seized[d, de] += g
+            ledger_seized[d] += g
+            f_src[f], f_dst[f], f_grams[f] = -200 - de, seized_node[de], g
+            f += 1
+            continue
+        if ch != private_channel and price_factor[i] > 0:  # the state earns the lot's value (S8)
+            revenue[de, ch] += g * price[de] * price_factor[i]
+        rest = g
+        purity = pure[i] / g if g > 0 else 0.0
+        for j in range(leg_first[de], leg_first[de + 1]):  # S14: a share goes on to markets via de
+            og = g * leg_share[j]
+            rest -= og
+            f_src[f], f_dst[f], f_grams[f] = -200 - de, -200 - leg_dest[j], og
+            f += 1
+            l_drug[k], l_grams[k], l_pure[k] = d, og, og * purity
+            l_arrive[k], l_dest[k], l_channel[k], l_inter[k] = t + leg_weeks[j], leg_dest[j], ch, leg_interdiction[j]
+            k += 1
+        delivered[d, de, ch] += rest
+        ledger_delivered[d] += rest
+    return (l_drug[:k], l_grams[:k], l_pure[:k], l_arrive[:k], l_dest[:k], l_channel[:k], l_inter[:k],
+            f_src[:f], f_dst[:f], f_grams[:f])
+
+
+@njit(cache=True)
+def record_block(row, cols, values, level, skip_zero):
+    """One `Recorder.add_by` update: ``row[cols[i]]`` += (or = for a level) ``values[i]`` where
+    label i has a column. Returns how many labels still need one (a non-zero flow, or any level)."""
+    need = 0
+    for i in range(len(cols)):
+        c = cols[i]
+        if c >= 0:
+            if level:
+                row[c] = values[i]
+            else:
+                row[c] += values[i]
+        elif level or not skip_zero or values[i] != 0:
+            need += 1
+    return need
+
+
+@njit(cache=True)
+def stock_by_role(stock, active, role, n_roles):
+    """Grams per role and drug held by the active actors, each role's sum in slot order (as
+    `totals_over` of that role's slots)."""
+    out = np.zeros((n_roles, stock.shape[1]))
+    for s in range(len(active)):
+        if active[s]:
+            for d in range(stock.shape[1]):
+                out[role[s], d] += stock[s, d]
+    return out

@@ -23,7 +23,7 @@ class Ledger:
         accounted = stocks + in_transit + self.consumed + self.seized + self.delivered
         gap = self.produced - accounted
         tol = rtol * np.maximum(1.0, self.produced)
-        if np.any(np.abs(gap) > tol) or np.any(stocks < -tol) or np.any(in_transit < -tol):
+        if (np.abs(gap) > tol).any() or (stocks < -tol).any() or (in_transit < -tol).any():
             raise ConservationError(
                 f"gram ledger out of balance at step {step}: produced {self.produced.tolist()}, "
                 f"accounted {accounted.tolist()} (stocks {stocks.tolist()}, in transit "

@@ -7,9 +7,23 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from narcoflow.engine import kernels
+
 from narcoflow.results.results import FLOW_METRICS, LEVEL_METRICS, METRIC_COLUMNS
 
 Key = tuple[str, str | None, str | None, str | None]
+
+
+class _Block:
+    """Cached columns of one call site of `Recorder.add_by` or `Recorder.record`: ``cols[i]`` is
+    the column of ``keys[i]`` (-1: not registered yet)."""
+
+    __slots__ = ("keys", "keys_of", "cols")
+
+    def __init__(self, keys: list[Key], keys_of):
+        self.keys = keys
+        self.keys_of = keys_of  # the caller's list, kept alive so its id cannot be reused
+        self.cols = np.full(len(keys), -1, dtype=np.int64)
 
 
 class Recorder:
@@ -25,8 +39,18 @@ class Recorder:
         self.index: dict[Key, int] = {}
         self.keys: list[Key] = []
         self.values = np.zeros((n_steps, initial_keys))
+        self._blocks: dict[tuple, _Block] = {}
         self.step = 0
-        self._blocks: dict[tuple, list] = {}  # block -> [column per label, all columns exist]
+
+    @property
+    def step(self) -> int:
+        return self._step
+
+    @step.setter
+    def step(self, step: int) -> None:
+        self._step = step
+        # This step's row: 1-D indexing is cheaper per call (a run of 0 steps has no row).
+        self._row = self.values[step] if step < self.n_steps else None
 
     def _col(self, key: Key) -> int:
         col = self.index.get(key)
@@ -38,46 +62,64 @@ class Recorder:
                 grown = np.zeros((self.n_steps, 2 * self.values.shape[1]))
                 grown[:, : self.values.shape[1]] = self.values
                 self.values = grown
+                self.step = self._step
         return col
 
     def add(self, metric: str, value: float, drug=None, region=None, channel=None) -> None:
-        self.values[self.step, self._col((metric, drug, region, channel))] += value
+        col = self.index.get((metric, drug, region, channel))
+        if col is None:
+            col = self._col((metric, drug, region, channel))
+        self._row[col] += value
 
     def set(self, metric: str, value: float, drug=None, region=None, channel=None) -> None:
-        self.values[self.step, self._col((metric, drug, region, channel))] = value
+        col = self.index.get((metric, drug, region, channel))
+        if col is None:
+            col = self._col((metric, drug, region, channel))
+        self._row[col] = value
 
     def add_by(self, metric: str, values: np.ndarray, labels, *, dim: str, drug=None,
                region=None, channel=None, skip_zero: bool = True, level: bool = False) -> None:
         """Record ``values[i]`` under label ``labels[i]`` in dimension ``dim``.
 
         Flows (``level=False``) are added and only non-zero values register a key; levels are set
-        and always register. Column indices are cached per block, so a call costs one vectorised
-        update once its keys exist.
+        and always register. The keys are built once per call site (found by the identity of
+        ``labels``, which the cache keeps alive); see `record`.
         """
-        block = (metric, drug, region, channel, dim, tuple(labels))
+        block = (metric, drug, region, channel, dim, id(labels))
         entry = self._blocks.get(block)
-        if entry is not None and entry[1]:  # every key of the block exists: one vectorised update
-            if level:
-                self.values[self.step, entry[0]] = values
-            else:
-                self.values[self.step, entry[0]] += values
+        if entry is None or entry.keys_of is not labels:
+            keys = []
+            for label in labels:
+                kw = {"drug": drug, "region": region, "channel": channel, dim: label}
+                keys.append((metric, kw["drug"], kw["region"], kw["channel"]))
+            entry = self._blocks[block] = _Block(keys, labels)
+        self._record(entry, values, level, skip_zero)
+
+    def record(self, keys: list[Key], values: np.ndarray, *, level: bool = False) -> None:
+        """Record ``values[i]`` under the full key ``keys[i]`` (a list built once by the caller
+        and kept: its identity finds the cached columns), e.g. a flattened drug x destination grid.
+        Flows are added and only non-zero values register a key; levels are set and always
+        register. Once a call site's keys exist, a call costs one compiled update
+        (`kernels.record_block`)."""
+        entry = self._blocks.get(id(keys))
+        if entry is None or entry.keys_of is not keys:
+            entry = self._blocks[id(keys)] = _Block(keys, keys)
+        self._record(entry, values, level, True)
+
+    def _record(self, entry: _Block, values, level: bool, skip_zero: bool) -> None:
+        values = np.asarray(values)
+        if values.dtype != np.float64:
+            values = values.astype(np.float64)
+        cols = entry.cols
+        if not kernels.record_block(self._row, cols, values, level, skip_zero):
             return
-        if entry is None:
-            entry = self._blocks[block] = [np.full(len(labels), -1, dtype=np.int64), False]
-        cols = entry[0]
-        values = np.asarray(values, dtype=float)
-        new = cols < 0
-        if not level and skip_zero:
-            new &= values != 0
-        for i in np.flatnonzero(new):
-            kw = {"drug": drug, "region": region, "channel": channel, dim: labels[i]}
-            cols[i] = self._col((metric, kw["drug"], kw["region"], kw["channel"]))
-        known = cols >= 0
-        entry[1] = bool(known.all())
-        if level:
-            self.values[self.step, cols[known]] = values[known]
-        else:
-            self.values[self.step, cols[known]] += values[known]
+        for i in range(len(cols)):  # register the keys still missing, then record their values
+            if cols[i] < 0 and (level or not skip_zero or values[i] != 0):
+                cols[i] = c = self._col(entry.keys[i])
+                if level:
+                    self._row[c] = values[i]
+                else:
+                    self._row[c] += values[i]
 
     def to_frame(self, scale: float, steps_done: int) -> pd.DataFrame:
         """Long table; extensive metrics divided by ``scale`` (full-population units)."""

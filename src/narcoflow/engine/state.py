@@ -254,7 +254,7 @@ class Actors:
         if hit is None:
             if len(self._cache) > 64:
                 self._cache.clear()
-            hit = self._cache[key] = np.flatnonzero(self.active)
+            hit = self._cache[key] = self.active.nonzero()[0]
         return hit
 
     def of_role(self, role: int) -> np.ndarray:
@@ -265,7 +265,7 @@ class Actors:
         if hit is None:
             if len(self._cache) > 64:
                 self._cache.clear()
-            hit = self._cache[key] = np.flatnonzero(self.active & (self.role == role))
+            hit = self._cache[key] = (self.active & (self.role == role)).nonzero()[0]
         return hit
 
     def by_region(self, role: int, n_regions: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

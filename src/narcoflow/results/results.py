@@ -51,7 +51,8 @@ class Results:
         ``run_id, scenario, seed, scale, start, steps, version, parameters`` (parameters is the
         full scenario as JSON text), the row stored in table ``runs``.
     timings : dict
-        CPU seconds spent in each process (for profiling; not stored).
+        CPU seconds spent in each process, when the run was profiled (`Simulation(profile=True)`,
+        `narcoflow run --profile`); empty otherwise. Not stored.
     """
 
     metrics: pd.DataFrame

@@ -30,7 +30,7 @@ class Demand(Process):
     def add_users(self, sim, rng, k_by_region, count: bool = True) -> None:
         c, a = sim.scenario.consumption, sim.actors
         persons, regions = [], []
-        for r in np.flatnonzero(k_by_region):
+        for r in k_by_region.nonzero()[0].tolist():
             p = sim.persons.sample_free(rng, int(r), int(k_by_region[r]), st.USER | st.JAILED)
             persons.append(p)
             regions.append(np.full(len(p), r, dtype=np.int64))
@@ -68,5 +68,5 @@ class Demand(Process):
         hazard = (c.base_initiation_per_week.value
                   + c.peer_initiation_per_week.value * prevalence * availability) * price_factor
         non_users = np.maximum(sim.persons.sizes - users_r - sim.jailed_r, 0)  # free non-users
-        k = rng.binomial(non_users, np.clip(hazard, 0.0, 1.0))
+        k = rng.binomial(non_users, np.minimum(np.maximum(hazard, 0.0), 1.0))
         self.add_users(sim, rng, k)

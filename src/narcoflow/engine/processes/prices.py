@@ -33,6 +33,11 @@ class Prices(Process):
     def init(self, sim) -> None:
         pr = sim.scenario.prices
         self.wholesale = pr.initial_retail_usd_per_g.value / pr.retail_markup.value
+        dests = sim.scenario.border.destinations
+        self.import_price = np.array([d.price_usd_per_g.value for d in dests])
+        self.price_keys = ([("price_usd_per_g", "methamphetamine", r, tier)
+                            for tier in ("retail", "wholesale", "producer") for r in sim.region_names]
+                           + [("price_usd_per_g", "methamphetamine", d.name, "import") for d in dests])
 
     def step(self, sim) -> None:
         a, pr, dist = sim.actors, sim.scenario.prices, sim.scenario.distribution
@@ -49,19 +54,14 @@ class Prices(Process):
             target = dist.seller_target_cover_weeks.value + dist.wholesaler_target_cover_weeks.value
             glut = min(5.0, held / total_demand / target - 1.0)
             self.wholesale *= np.exp(pr.adjustment_speed.value * (shortage - pr.glut_weight.value * glut))
-            self.wholesale = float(np.clip(self.wholesale, pr.min_retail_usd_per_g.value / markup,
-                                           pr.max_retail_usd_per_g.value / markup))
-        sim.retail_price[:] = np.clip(self.wholesale * markup * (1.0 + shortage_r),
-                                      pr.min_retail_usd_per_g.value, pr.max_retail_usd_per_g.value)
-        rec = sim.recorder
+            self.wholesale = min(max(float(self.wholesale), pr.min_retail_usd_per_g.value / markup),
+                                 pr.max_retail_usd_per_g.value / markup)
+        sim.retail_price[:] = np.minimum(np.maximum(self.wholesale * markup * (1.0 + shortage_r),
+                                                    pr.min_retail_usd_per_g.value), pr.max_retail_usd_per_g.value)
         wholesale = sim.retail_price / pr.retail_markup.value
         producer = wholesale / pr.wholesale_markup.value
-        for tier, values in (("retail", sim.retail_price), ("wholesale", wholesale), ("producer", producer)):
-            rec.add_by("price_usd_per_g", values, sim.region_names, dim="region",
-                       drug="methamphetamine", channel=tier, level=True)
-        for d in sim.scenario.border.destinations:
-            rec.set("price_usd_per_g", d.price_usd_per_g.value, drug="methamphetamine", region=d.name,
-                    channel="import")
+        sim.recorder.record(self.price_keys, np.concatenate([sim.retail_price, wholesale, producer,
+                                                             self.import_price]), level=True)
 
 
 class RecordLevels(Process):
@@ -70,20 +70,19 @@ class RecordLevels(Process):
     name = "record_levels"
     claims = ()
 
+    def init(self, sim) -> None:
+        # Recorder keys, built once: stocks of the state, of each role and in transit (drug order
+        # within each), active actors per role and region.
+        drugs, regions = sim.drugs, sim.region_names
+        self.stock_keys = ([("stock_g", d, None, "state") for d in drugs]
+                           + [("stock_g", d, None, r) for r in st.ROLE_NAMES for d in drugs]
+                           + [("in_transit_g", d, None, None) for d in drugs])
+        self.active_keys = [(f"active_{r}s", None, reg, None) for r in st.ROLE_NAMES for reg in regions]
+
     def step(self, sim) -> None:
-        a, rec = sim.actors, sim.recorder
-        for d, drug in enumerate(sim.drugs):
-            rec.set("stock_g", sim.state_stock[d], drug=drug, channel="state")
-        for role, rname in enumerate(st.ROLE_NAMES):
-            s = a.of_role(role)
-            stock = kernels.totals_over(a.stock, s)
-            for d, drug in enumerate(sim.drugs):
-                rec.set("stock_g", stock[d], drug=drug, channel=rname)
-            rec.add_by(f"active_{rname}s", np.bincount(a.region[s], minlength=sim.n_regions).astype(float),
-                       sim.region_names, dim="region", level=True)
-        sh = sim.shipments
+        a, rec, sh = sim.actors, sim.recorder, sim.shipments
+        held = kernels.stock_by_role(a.stock, a.active, a.role, len(st.ROLE_NAMES))
         transit = np.bincount(sh.view("drug"), weights=sh.view("grams"), minlength=sim.n_drugs)
-        for d, drug in enumerate(sim.drugs):
-            rec.set("in_transit_g", transit[d], drug=drug)
-        users = sim.users.count_by_region(sim.n_regions).astype(float)
-        rec.add_by("users", users, sim.region_names, dim="region", level=True)
+        rec.record(self.stock_keys, np.concatenate([sim.state_stock, held.ravel(), transit]), level=True)
+        rec.record(self.active_keys, a.count.ravel(), level=True)  # kept up to date by Actors
+        rec.add_by("users", sim.users.region_counts, sim.region_names, dim="region", level=True)

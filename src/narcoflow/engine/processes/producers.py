@@ -24,7 +24,7 @@ from narcoflow.engine.processes.base import Process
 
 
 def _logistic(x):
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
+    return 1.0 / (1.0 + np.exp(-np.minimum(np.maximum(x, -50), 50)))
 
 
 def producer_price(sim) -> np.ndarray:
@@ -113,7 +113,7 @@ class ProducerEntryExit(Process):
                  - pv.setup_cost_usd.value)
         p_entry = pv.max_entry_rate.value * availability * _logistic(value / pv.setup_cost_usd.value)
         k = rng.binomial(self.pool_sizes, np.minimum(1.0, p_entry))
-        for ci in np.flatnonzero(k):
+        for ci in k.nonzero()[0].tolist():
             self.enter(sim, rng, int(ci), int(k[ci]))
 
 

@@ -80,7 +80,7 @@ class Recruitment(Process):
     def _recruit(self, sim, rng, role, missing, rate) -> np.ndarray:
         k = rng.binomial(_round(rng, missing), rate)
         slots = []
-        for r in np.flatnonzero(k):
+        for r in k.nonzero()[0].tolist():
             persons = sim.persons.sample_free(rng, int(r), int(k[r]), st.ACTOR | st.JAILED)
             if len(persons):
                 sim.persons.flags[persons] |= st.ACTOR
@@ -101,7 +101,7 @@ class Recruitment(Process):
         sm = a.of_role(st.SMUGGLER)
         have = np.bincount(a.crossing[sm], minlength=len(b.crossings))
         k = rng.binomial(_round(rng, target - have), rate)
-        for ci in np.flatnonzero(k):
+        for ci in k.nonzero()[0].tolist():
             r = self.crossing_region[ci]
             persons = sim.persons.sample_free(rng, int(r), int(k[ci]), st.ACTOR | st.JAILED)
             sim.persons.flags[persons] |= st.ACTOR
@@ -157,5 +157,5 @@ class Recruitment(Process):
         hi = np.where(local, starts[region] + counts[region], len(dl))
         base = np.where(lo > 0, cum[lo - 1], 0.0)
         x = base + rng.random(len(w)) * (cum[hi - 1] - base)
-        pick = np.clip(np.searchsorted(cum, x), lo, hi - 1)
+        pick = np.minimum(np.maximum(np.searchsorted(cum, x), lo), hi - 1)
         return dl[pick]

@@ -108,7 +108,7 @@ class Retail(Process):
                 rec.add_by("consumed_g", got, sim.region_names, dim="region", drug=sim.drugs[d])
         if before is not None:
             sold = before - kernels.row_totals(a.stock)
-            who = np.flatnonzero(sold > 0)
+            who = (sold > 0).nonzero()[0]
             sim.flow_log.add(sim.t, a.uid[who], FlowLog.users(a.region[who]), sold[who])
         sim.week_demand[:] = demand_r
         sim.week_consumed[:] = consumed_r

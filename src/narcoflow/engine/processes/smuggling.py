@@ -32,7 +32,11 @@ class BorderSmuggling(Process):
 
     def init(self, sim) -> None:
         rng, b = sim.rng(self.name), sim.scenario.border
-        self.guard_corrupt = [rng.random(c.guards) < b.bribe_acceptance.value for c in b.crossings]
+        guard_corrupt = [rng.random(c.guards) < b.bribe_acceptance.value for c in b.crossings]
+        # All crossings' guards in one array: crossing c's guards are guard_first[c] + [0, guards).
+        self.guard_corrupt = np.concatenate(guard_corrupt) if guard_corrupt else np.zeros(0, dtype=bool)
+        self.guards = np.array([c.guards for c in b.crossings], dtype=np.int64)
+        self.guard_first = np.concatenate([[0], np.cumsum(self.guards)[:-1]]).astype(np.int64)
         self.crossing_region = np.array([sim.region_index[c.region] for c in b.crossings])
         self.china = sim.dest_index["China"]
 
@@ -57,13 +61,14 @@ class BorderSmuggling(Process):
             a.export_ema[wh] += 0.2 * sent
         # Crossing.
         sm = a.of_role(st.SMUGGLER)
-        sm = sm[(kernels.row_totals_of(a.stock, sm) > 0) & sim.crossing_open[a.crossing[sm]]]
-        if len(sm) == 0:
-            return
-        crossing = a.crossing[sm].astype(np.int64)
-        corrupt = np.array([self.guard_corrupt[c][rng.integers(len(self.guard_corrupt[c]))]
-                            for c in crossing], dtype=bool)
         grams = kernels.row_totals_of(a.stock, sm)
+        crossing = a.crossing[sm].astype(np.int64)
+        go = (grams > 0) & sim.crossing_open[crossing]
+        if not go.any():
+            return
+        sm, grams, crossing = sm[go], grams[go], crossing[go]
+        # One guard per crossing smuggler, drawn uniformly among the crossing's guards.
+        corrupt = self.guard_corrupt[self.guard_first[crossing] + rng.integers(0, self.guards[crossing])]
         bribe = np.where(corrupt, b.bribe_share.value * grams * china_price, 0.0)
         region = self.crossing_region[crossing]
         p_detect = np.where(corrupt, b.detection_if_bribed.value,

@@ -93,7 +93,7 @@ class StateExports(Process):
                           price_factor=c.price_factor.value, interdiction=self.interdiction[ci][dests])
         per_dest = np.bincount(dests, minlength=len(sim.dest_names)) * lot
         if sim.flow_log is not None:
-            for dest in np.flatnonzero(per_dest):
+            for dest in per_dest.nonzero()[0].tolist():
                 sim.flow_log.add(sim.t, STATE, FlowLog.foreign(int(dest)), [per_dest[dest]])
         sim.recorder.add_by("exported_g", per_dest, sim.dest_names, dim="region", drug=sim.drugs[drug],
                             channel=sim.channel_names[ci])

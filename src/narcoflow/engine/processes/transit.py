@@ -25,11 +25,22 @@ class Transit(Process):
 
     def init(self, sim) -> None:
         dests = sim.scenario.border.destinations
-        self.onward = [[(sim.dest_index[o.name], o, o.onward_share.value) for o in dests
-                        if o.via == d.name and o.onward_share.value > 0] for d in dests]
-        self.has_onward = np.array([len(legs) > 0 for legs in self.onward])
+        onward = [[o for o in dests if o.via == d.name and o.onward_share.value > 0] for d in dests]
+        # Onward legs as flat arrays: destination d's legs are leg_first[d]:leg_first[d + 1].
+        legs = [o for per_dest in onward for o in per_dest]
+        self.leg_first = np.concatenate([[0], np.cumsum([len(x) for x in onward])]).astype(np.int64)
+        self.leg_dest = np.array([sim.dest_index[o.name] for o in legs], dtype=np.int64)
+        self.leg_share = np.array([o.onward_share.value for o in legs], dtype=float)
+        self.leg_weeks = np.array([o.transit_weeks for o in legs], dtype=np.int64)
+        self.leg_interdiction = np.array([o.interdiction_prob.value for o in legs], dtype=float)
         self.agency = [d.agency for d in dests]
+        self.seized_node = np.array([FlowLog.seized(a) for a in self.agency], dtype=np.int64)
         self.price = np.array([d.price_usd_per_g.value for d in dests])
+        # Recorder keys of the flattened grids drug x destination (x channel).
+        dn, cn = sim.dest_names, sim.channel_names
+        self.seized_keys = [("seized_g", drug, dn[i], self.agency[i]) for drug in sim.drugs for i in range(len(dn))]
+        self.revenue_keys = [("state_revenue_usd", None, d, c) for d in dn for c in cn]
+        self.delivered_keys = [("delivered_abroad_g", drug, d, c) for drug in sim.drugs for d in dn for c in cn]
 
     def step(self, sim) -> None:
         sh = sim.shipments
@@ -39,7 +50,7 @@ class Transit(Process):
         if not due.any():
             return
         rng = sim.rng(self.name)
-        idx = np.flatnonzero(due)
+        idx = due.nonzero()[0]
         wait = np.zeros(sh.n, dtype=bool)
         dom = idx[~sh.foreign[idx]]
         if len(dom):
@@ -67,48 +78,26 @@ class Transit(Process):
         return ok
 
     def _arrive_abroad(self, sim, rng, idx: np.ndarray) -> dict | None:
-        """Foreign lots ``idx`` arrive: interdicted, or delivered and partly forwarded onward.
-        Returns the onward legs as new shipment columns (None if there are none). A few lots a
-        week: a plain loop, with the records summed per key."""
-        sh, rec, ledger, log = sim.shipments, sim.recorder, sim.ledger, sim.flow_log
-        cols = [sh.drug[idx], sh.grams[idx], sh.dest[idx], sh.channel[idx], sh.forced[idx],
-                sh.interdiction[idx], sh.price_factor[idx], sh.pure[idx], rng.random(len(idx))]
-        seized: dict[tuple, float] = {}
-        revenue: dict[tuple, float] = {}
-        delivered: dict[tuple, float] = {}
-        legs = []
-        rows = zip(*(c.tolist() for c in cols), strict=True)
-        for d, g, dest, ch, forced, interdiction, price_factor, pure, u in rows:
-            p = 1.0 if forced else min(1.0, interdiction * sim.foreign_mult[dest])
-            if u < p:
-                key = (d, dest)
-                seized[key] = seized.get(key, 0.0) + g
-                ledger.seized[d] += g
-                if log is not None:
-                    log.add(sim.t, FlowLog.foreign(dest), FlowLog.seized(self.agency[dest]), [g])
-                continue
-            if ch != sim.private_channel and price_factor > 0:  # the state earns the lot's value (S8)
-                key = (dest, ch)
-                revenue[key] = revenue.get(key, 0.0) + g * self.price[dest] * price_factor
-            rest, purity = g, (pure / g if g > 0 else 0.0)
-            for oi, o, share in self.onward[dest]:  # S14: a share goes on to markets via dest
-                og = g * share
-                rest -= og
-                if log is not None:
-                    log.add(sim.t, FlowLog.foreign(dest), FlowLog.foreign(oi), [og])
-                legs.append((d, og, og * purity, sim.t + o.transit_weeks, oi, ch, o.interdiction_prob.value))
-            key = (d, dest, ch)
-            delivered[key] = delivered.get(key, 0.0) + rest
-            ledger.delivered[d] += rest
-        for (d, dest), g in seized.items():
-            rec.add("seized_g", g, drug=sim.drugs[d], region=sim.dest_names[dest], channel=self.agency[dest])
-        for (dest, ch), v in revenue.items():
-            rec.add("state_revenue_usd", v, region=sim.dest_names[dest], channel=sim.channel_names[ch])
-        for (d, dest, ch), g in delivered.items():
-            rec.add("delivered_abroad_g", g, drug=sim.drugs[d], region=sim.dest_names[dest],
-                    channel=sim.channel_names[ch])
-        if not legs:
+        """Foreign lots ``idx`` arrive: interdicted, or delivered and partly forwarded onward
+        (`kernels.arrive_abroad`, in lot order). Returns the onward legs as new shipment columns
+        (None if there are none)."""
+        sh, rec, ledger = sim.shipments, sim.recorder, sim.ledger
+        n_dest, n_ch = len(sim.dest_names), len(sim.channel_names)
+        seized = np.zeros((sim.n_drugs, n_dest))
+        revenue = np.zeros((n_dest, n_ch))
+        delivered = np.zeros((sim.n_drugs, n_dest, n_ch))
+        d_, og, op, arr, oi, c_, ip, f_src, f_dst, f_g = kernels.arrive_abroad(
+            sh.drug[idx], sh.grams[idx], sh.dest[idx], sh.channel[idx], sh.forced[idx], sh.interdiction[idx],
+            sh.price_factor[idx], sh.pure[idx], rng.random(len(idx)), sim.foreign_mult, self.price,
+            sim.private_channel, self.leg_first, self.leg_dest, self.leg_share, self.leg_weeks,
+            self.leg_interdiction, self.seized_node, sim.t, seized, revenue, delivered,
+            ledger.seized, ledger.delivered)
+        if sim.flow_log is not None:
+            sim.flow_log.add(sim.t, f_src, f_dst, f_g)
+        rec.record(self.seized_keys, seized.ravel())
+        rec.record(self.revenue_keys, revenue.ravel())
+        rec.record(self.delivered_keys, delivered.ravel())
+        if len(og) == 0:
             return None
-        d_, og, op, arr, oi, c_, ip = (np.array(x) for x in zip(*legs, strict=True))
         return dict(n=len(og), drug=d_, grams=og, pure=op, arrive=arr, foreign=True, dest=oi, dest_region=-1,
                     channel=c_, carrier=-1, interdiction=ip)
