@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 
 from narcoflow.engine import kernels
-
 from narcoflow.results.results import FLOW_METRICS, LEVEL_METRICS, METRIC_COLUMNS
 
 Key = tuple[str, str | None, str | None, str | None]
