@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from narcoflow.engine.draws import binomial, integer, next_double
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -108,7 +110,9 @@ def retail_serve(dem, stock, pure, demand_ema, actor_region, n_regions):
                 f, got = 1.0, dd
             if got > 0.0:
                 r = actor_region[s]
-                purity = pure[s, d] / have
+                # At most 1: a larger ratio is a rounding residue of pure grams on a nearly
+                # empty stock (1e-17 pure on 1e-30 g), not a purity.
+                purity = min(pure[s, d] / have, 1.0)
                 consumed[r, d] += got
                 pure_consumed[r, d] += got * purity
                 consumed_r[r] += got
@@ -210,32 +214,47 @@ def swap_remove(rows_desc, person, region, seller, seller_epoch, use_g, drug, n,
 
 # ------------------------------------------------------------------ sampling persons
 
-_PICKED = 128  # scratch person flag: set by `take_free`, cleared by `clear_picked`
+_PICKED = 128  # scratch person flag, set and cleared by `sample_free`
 
 
 @njit(cache=True)
-def take_free(flags, first, pool, draws, exclude, out, n):
-    """Rejection sampling: accept the drawn persons (``pool[draws]``, or ``first + draws`` if
-    ``pool`` is empty) with none of the ``exclude`` flags and not yet taken, appending them to
-    ``out`` (which holds ``n`` already) until it is full. Taken persons are marked with a
-    scratch flag (`clear_picked` removes it). Returns the new count."""
+def sample_free(state, flags, first, pool, size, k, exclude):
+    """Up to ``k`` distinct persons with none of the ``exclude`` flags, by rejection sampling:
+    uniform draws among ``pool`` (or the ids ``first + [0, size)`` if ``pool`` is empty), in rounds
+    of 2 x (still needed) + 4 draws, giving up after 8 rounds (a nearly exhausted pool). Taken
+    persons are marked with a scratch flag while sampling, so none is taken twice."""
+    out = np.empty(k, dtype=np.int64)
     mask = np.uint8(exclude | _PICKED)
     use_pool = len(pool) > 0
-    for j in draws:
-        if n == len(out):
+    n = 0
+    for _ in range(8):
+        for _ in range(2 * (k - n) + 4):
+            j = integer(state, size)
+            pid = pool[j] if use_pool else first + j
+            if flags[pid] & mask == 0:
+                flags[pid] |= np.uint8(_PICKED)
+                out[n] = pid
+                n += 1
+                if n == k:
+                    break
+        if n == k:
             break
-        pid = pool[j] if use_pool else first + j
-        if flags[pid] & mask == 0:
-            flags[pid] |= np.uint8(_PICKED)
-            out[n] = pid
-            n += 1
-    return n
+    for i in range(n):
+        flags[out[i]] &= np.uint8(~_PICKED & 0xFF)
+    return out[:n]
 
 
 @njit(cache=True)
-def clear_picked(flags, persons):
-    for pid in persons:
-        flags[pid] &= np.uint8(~_PICKED & 0xFF)
+def pick_in_region(state, regions, sorted_slots, starts, counts):
+    """For each entry of ``regions``, a random actor of that region (CSR ``sorted_slots``/
+    ``starts``/``counts``), or -1 if it has none."""
+    out = np.full(len(regions), -1, dtype=np.int64)
+    for i in range(len(regions)):
+        r = regions[i]
+        c = counts[r]
+        if c > 0:
+            out[i] = sorted_slots[starts[r] + integer(state, c)]
+    return out
 
 
 # ------------------------------------------------------------------ actors and stocks
@@ -531,3 +550,164 @@ def stock_by_role(stock, active, role, n_roles):
             for d in range(stock.shape[1]):
                 out[role[s], d] += stock[s, d]
     return out
+
+
+# ------------------------------------------------------------------ recruitment (S11-S13)
+
+
+@njit(cache=True)
+def recruit_counts(state, base, per, have, rate):
+    """Recruits per region (or crossing) this week: the missing positions
+    ``max(base / per, 1) - have`` (none where ``base`` is 0), stochastically rounded (0.3 -> 1 with
+    probability 0.3), each filled with probability ``rate`` (a binomial count)."""
+    k = np.zeros(len(base), dtype=np.int64)
+    for r in range(len(base)):
+        if base[r] <= 0:
+            continue
+        missing = max(base[r] / per, 1.0) - have[r]
+        if missing <= 0:
+            continue
+        whole = np.floor(missing)
+        n = int(whole) + (1 if next_double(state) < missing - whole else 0)
+        k[r] = binomial(state, n, rate)
+    return k
+
+
+@njit(cache=True)
+def rewire_in_region(state, slots, tie, region, sorted_slots, starts, counts, prob):
+    """Each of ``slots`` without a tie (``tie < 0``) looks with probability ``prob`` and ties to
+    a random actor of its region (CSR ``sorted_slots``/``starts``/``counts``), if there is one."""
+    for s in slots:
+        if tie[s] < 0 and next_double(state) < prob:
+            r = region[s]
+            c = counts[r]
+            if c > 0:
+                tie[s] = sorted_slots[starts[r] + integer(state, c)]
+
+
+@njit(cache=True)
+def orphans(state, slots, tie, prob):
+    """The entries of ``slots`` without a tie that look for one this week (probability ``prob``)."""
+    out = np.empty(len(slots), dtype=np.int64)
+    n = 0
+    for s in slots:
+        if tie[s] < 0 and next_double(state) < prob:
+            out[n] = s
+            n += 1
+    return out[:n]
+
+
+@njit(cache=True)
+def tie_smugglers(state, wholesalers, export_tie, region, p_region, sm_sorted, starts, counts, smugglers):
+    """Wholesalers without a smuggler tie to one with their region's probability: of their own
+    region if it has any (S13: own-region crossings first), else any smuggler."""
+    for w in wholesalers:
+        if export_tie[w] >= 0:
+            continue
+        r = region[w]
+        if next_double(state) < p_region[r]:
+            c = counts[r]
+            if c > 0:
+                export_tie[w] = sm_sorted[starts[r] + integer(state, c)]
+            else:
+                export_tie[w] = smugglers[integer(state, len(smugglers))]
+
+
+# ------------------------------------------------------------------ demand (S11)
+
+
+@njit(cache=True)
+def initiation_counts(state, sizes, users_r, jailed_r, consumed_r, demand_r, price_r, base, peer,
+                      reference_price, elasticity):
+    """New users per region this week (see processes/demand.py): a binomial count of the free
+    non-users at the weekly hazard
+    ``(base + peer x prevalence x availability) x (reference price / price) ^ elasticity``."""
+    k = np.zeros(len(sizes), dtype=np.int64)
+    for r in range(len(sizes)):
+        prevalence = users_r[r] / sizes[r]
+        availability = consumed_r[r] / demand_r[r] if demand_r[r] > 0 else 0.0
+        hazard = (base + peer * prevalence * availability) * (reference_price / price_r[r]) ** elasticity
+        non_users = max(sizes[r] - users_r[r] - jailed_r[r], 0)
+        k[r] = binomial(state, non_users, min(max(hazard, 0.0), 1.0))
+    return k
+
+
+# ------------------------------------------------------------------ border smuggling (S10, S13)
+
+
+@njit(cache=True)
+def export_allocation(wholesalers, export_tie, crossing, crossing_open, region, wholesale_r, net_export,
+                      max_share, sensitivity, stock, pure, export_ema):
+    """Wholesalers tied to a smuggler at an open crossing hand it the export share of their stock,
+    ``max_share x logistic(sensitivity x (net export price / wholesale price - 1))`` (S10);
+    every wholesaler's weekly export memory decays by 0.8 and gains 0.2 x what it sent. Returns the
+    exporting wholesalers, their smugglers and the grams moved per drug (for the flow log)."""
+    src = np.empty(len(wholesalers), dtype=np.int64)
+    dst = np.empty(len(wholesalers), dtype=np.int64)
+    share = np.empty(len(wholesalers))
+    n = 0
+    for w in wholesalers:
+        export_ema[w] *= 0.8
+        sm = export_tie[w]
+        if sm >= 0 and crossing_open[crossing[sm]]:
+            ratio = net_export / wholesale_r[region[w]]
+            src[n], dst[n] = w, sm
+            share[n] = max_share / (1 + np.exp(-sensitivity * (ratio - 1)))
+            n += 1
+    for j in range(n):
+        held = 0.0
+        for d in range(stock.shape[1]):
+            held += stock[src[j], d]
+        export_ema[src[j]] += 0.2 * (held * share[j])
+    return src[:n], dst[:n], move_stock(src[:n], dst[:n], share[:n], stock, pure)
+
+
+@njit(cache=True)
+def border_crossing(state, smugglers, stock, pure, crossing, crossing_open, crossing_region, guard_first,
+                    guards, guard_corrupt, bribe_share, china_price, detection_if_bribed, detection_prob,
+                    enforcement_mult, bribes_r):
+    """Each smuggler with stock at an open crossing crosses with one lot (S13): a guard is drawn;
+    a corrupt one takes the bribe share of the lot's value (added to ``bribes_r``) and detects
+    with ``detection_if_bribed``, an honest one with ``detection_prob`` x the region's
+    enforcement multiplier. Returns the detected smugglers (their stock untouched, to be seized)
+    and the lots that passed, drug by drug (smuggler, drug, grams, pure grams), whose stock is
+    zeroed here."""
+    n_drugs = stock.shape[1]
+    caught = np.empty(len(smugglers), dtype=np.int64)
+    passed = np.empty(len(smugglers), dtype=np.int64)
+    n_caught = 0
+    n_passed = 0
+    for s in smugglers:
+        c = crossing[s]
+        grams = 0.0
+        for d in range(n_drugs):
+            grams += stock[s, d]
+        if not (grams > 0 and crossing_open[c]):
+            continue
+        corrupt = guard_corrupt[guard_first[c] + integer(state, guards[c])]
+        r = crossing_region[c]
+        if corrupt:
+            bribes_r[r] += bribe_share * grams * china_price
+            p_detect = detection_if_bribed
+        else:
+            p_detect = min(1.0, detection_prob * enforcement_mult[r])
+        if next_double(state) < p_detect:
+            caught[n_caught] = s
+            n_caught += 1
+        else:
+            passed[n_passed] = s
+            n_passed += 1
+    lot_src = np.empty(n_passed * n_drugs, dtype=np.int64)
+    lot_drug = np.empty(n_passed * n_drugs, dtype=np.int64)
+    lot_g = np.empty(n_passed * n_drugs)
+    lot_p = np.empty(n_passed * n_drugs)
+    k = 0
+    for d in range(n_drugs):
+        for j in range(n_passed):
+            s = passed[j]
+            if stock[s, d] > 0:
+                lot_src[k], lot_drug[k], lot_g[k], lot_p[k] = s, d, stock[s, d], pure[s, d]
+                stock[s, d] = 0.0
+                pure[s, d] = 0.0
+                k += 1
+    return caught[:n_caught], lot_src[:k], lot_drug[:k], lot_g[:k], lot_p[:k]

@@ -16,6 +16,7 @@ import numpy as np
 import narcoflow
 from narcoflow.engine import kernels
 from narcoflow.engine import state as st
+from narcoflow.engine.draws import kernel_stream
 from narcoflow.engine.flowlog import FlowLog
 from narcoflow.engine.ledger import Ledger
 from narcoflow.engine.processes import default_processes
@@ -108,9 +109,18 @@ class Simulation:
             gen = self._rngs[name] = stream(self.seed, name)
         return gen
 
+    def draws(self, name: str) -> np.ndarray:
+        """The kernel stream of process ``name`` (`narcoflow.engine.draws`; created once per run):
+        the state its compiled kernels draw from."""
+        state = self._draws.get(name)
+        if state is None:
+            state = self._draws[name] = kernel_stream(self.seed, name)
+        return state
+
     def init(self) -> Simulation:
         sc = self.scenario
         self._rngs: dict[str, np.random.Generator] = {}
+        self._draws: dict[str, np.ndarray] = {}
         self.drugs = DRUGS
         self.n_drugs = len(DRUGS)
         self.region_names = sc.region_names
@@ -201,6 +211,7 @@ class Simulation:
         """
         self.seed = int(seed)
         self._rngs = {}
+        self._draws = {}
         return self
 
     def enable_flow_log(self) -> FlowLog:

@@ -34,13 +34,11 @@ class Persons:
     def region_of(self, ids: np.ndarray) -> np.ndarray:
         return (np.searchsorted(self.start, ids, side="right") - 1).astype(np.int16)
 
-    def sample_free(self, rng: np.random.Generator, region: int, k: int, exclude: int,
+    def sample_free(self, state: np.ndarray, region: int, k: int, exclude: int,
                     pool: np.ndarray | None = None) -> np.ndarray:
-        """Up to ``k`` distinct persons of ``region`` (or of ``pool``) with none of ``exclude`` flags.
-
-        Rejection sampling in rounds (`kernels.take_free`): the cost grows with ``k``, not with the
-        region's population.
-        """
+        """Up to ``k`` distinct persons of ``region`` (or of ``pool``) with none of ``exclude`` flags,
+        drawn from the kernel stream ``state`` (`kernels.sample_free`: rejection sampling, so the
+        cost grows with ``k``, not with the region's population)."""
         if k <= 0:
             return _EMPTY
         size = len(pool) if pool is not None else int(self.sizes[region])
@@ -48,16 +46,7 @@ class Persons:
             return _EMPTY
         pool = _EMPTY if pool is None else pool
         first = int(self.start[region]) if len(pool) == 0 else 0
-        out = np.empty(k, dtype=np.int64)
-        n = 0
-        for _ in range(8):  # rounds of 2 x (still needed) + 4 draws; gives up after 8 rounds
-            n = kernels.take_free(self.flags, first, pool, rng.integers(0, size, size=2 * (k - n) + 4),
-                                  exclude, out, n)
-            if n == k:
-                break
-        out = out[:n]
-        kernels.clear_picked(self.flags, out)
-        return out
+        return kernels.sample_free(state, self.flags, first, pool, size, k, exclude)
 
 
 _EMPTY = np.empty(0, dtype=np.int64)
@@ -281,19 +270,12 @@ class Actors:
             hit = self._cache[key] = (slots[order].astype(np.int32), starts, counts)
         return hit
 
-    def pick_in_region(self, rng: np.random.Generator, role: int, n_regions: int,
+    def pick_in_region(self, state: np.ndarray, role: int, n_regions: int,
                        regions: np.ndarray) -> np.ndarray:
-        """For each entry of ``regions``, a random active actor of ``role`` there, or -1 if none."""
-        regions = np.asarray(regions, dtype=np.int64)
-        if len(regions) == 0:
-            return np.empty(0, dtype=np.int64)
-        sorted_slots, starts, counts = self.by_region(role, n_regions)
-        c = counts[regions]
-        off = np.floor(rng.random(len(regions)) * np.maximum(c, 1)).astype(np.int64)
-        if len(sorted_slots) == 0:
-            return np.full(len(regions), -1, dtype=np.int64)
-        pick = sorted_slots[np.minimum(starts[regions] + off, len(sorted_slots) - 1)]
-        return np.where(c > 0, pick, -1).astype(np.int64)
+        """For each entry of ``regions``, a random active actor of ``role`` there, or -1 if none
+        (drawn from the kernel stream ``state``)."""
+        return kernels.pick_in_region(state, np.asarray(regions, dtype=np.int64),
+                                      *self.by_region(role, n_regions))
 
     def slots_of_persons(self, persons: np.ndarray) -> np.ndarray:
         """Sorted slots of the active actors among ``persons`` (O(len(persons)), not O(actors))."""

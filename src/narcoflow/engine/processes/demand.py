@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from narcoflow.engine import kernels
 from narcoflow.engine import state as st
 from narcoflow.engine.processes.base import Process
 
@@ -28,10 +29,10 @@ class Demand(Process):
         self.add_users(sim, rng, k, count=False)
 
     def add_users(self, sim, rng, k_by_region, count: bool = True) -> None:
-        c, a = sim.scenario.consumption, sim.actors
+        c, a, state = sim.scenario.consumption, sim.actors, sim.draws(self.name)
         persons, regions = [], []
         for r in k_by_region.nonzero()[0].tolist():
-            p = sim.persons.sample_free(rng, int(r), int(k_by_region[r]), st.USER | st.JAILED)
+            p = sim.persons.sample_free(state, r, int(k_by_region[r]), st.USER | st.JAILED)
             persons.append(p)
             regions.append(np.full(len(p), r, dtype=np.int64))
         if not persons:
@@ -40,7 +41,7 @@ class Demand(Process):
         if len(persons) == 0:
             return
         regions = np.concatenate(regions)
-        seller = a.pick_in_region(rng, st.SELLER, sim.n_regions, regions)
+        seller = a.pick_in_region(state, st.SELLER, sim.n_regions, regions)
         sigma = c.use_dispersion.value
         use = c.use_g_per_week.value * rng.lognormal(-0.5 * sigma**2, sigma, len(persons))
         drug = np.where(rng.random(len(persons)) < c.heroin_share.value, 1, 0)
@@ -48,7 +49,7 @@ class Demand(Process):
         epoch = np.where(seller >= 0, a.epoch[np.maximum(seller, 0)], 0)
         sim.users.add(persons, regions, seller, use, drug, epoch)
         if count:
-            sim.recorder.add_by("initiations", np.bincount(regions, minlength=sim.n_regions).astype(float),
+            sim.recorder.add_by("initiations", np.bincount(regions, minlength=sim.n_regions),
                                 sim.region_names, dim="region")
 
     def step(self, sim) -> None:
@@ -60,13 +61,9 @@ class Demand(Process):
             rows = rng.choice(u.n, size=k, replace=False)
             sim.persons.flags[u.person[rows]] &= ~np.uint8(st.USER)
             u.remove_rows(rows)
-        users_r = u.count_by_region()
-        prevalence = users_r / sim.persons.sizes
-        availability = np.divide(sim.week_consumed, sim.week_demand, out=np.zeros(sim.n_regions),
-                                 where=sim.week_demand > 0)
-        price_factor = (c.reference_price_usd_per_g.value / sim.retail_price) ** c.price_elasticity.value
-        hazard = (c.base_initiation_per_week.value
-                  + c.peer_initiation_per_week.value * prevalence * availability) * price_factor
-        non_users = np.maximum(sim.persons.sizes - users_r - sim.jailed_r, 0)  # free non-users
-        k = rng.binomial(non_users, np.minimum(np.maximum(hazard, 0.0), 1.0))
-        self.add_users(sim, rng, k)
+        k = kernels.initiation_counts(
+            sim.draws(self.name), sim.persons.sizes, u.region_counts, sim.jailed_r, sim.week_consumed,
+            sim.week_demand, sim.retail_price, c.base_initiation_per_week.value,
+            c.peer_initiation_per_week.value, c.reference_price_usd_per_g.value, c.price_elasticity.value)
+        if k.any():
+            self.add_users(sim, rng, k)

@@ -69,7 +69,7 @@ class ProducerEntryExit(Process):
     def enter(self, sim, rng, city: int, k: int) -> np.ndarray:
         pv = sim.scenario.private
         r = int(self.city_region[city])
-        persons = sim.persons.sample_free(rng, r, k, st.ACTOR | st.JAILED, pool=self.skilled[city])
+        persons = sim.persons.sample_free(sim.draws(self.name), r, k, st.ACTOR | st.JAILED, pool=self.skilled[city])
         if len(persons) == 0:
             return persons
         a = sim.actors

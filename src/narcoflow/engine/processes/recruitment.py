@@ -40,25 +40,6 @@ def wholesaler_need(sim, wh: np.ndarray, include_transit: bool = False) -> np.nd
     return np.maximum(0.0, dist.wholesaler_target_cover_weeks.value * outflow - held)
 
 
-def positions(base, per: float) -> np.ndarray:
-    """Positions a tier needs: ``base / per``, but at least one wherever ``base > 0``.
-
-    Why the floor: at a reduced scale a province may need 0.3 sellers; stochastic rounding keeps
-    that mean but leaves the province without any seller most weeks, so its users cannot buy and
-    the epidemic starts years late (BENCHMARKS.md, "Results by scale"). At full scale
-    ``base / per`` is far above one and the floor changes nothing.
-    """
-    base = np.asarray(base, dtype=float)
-    return np.where(base > 0, np.maximum(base / per, 1.0), 0.0)
-
-
-def _round(rng, missing: np.ndarray) -> np.ndarray:
-    """Stochastic rounding of missing positions (>= 0): unbiased at any scale (0.3 -> 1 w.p. 0.3)."""
-    m = np.maximum(np.asarray(missing, dtype=float), 0.0)
-    base = np.floor(m)
-    return (base + (rng.random(m.shape) < m - base)).astype(np.int64)
-
-
 class Recruitment(Process):
     name = "recruitment"
     claims = ("S11", "S12", "S13")
@@ -67,77 +48,62 @@ class Recruitment(Process):
         sc = sim.scenario
         self.border_access = np.array([r.border_access.value for r in sc.regions])
         self.crossing_region = np.array([sim.region_index[c.region] for c in sc.border.crossings])
+        # Smuggler positions per crossing: per million simulated persons (at least one).
+        per_million = sc.border.smugglers_per_crossing_per_million.value
+        self.smuggler_base = np.full(len(sc.border.crossings), per_million * sim.persons.n / 1e6)
         # Start with a full chain for the initial users and producers.
-        self.fill(sim, sim.rng(self.name), rate=1.0)
-        self.rewire(sim, sim.rng(self.name), prob=1.0)
+        self.fill(sim, rate=1.0)
+        self.rewire(sim, prob=1.0)
 
     def step(self, sim) -> None:
-        rng = sim.rng(self.name)
-        self.fill(sim, rng, rate=sim.scenario.distribution.recruitment_rate.value)
-        self.rewire(sim, rng, prob=sim.scenario.distribution.rewire_prob.value)
+        dist = sim.scenario.distribution
+        self.fill(sim, rate=dist.recruitment_rate.value)
+        self.rewire(sim, prob=dist.rewire_prob.value)
 
     # ---------------------------------------------------------------- helpers
-    def _recruit(self, sim, rng, role, missing, rate) -> np.ndarray:
-        k = rng.binomial(_round(rng, missing), rate)
-        slots = []
-        for r in k.nonzero()[0].tolist():
-            persons = sim.persons.sample_free(rng, int(r), int(k[r]), st.ACTOR | st.JAILED)
-            if len(persons):
-                sim.persons.flags[persons] |= st.ACTOR
-                slots.append(sim.actors.add(role, np.full(len(persons), r), persons, sim.t))
-        return np.concatenate(slots) if slots else np.empty(0, dtype=np.int64)
-
-    def fill(self, sim, rng, rate: float) -> None:
-        a, dist, b = sim.actors, sim.scenario.distribution, sim.scenario.border
+    def fill(self, sim, rate: float) -> None:
+        """Fill missing positions, tier by tier (each tier's positions count the tier below
+        after its own recruits): `kernels.recruit_counts` draws how many per region, and the
+        rare recruits are then drawn among the region's free persons."""
+        a, dist, state = sim.actors, sim.scenario.distribution, sim.draws(self.name)
         count = a.count  # active actors per role and region, kept up to date as actors are added
-        self._recruit(sim, rng, st.SELLER, positions(sim.users.region_counts, dist.users_per_seller.value)
-                      - count[st.SELLER], rate)
-        self._recruit(sim, rng, st.WHOLESALER, positions(count[st.SELLER], dist.sellers_per_wholesaler.value)
-                      - count[st.WHOLESALER], rate)
-        self._recruit(sim, rng, st.DELIVERER, positions(count[st.PRODUCER], dist.producers_per_deliverer.value)
-                      - count[st.DELIVERER], rate)
+        for role, base, per in ((st.SELLER, sim.users.region_counts, dist.users_per_seller.value),
+                                (st.WHOLESALER, count[st.SELLER], dist.sellers_per_wholesaler.value),
+                                (st.DELIVERER, count[st.PRODUCER], dist.producers_per_deliverer.value)):
+            k = kernels.recruit_counts(state, base, per, count[role], rate)
+            for r in k.nonzero()[0].tolist():
+                self._recruit(sim, role, r, int(k[r]))
         # Smugglers per crossing (several crossings may share a region).
-        target = float(positions(b.smugglers_per_crossing_per_million.value * sim.persons.n / 1e6, 1.0))
-        sm = a.of_role(st.SMUGGLER)
-        have = np.bincount(a.crossing[sm], minlength=len(b.crossings))
-        k = rng.binomial(_round(rng, target - have), rate)
+        have = np.bincount(a.crossing[a.of_role(st.SMUGGLER)], minlength=len(self.smuggler_base))
+        k = kernels.recruit_counts(state, self.smuggler_base, 1.0, have, rate)
         for ci in k.nonzero()[0].tolist():
-            r = self.crossing_region[ci]
-            persons = sim.persons.sample_free(rng, int(r), int(k[ci]), st.ACTOR | st.JAILED)
-            sim.persons.flags[persons] |= st.ACTOR
-            slots = a.add(st.SMUGGLER, np.full(len(persons), r), persons, sim.t)
+            slots = self._recruit(sim, st.SMUGGLER, int(self.crossing_region[ci]), int(k[ci]))
             a.crossing[slots] = ci
 
-    def rewire(self, sim, rng, prob: float) -> None:
-        a = sim.actors
-        wh = a.of_role(st.WHOLESALER)
+    def _recruit(self, sim, role: int, region: int, k: int) -> np.ndarray:
+        """Up to ``k`` free persons of ``region`` take up ``role``; returns their slots."""
+        persons = sim.persons.sample_free(sim.draws(self.name), region, k, st.ACTOR | st.JAILED)
+        sim.persons.flags[persons] |= st.ACTOR
+        return sim.actors.add(role, np.full(len(persons), region), persons, sim.t)
 
-        def orphans(role):
-            s = a.of_role(role)
-            s = s[a.supplier[s] < 0]
-            return s[rng.random(len(s)) < prob]
-
-        # Sellers -> a wholesaler of their region.
-        s = orphans(st.SELLER)
-        a.supplier[s] = a.pick_in_region(rng, st.WHOLESALER, sim.n_regions, a.region[s])
-        # Producers -> a deliverer of their region.
-        dl = a.of_role(st.DELIVERER)
-        p = orphans(st.PRODUCER)
-        a.supplier[p] = a.pick_in_region(rng, st.DELIVERER, sim.n_regions, a.region[p])
+    def rewire(self, sim, prob: float) -> None:
+        a, state, n_r = sim.actors, sim.draws(self.name), sim.n_regions
+        # Sellers -> a wholesaler of their region; producers -> a deliverer of theirs.
+        kernels.rewire_in_region(state, a.of_role(st.SELLER), a.supplier, a.region,
+                                 *a.by_region(st.WHOLESALER, n_r), prob)
+        kernels.rewire_in_region(state, a.of_role(st.PRODUCER), a.supplier, a.region,
+                                 *a.by_region(st.DELIVERER, n_r), prob)
         # Wholesalers -> a deliverer with product to sell: of their region with
         # deliverer_same_region_prob, else of any region; weighted by the supply behind it.
-        w = orphans(st.WHOLESALER)
-        if len(w) and len(dl):
-            a.supplier[w] = self._pick_deliverers(sim, rng, w)
+        wh = a.of_role(st.WHOLESALER)
+        w = kernels.orphans(state, wh, a.supplier, prob)
+        if len(w) and len(a.of_role(st.DELIVERER)):
+            a.supplier[w] = self._pick_deliverers(sim, sim.rng(self.name), w)
         # Wholesalers -> a smuggler (S13), with the region's border access.
         sm = a.of_role(st.SMUGGLER)
-        w = wh[a.export_tie[wh] < 0]
-        if len(w) and len(sm):
-            p_tie = prob * self.border_access[a.region[w]]
-            w = w[rng.random(len(w)) < p_tie]
-            own = a.pick_in_region(rng, st.SMUGGLER, sim.n_regions, a.region[w])
-            anywhere = sm[rng.integers(len(sm), size=len(w))]
-            a.export_tie[w] = np.where(own >= 0, own, anywhere)
+        if len(sm):
+            kernels.tie_smugglers(state, wh, a.export_tie, a.region, prob * self.border_access,
+                                  *a.by_region(st.SMUGGLER, n_r), sm)
 
     def _pick_deliverers(self, sim, rng, w: np.ndarray) -> np.ndarray:
         """A deliverer for each wholesaler of ``w``, picked with a weight equal to the product

@@ -39,63 +39,39 @@ class BorderSmuggling(Process):
         self.guard_first = np.concatenate([[0], np.cumsum(self.guards)[:-1]]).astype(np.int64)
         self.crossing_region = np.array([sim.region_index[c.region] for c in b.crossings])
         self.china = sim.dest_index["China"]
+        self.exported_keys = [("exported_g", drug, "China", "private") for drug in sim.drugs]
 
     def step(self, sim) -> None:
-        a, b, rng, rec = sim.actors, sim.scenario.border, sim.rng(self.name), sim.recorder
-        china_price = b.destinations[self.china].price_usd_per_g.value
+        a, b, rec = sim.actors, sim.scenario.border, sim.recorder
+        china = b.destinations[self.china]
+        china_price = china.price_usd_per_g.value
         # Allocation: wholesaler -> smuggler. Every wholesaler's memory of its exports decays
         # (one that lost its smuggler or whose crossing closed stops restocking for exports).
-        wh = a.of_role(st.WHOLESALER)
-        a.export_ema[wh] *= 0.8
-        wh = wh[a.export_tie[wh] >= 0]
-        if len(wh):
-            smug = a.export_tie[wh].astype(np.int64)
-            open_ = sim.crossing_open[a.crossing[smug]]
-            wh, smug = wh[open_], smug[open_]
-            net_export = china_price * (1 - b.bribe_share.value)
-            ratio = net_export / wholesale_price(sim)[a.region[wh]]
-            share = b.max_export_share.value / (1 + np.exp(-b.export_sensitivity.value * (ratio - 1)))
-            sent = kernels.row_totals_of(a.stock, wh) * share
-            sim.move_stock(wh, smug, share)
-            # Exporters remember their weekly exports and restock for them (see Delivery).
-            a.export_ema[wh] += 0.2 * sent
+        src, dst, moved = kernels.export_allocation(
+            a.of_role(st.WHOLESALER), a.export_tie, a.crossing, sim.crossing_open, a.region,
+            wholesale_price(sim), china_price * (1 - b.bribe_share.value), b.max_export_share.value,
+            b.export_sensitivity.value, a.stock, a.pure, a.export_ema)
+        if sim.flow_log is not None and len(src):
+            sim.flow_log.add(sim.t, a.uid[src], a.uid[dst], moved.sum(axis=1))
         # Crossing.
-        sm = a.of_role(st.SMUGGLER)
-        grams = kernels.row_totals_of(a.stock, sm)
-        crossing = a.crossing[sm].astype(np.int64)
-        go = (grams > 0) & sim.crossing_open[crossing]
-        if not go.any():
-            return
-        sm, grams, crossing = sm[go], grams[go], crossing[go]
-        # One guard per crossing smuggler, drawn uniformly among the crossing's guards.
-        corrupt = self.guard_corrupt[self.guard_first[crossing] + rng.integers(0, self.guards[crossing])]
-        bribe = np.where(corrupt, b.bribe_share.value * grams * china_price, 0.0)
-        region = self.crossing_region[crossing]
-        p_detect = np.where(corrupt, b.detection_if_bribed.value,
-                            np.minimum(1.0, b.detection_prob.value * sim.enforcement_mult[region]))
-        detected = rng.random(len(sm)) < p_detect
-        rec.add_by("bribes_usd", np.bincount(region, weights=bribe, minlength=sim.n_regions),
-                   sim.region_names, dim="region")
+        bribes = np.zeros(sim.n_regions)
+        caught, lot_src, lot_drug, lot_g, lot_p = kernels.border_crossing(
+            sim.draws(self.name), a.of_role(st.SMUGGLER), a.stock, a.pure, a.crossing, sim.crossing_open,
+            self.crossing_region, self.guard_first, self.guards, self.guard_corrupt, b.bribe_share.value,
+            china_price, b.detection_if_bribed.value, b.detection_prob.value, sim.enforcement_mult, bribes)
+        rec.add_by("bribes_usd", bribes, sim.region_names, dim="region")
         # Detected: the lot is seized and the smuggler arrested with exposure (done by enforcement).
-        caught = sm[detected]
-        sim.pending_arrests = np.concatenate([sim.pending_arrests, caught])
-        sim.seize_actor_stock(caught, "border_guard")
-        # Passed: shipment to China.
-        ok = sm[~detected]
-        china = b.destinations[self.china]
-        for d in range(sim.n_drugs):
-            g = a.stock[ok, d]
-            m = g > 0
-            if not m.any():
-                continue
-            src = ok[m]
-            n = len(src)
-            sim.shipments.add(n=n, drug=d, grams=g[m], pure=a.pure[src, d], arrive=sim.t + china.transit_weeks,
-                              foreign=True, dest=self.china, dest_region=-1, channel=sim.private_channel,
-                              carrier=-1, interdiction=china.interdiction_prob.value)
-            rec.add("exported_g", float(g[m].sum()), drug=sim.drugs[d], region="China", channel="private")
-            if sim.flow_log is not None:
-                sim.flow_log.add(sim.t, a.uid[src], FlowLog.foreign(self.china), g[m])
-            rec.add("private_export_revenue_usd", float(g[m].sum() * china_price))
-            a.stock[src, d] = 0.0
-            a.pure[src, d] = 0.0
+        if len(caught):
+            sim.pending_arrests = np.concatenate([sim.pending_arrests, caught])
+            sim.seize_actor_stock(caught, "border_guard")
+        # Passed: shipments to China.
+        if len(lot_g) == 0:
+            return
+        sim.shipments.add(drug=lot_drug, grams=lot_g, pure=lot_p, arrive=sim.t + china.transit_weeks,
+                          foreign=True, dest=self.china, dest_region=-1, channel=sim.private_channel,
+                          carrier=-1, interdiction=china.interdiction_prob.value)
+        exported = np.bincount(lot_drug, weights=lot_g, minlength=sim.n_drugs)
+        rec.record(self.exported_keys, exported)
+        rec.add("private_export_revenue_usd", float(exported.sum() * china_price))
+        if sim.flow_log is not None:
+            sim.flow_log.add(sim.t, a.uid[lot_src], FlowLog.foreign(self.china), lot_g)

@@ -68,7 +68,7 @@ class Transit(Process):
         ok = dest >= 0
         ok[ok] = a.active[dest[ok]] & (a.role[dest[ok]] == st.WHOLESALER)
         if not ok.all():
-            alt = a.pick_in_region(rng, st.WHOLESALER, sim.n_regions, sh.dest_region[idx][~ok])
+            alt = a.pick_in_region(sim.draws(self.name), st.WHOLESALER, sim.n_regions, sh.dest_region[idx][~ok])
             dest[~ok] = alt
             ok = dest >= 0
         lots = idx[ok]
