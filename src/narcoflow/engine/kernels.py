@@ -472,55 +472,86 @@ def restock(sellers, supplier, demand_ema, stock, pure, cover, u, rewire_prob):
 
 
 @njit(cache=True)
-def arrive_abroad(drug, grams, dest, channel, forced, interdiction, price_factor, pure, u, foreign_mult,
-                  price, private_channel, leg_first, leg_dest, leg_share, leg_weeks, leg_interdiction,
-                  seized_node, t, seized, revenue, delivered, ledger_seized, ledger_delivered):
-    """Foreign lots arrive (see processes/transit.py), in lot order: each is interdicted with its
-    probability (``u`` its uniform draw), or delivered, a share of it going on along the onward
-    legs of its destination (``leg_first[dest]:leg_first[dest + 1]``). Sums per key go to
-    ``seized[drug, dest]``, ``revenue[dest, channel]`` and ``delivered[drug, dest, channel]``, and
-    to the ledger.
-    Returns the onward legs (drug, grams, pure, arrive, dest, channel, interdiction) and the
-    transfers for the flow log (src node, dst node, grams), both in lot order."""
-    n = len(grams)
-    n_legs = n * max(1, np.max(leg_first[1:] - leg_first[:-1]))
-    l_drug = np.empty(n_legs, np.int64)
-    l_grams = np.empty(n_legs)
-    l_pure = np.empty(n_legs)
-    l_arrive = np.empty(n_legs, np.int64)
-    l_dest = np.empty(n_legs, np.int64)
-    l_channel = np.empty(n_legs, np.int64)
-    l_inter = np.empty(n_legs)
-    f_src = np.empty(n + n_legs, np.int64)
-    f_dst = np.empty(n + n_legs, np.int64)
-    f_grams = np.empty(n + n_legs)
-    k = 0
-    f = 0
+def transit(state, t, n, drug, grams, pure, arrive, foreign, dest, dest_region, channel, forced,
+            interdiction, price_factor, active, role, wholesaler, wh_sorted, wh_starts, wh_counts, stock,
+            a_pure, foreign_mult, price, private_channel, leg_first, leg_dest, leg_share, leg_weeks,
+            leg_interdiction, seized, revenue, delivered, ledger_seized, ledger_delivered):
+    """The lots in transit that are due arrive, in lot order (see processes/transit.py).
+
+    A domestic lot joins its wholesaler's stock, or another wholesaler's of its region if its own
+    is gone, or waits a week. A foreign lot is interdicted with its probability, or delivered, a
+    share of it going on along the onward legs of its destination (``leg_first[dest]:
+    leg_first[dest + 1]``). Sums per key go to ``seized[drug, dest]``, ``revenue[dest, channel]``
+    and ``delivered[drug, dest, channel]``, and to the ledger. Returns the mask of the lots still
+    in transit, the domestic deliveries (lot, wholesaler) and the foreign arrivals' onward legs
+    (lot, leg) and interdicted lots, in lot order."""
+    n_drugs = stock.shape[1]
+    keep = np.ones(n, dtype=np.bool_)
+    dom_lot = np.empty(n, dtype=np.int64)
+    dom_dest = np.empty(n, dtype=np.int64)
+    max_legs = max(1, np.max(leg_first[1:] - leg_first[:-1])) if len(leg_first) > 1 else 1
+    leg_lot = np.empty(n * max_legs, dtype=np.int64)
+    leg_of = np.empty(n * max_legs, dtype=np.int64)
+    leg_g = np.empty(n * max_legs)
+    lost_lot = np.empty(n, dtype=np.int64)
+    n_dom = 0
+    n_leg = 0
+    n_lost = 0
     for i in range(n):
-        d, g, de, ch = drug[i], grams[i], dest[i], channel[i]
+        if arrive[i] > t:
+            continue
+        d, g = drug[i], grams[i]
+        if not foreign[i]:
+            w = dest[i]
+            if not (w >= 0 and active[w] and role[w] == wholesaler):
+                r = dest_region[i]
+                c = wh_counts[r]
+                w = wh_sorted[wh_starts[r] + integer(state, c)] if c > 0 else -1
+            if w < 0:
+                arrive[i] += 1  # no wholesaler in the region: the lot waits a week
+                continue
+            stock[w, d] += g
+            a_pure[w, d] += pure[i]
+            dom_lot[n_dom], dom_dest[n_dom] = i, w
+            n_dom += 1
+            keep[i] = False
+            continue
+        keep[i] = False
+        de, ch = dest[i], channel[i]
         p = 1.0 if forced[i] else min(1.0, interdiction[i] * foreign_mult[de])
-        if u[i] < p:
+        if next_double(state) < p:
             seized[d, de] += g
             ledger_seized[d] += g
-            f_src[f], f_dst[f], f_grams[f] = -200 - de, seized_node[de], g
-            f += 1
+            lost_lot[n_lost] = i
+            n_lost += 1
             continue
         if ch != private_channel and price_factor[i] > 0:  # the state earns the lot's value (S8)
             revenue[de, ch] += g * price[de] * price_factor[i]
         rest = g
-        purity = pure[i] / g if g > 0 else 0.0
         for j in range(leg_first[de], leg_first[de + 1]):  # S14: a share goes on to markets via de
             og = g * leg_share[j]
             rest -= og
-            f_src[f], f_dst[f], f_grams[f] = -200 - de, -200 - leg_dest[j], og
-            f += 1
-            l_drug[k], l_grams[k], l_pure[k] = d, og, og * purity
-            l_arrive[k], l_dest[k], l_channel[k], l_inter[k] = t + leg_weeks[j], leg_dest[j], ch, leg_interdiction[j]
-            k += 1
+            leg_lot[n_leg], leg_of[n_leg], leg_g[n_leg] = i, j, og
+            n_leg += 1
         delivered[d, de, ch] += rest
         ledger_delivered[d] += rest
-    return (l_drug[:k], l_grams[:k], l_pure[:k], l_arrive[:k], l_dest[:k], l_channel[:k], l_inter[:k],
-            f_src[:f], f_dst[:f], f_grams[:f])
+    return keep, dom_lot[:n_dom], dom_dest[:n_dom], leg_lot[:n_leg], leg_of[:n_leg], leg_g[:n_leg], lost_lot[:n_lost]
+
+
+@njit(cache=True)
+def compact_lots(keep, drug, grams, pure, arrive, foreign, dest, dest_region, channel, carrier, forced,
+                 price_factor, interdiction):
+    """Keep the lots marked in ``keep`` (order kept), in place; returns how many."""
+    m = 0
+    for i in range(len(keep)):
+        if keep[i]:
+            if m != i:
+                drug[m], grams[m], pure[m], arrive[m] = drug[i], grams[i], pure[i], arrive[i]
+                foreign[m], dest[m], dest_region[m], channel[m] = foreign[i], dest[i], dest_region[i], channel[i]
+                carrier[m], forced[m], price_factor[m], interdiction[m] = (carrier[i], forced[i], price_factor[i],
+                                                                           interdiction[i])
+            m += 1
+    return m
 
 
 @njit(cache=True)
@@ -711,3 +742,96 @@ def border_crossing(state, smugglers, stock, pure, crossing, crossing_open, cros
                 pure[s, d] = 0.0
                 k += 1
     return caught[:n_caught], lot_src[:k], lot_drug[:k], lot_g[:k], lot_p[:k]
+
+
+# ------------------------------------------------------------------ delivery (S11)
+
+
+@njit(cache=True)
+def delivery(state, sellers, wholesalers, producers, supplier, demand_ema, export_ema, sell_ema, stock, pure,
+             on_the_way, cover, rewire_prob):
+    """The upper chain's week (see processes/delivery.py): wholesalers' needs, deliverers' buying
+    from their producers, then lots from deliverers to wholesalers pro rata to need; a wholesaler
+    served less than half its need leaves its deliverer with ``rewire_prob``.
+    ``on_the_way[slot]``: grams in transit to each wholesaler. Returns the producers' moves
+    (producer, deliverer, grams per drug: the flow log's) and the lots (deliverer, wholesaler,
+    drug, grams, pure grams), whose product has left the deliverers' stocks."""
+    cap, n_drugs = stock.shape
+    # Wholesalers' needs: target cover x (their sellers' demand + their exports) - held - on the way.
+    demand = supplier_totals(sellers, supplier, demand_ema, cap)
+    wh = np.empty(len(wholesalers), dtype=np.int64)
+    n_wh = 0
+    for w in wholesalers:
+        if supplier[w] >= 0:
+            wh[n_wh] = w
+            n_wh += 1
+    wh = wh[:n_wh]
+    need_w = np.empty(n_wh)
+    need_d = np.zeros(cap)
+    for j in range(n_wh):
+        w = wh[j]
+        held = 0.0
+        for d in range(n_drugs):
+            held += stock[w, d]
+        need_w[j] = max(0.0, cover * (demand[w] + export_ema[w]) - (held + on_the_way[w]))
+        need_d[supplier[w]] += need_w[j]
+    # Deliverers buy from their producers what their wholesalers lack.
+    held_d = row_totals(stock)
+    tied = np.empty(len(producers), dtype=np.int64)
+    n_p = 0
+    for p in producers:
+        if supplier[p] >= 0:
+            tied[n_p] = p
+            n_p += 1
+    tied = tied[:n_p]
+    offered = np.zeros(cap)
+    for p in tied:
+        offered[supplier[p]] += held_d[p]
+    frac = np.empty(n_p)
+    d_of_p = np.empty(n_p, dtype=np.int64)
+    for j in range(n_p):
+        p = tied[j]
+        dl = supplier[p]
+        d_of_p[j] = dl
+        o = offered[dl]
+        frac[j] = min(1.0, max(0.0, need_d[dl] - held_d[dl]) / o) if o > 0 else 0.0
+        if held_d[p] > 0:  # sell-through memory of the producers with product (S7)
+            sell_ema[p] = 0.9 * sell_ema[p] + 0.1 * frac[j]
+    moved = move_stock(tied, d_of_p, frac, stock, pure)
+    # Deliverers ship to their wholesalers pro rata to need.
+    held_d = row_totals(stock)
+    share = np.zeros(n_wh)
+    for j in range(n_wh):
+        if need_w[j] > 0:
+            dl = supplier[wh[j]]
+            share[j] = need_w[j] / max(need_d[dl], held_d[dl])
+    lot_src = np.empty(n_wh * n_drugs, dtype=np.int64)
+    lot_dst = np.empty(n_wh * n_drugs, dtype=np.int64)
+    lot_drug = np.empty(n_wh * n_drugs, dtype=np.int64)
+    lot_g = np.empty(n_wh * n_drugs)
+    lot_p = np.empty(n_wh * n_drugs)
+    k = 0
+    for d in range(n_drugs):
+        first = k
+        for j in range(n_wh):  # shares of the stock held before this drug's lots leave
+            dl = supplier[wh[j]]
+            g = stock[dl, d] * share[j]
+            if g > 0:
+                lot_src[k], lot_dst[k], lot_drug[k] = dl, wh[j], d
+                lot_g[k], lot_p[k] = g, pure[dl, d] * share[j]
+                k += 1
+        for i in range(first, k):
+            stock[lot_src[i], d] -= lot_g[i]
+            pure[lot_src[i], d] -= lot_p[i]
+    for j in range(n_wh):  # rounding can leave -1e-17 where a whole stock left
+        dl = supplier[wh[j]]
+        for d in range(n_drugs):
+            stock[dl, d] = max(stock[dl, d], 0.0)
+            pure[dl, d] = max(pure[dl, d], 0.0)
+    # Search: a wholesaler left short looks for another deliverer.
+    for j in range(n_wh):
+        if need_w[j] > 0:
+            served = share[j] * held_d[supplier[wh[j]]] / need_w[j]
+            if served < 0.5 and next_double(state) < rewire_prob:
+                supplier[wh[j]] = -1
+    return (tied, d_of_p, moved, lot_src[:k], lot_dst[:k], lot_drug[:k], lot_g[:k], lot_p[:k])

@@ -336,11 +336,8 @@ class Shipments:
         self.n += k
 
     def keep(self, mask: np.ndarray) -> None:
-        m = int(mask.sum())
-        for f in self._fields:
-            arr = getattr(self, f)
-            arr[:m] = arr[: self.n][mask]
-        self.n = m
+        """Keep the lots marked in ``mask`` (one entry per lot in transit), in order."""
+        self.n = kernels.compact_lots(mask, *(getattr(self, f) for f in self._fields))
 
     def view(self, field: str) -> np.ndarray:
         return getattr(self, field)[: self.n]

@@ -26,20 +26,6 @@ from narcoflow.engine import state as st
 from narcoflow.engine.processes.base import Process
 
 
-def wholesaler_need(sim, wh: np.ndarray, include_transit: bool = False) -> np.ndarray:
-    """Grams each wholesaler lacks to hold its target cover of weekly outflow (its sellers' demand
-    plus its exports), optionally counting what is already on the way to it."""
-    a, dist = sim.actors, sim.scenario.distribution
-    demand = kernels.supplier_totals(a.of_role(st.SELLER), a.supplier, a.demand_ema, a.cap)
-    held = kernels.row_totals_of(a.stock, wh)
-    if include_transit and sim.shipments.n:
-        sh = sim.shipments
-        dom = ~sh.view("foreign") & (sh.view("dest") >= 0)
-        held = held + np.bincount(sh.view("dest")[dom], weights=sh.view("grams")[dom], minlength=a.cap)[wh]
-    outflow = demand[wh] + a.export_ema[wh]
-    return np.maximum(0.0, dist.wholesaler_target_cover_weeks.value * outflow - held)
-
-
 class Recruitment(Process):
     name = "recruitment"
     claims = ("S11", "S12", "S13")

@@ -43,61 +43,42 @@ class Transit(Process):
         self.delivered_keys = [("delivered_abroad_g", drug, d, c) for drug in sim.drugs for d in dn for c in cn]
 
     def step(self, sim) -> None:
-        sh = sim.shipments
+        sh, a, rec = sim.shipments, sim.actors, sim.recorder
         if sh.n == 0:
             return
-        due = sh.view("arrive") <= sim.t
-        if not due.any():
-            return
-        rng = sim.rng(self.name)
-        idx = due.nonzero()[0]
-        wait = np.zeros(sh.n, dtype=bool)
-        dom = idx[~sh.foreign[idx]]
-        if len(dom):
-            wait[dom] = ~self._deliver_domestic(sim, rng, dom)
-        forn = idx[sh.foreign[idx]]
-        legs = self._arrive_abroad(sim, rng, forn) if len(forn) else None
-        sh.arrive[: sh.n][wait] += 1
-        sh.keep(~due | wait)
-        if legs is not None:
-            sh.add(**legs)
-
-    def _deliver_domestic(self, sim, rng, idx) -> np.ndarray:
-        a, sh = sim.actors, sim.shipments
-        dest = sh.dest[idx].astype(np.int64)
-        ok = dest >= 0
-        ok[ok] = a.active[dest[ok]] & (a.role[dest[ok]] == st.WHOLESALER)
-        if not ok.all():
-            alt = a.pick_in_region(sim.draws(self.name), st.WHOLESALER, sim.n_regions, sh.dest_region[idx][~ok])
-            dest[~ok] = alt
-            ok = dest >= 0
-        lots = idx[ok]
-        kernels.add_to_stock(dest[ok], sh.drug[lots], sh.grams[lots], sh.pure[lots], a.stock, a.pure)
-        if sim.flow_log is not None and ok.any():
-            sim.flow_log.add(sim.t, a.uid[sh.carrier[idx[ok]]], a.uid[dest[ok]], sh.grams[idx[ok]])
-        return ok
-
-    def _arrive_abroad(self, sim, rng, idx: np.ndarray) -> dict | None:
-        """Foreign lots ``idx`` arrive: interdicted, or delivered and partly forwarded onward
-        (`kernels.arrive_abroad`, in lot order). Returns the onward legs as new shipment columns
-        (None if there are none)."""
-        sh, rec, ledger = sim.shipments, sim.recorder, sim.ledger
         n_dest, n_ch = len(sim.dest_names), len(sim.channel_names)
         seized = np.zeros((sim.n_drugs, n_dest))
         revenue = np.zeros((n_dest, n_ch))
         delivered = np.zeros((sim.n_drugs, n_dest, n_ch))
-        d_, og, op, arr, oi, c_, ip, f_src, f_dst, f_g = kernels.arrive_abroad(
-            sh.drug[idx], sh.grams[idx], sh.dest[idx], sh.channel[idx], sh.forced[idx], sh.interdiction[idx],
-            sh.price_factor[idx], sh.pure[idx], rng.random(len(idx)), sim.foreign_mult, self.price,
-            sim.private_channel, self.leg_first, self.leg_dest, self.leg_share, self.leg_weeks,
-            self.leg_interdiction, self.seized_node, sim.t, seized, revenue, delivered,
-            ledger.seized, ledger.delivered)
-        if sim.flow_log is not None:
-            sim.flow_log.add(sim.t, f_src, f_dst, f_g)
+        n = sh.n
+        keep, dom_lot, dom_dest, leg_lot, leg_of, leg_g, lost = kernels.transit(
+            sim.draws(self.name), sim.t, n, sh.drug, sh.grams, sh.pure, sh.arrive, sh.foreign, sh.dest,
+            sh.dest_region, sh.channel, sh.forced, sh.interdiction, sh.price_factor, a.active, a.role,
+            st.WHOLESALER, *a.by_region(st.WHOLESALER, sim.n_regions), a.stock, a.pure, sim.foreign_mult,
+            self.price, sim.private_channel, self.leg_first, self.leg_dest, self.leg_share, self.leg_weeks,
+            self.leg_interdiction, seized, revenue, delivered, sim.ledger.seized, sim.ledger.delivered)
+        if keep.all():
+            return
         rec.record(self.seized_keys, seized.ravel())
         rec.record(self.revenue_keys, revenue.ravel())
         rec.record(self.delivered_keys, delivered.ravel())
-        if len(og) == 0:
-            return None
-        return dict(n=len(og), drug=d_, grams=og, pure=op, arrive=arr, foreign=True, dest=oi, dest_region=-1,
-                    channel=c_, carrier=-1, interdiction=ip)
+        if sim.flow_log is not None:
+            self._log(sim, dom_lot, dom_dest, leg_lot, leg_of, leg_g, lost)
+        if len(leg_g):  # onward legs leave from the arrived lots (read before the table shrinks)
+            d_ = sh.drug[leg_lot]
+            purity = np.divide(sh.pure[leg_lot], sh.grams[leg_lot], out=np.zeros(len(leg_lot)),
+                               where=sh.grams[leg_lot] > 0)
+            legs = dict(drug=d_, grams=leg_g, pure=leg_g * purity, arrive=sim.t + self.leg_weeks[leg_of],
+                        foreign=True, dest=self.leg_dest[leg_of], dest_region=-1, channel=sh.channel[leg_lot],
+                        carrier=-1, interdiction=self.leg_interdiction[leg_of])
+        sh.keep(keep)
+        if len(leg_g):
+            sh.add(**legs)
+
+    def _log(self, sim, dom_lot, dom_dest, leg_lot, leg_of, leg_g, lost) -> None:
+        """Flow-log this week's arrivals: carrier -> wholesaler, destination -> onward market,
+        destination -> the seizing agency."""
+        sh, a, log = sim.shipments, sim.actors, sim.flow_log
+        log.add(sim.t, a.uid[sh.carrier[dom_lot]], a.uid[dom_dest], sh.grams[dom_lot])
+        log.add(sim.t, FlowLog.foreign(sh.dest[leg_lot]), FlowLog.foreign(self.leg_dest[leg_of]), leg_g)
+        log.add(sim.t, FlowLog.foreign(sh.dest[lost]), self.seized_node[sh.dest[lost]], sh.grams[lost])
