@@ -485,7 +485,6 @@ def transit(state, t, n, drug, grams, pure, arrive, foreign, dest, dest_region, 
     and ``delivered[drug, dest, channel]``, and to the ledger. Returns the mask of the lots still
     in transit, the domestic deliveries (lot, wholesaler) and the foreign arrivals' onward legs
     (lot, leg) and interdicted lots, in lot order."""
-    n_drugs = stock.shape[1]
     keep = np.ones(n, dtype=np.bool_)
     dom_lot = np.empty(n, dtype=np.int64)
     dom_dest = np.empty(n, dtype=np.int64)
