@@ -154,6 +154,7 @@ class Simulation:
         self.foreign_mult = np.ones(len(self.dest_names))
         self.precursor_mult = 1.0
         self.pending_arrests = np.empty(0, dtype=np.int64)
+        self._seized_keys: dict[str, list] = {}  # recorder keys of seizures, per agency
         for p in self.processes:
             p.init(self)
         self.initialized = True
@@ -264,37 +265,25 @@ class Simulation:
         """Seize all stock held by ``slots`` and the shipments they carry (S12 arrests)."""
         if len(slots) == 0:
             return
-        a, rec = self.actors, self.recorder
+        a, sh = self.actors, self.shipments
+        slots = np.asarray(slots, dtype=np.int64)
         if self.flow_log is not None:
             sink = np.full(len(slots), FlowLog.seized(agency))
-            self.flow_log.add(self.t, a.uid[slots], sink, a.stock[slots].sum(axis=1))
-        for d in range(self.n_drugs):
-            g = a.stock[slots, d]
-            if g.sum() > 0:
-                by_region = np.bincount(a.region[slots], weights=g, minlength=self.n_regions)
-                rec.add_by("seized_g", by_region, self.region_names, dim="region",
-                           drug=self.drugs[d], channel=agency)
-                self.ledger.seized[d] += g.sum()
-        a.stock[slots] = 0.0
-        a.pure[slots] = 0.0
-        sh = self.shipments
-        if sh.n:
-            carried = self._marks(slots)[sh.view("carrier")] & ~sh.view("foreign")  # carrier -1: foreign
-            if carried.any() and self.flow_log is not None:
-                c = sh.view("carrier")[carried]
+            self.flow_log.add(self.t, a.uid[slots], sink, kernels.row_totals_of(a.stock, slots))
+        seized = np.zeros((self.n_drugs, self.n_regions))
+        keep = kernels.seize(slots, a.stock, a.pure, a.region, seized, self.ledger.seized, sh.n, sh.carrier,
+                             sh.foreign, sh.drug, sh.grams)
+        keys = self._seized_keys.get(agency)
+        if keys is None:
+            keys = self._seized_keys[agency] = [("seized_g", d, r, agency) for d in self.drugs
+                                                for r in self.region_names]
+        self.recorder.record(keys, seized.ravel())
+        if not keep.all():
+            if self.flow_log is not None:
+                c = sh.view("carrier")[~keep]
                 self.flow_log.add(self.t, a.uid[c], np.full(len(c), FlowLog.seized(agency)),
-                                  sh.view("grams")[carried])
-            if carried.any():
-                for d in range(self.n_drugs):
-                    m = carried & (sh.view("drug") == d)
-                    g = sh.view("grams")[m]
-                    if len(g):
-                        reg = a.region[sh.view("carrier")[m]]
-                        by_region = np.bincount(reg, weights=g, minlength=self.n_regions)
-                        rec.add_by("seized_g", by_region, self.region_names, dim="region",
-                                   drug=self.drugs[d], channel=agency)
-                        self.ledger.seized[d] += g.sum()
-                sh.keep(~carried)
+                                  sh.view("grams")[~keep])
+            sh.keep(keep)
 
     def jail(self, persons: np.ndarray) -> None:
         """Persons arrested leave their roles (and the user table) until released.

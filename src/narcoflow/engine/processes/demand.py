@@ -56,13 +56,13 @@ class Demand(Process):
         rng, c, u = sim.rng(self.name), sim.scenario.consumption, sim.users
         # Quitting: each user quits with the weekly probability (drawn as a binomial count of
         # distinct users: O(quitters), not O(users)).
-        k = rng.binomial(u.n, c.quit_rate_per_week.value)
-        if k:
-            rows = rng.choice(u.n, size=k, replace=False)
+        state = sim.draws(self.name)
+        rows = kernels.sample_rows(state, u.n, c.quit_rate_per_week.value)
+        if len(rows):
             sim.persons.flags[u.person[rows]] &= ~np.uint8(st.USER)
             u.remove_rows(rows)
         k = kernels.initiation_counts(
-            sim.draws(self.name), sim.persons.sizes, u.region_counts, sim.jailed_r, sim.week_consumed,
+            state, sim.persons.sizes, u.region_counts, sim.jailed_r, sim.week_consumed,
             sim.week_demand, sim.retail_price, c.base_initiation_per_week.value,
             c.peer_initiation_per_week.value, c.reference_price_usd_per_g.value, c.price_elasticity.value)
         if k.any():

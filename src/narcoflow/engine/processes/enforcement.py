@@ -38,30 +38,19 @@ class Enforcement(Process):
         self.role_prob = np.array([enf.weekly_arrest_prob[r].value for r in st.ROLE_NAMES])
 
     def step(self, sim) -> None:
-        rng, a, enf = sim.rng(self.name), sim.actors, sim.scenario.enforcement
-        active = a.active_slots()
+        a, enf, state = sim.actors, sim.scenario.enforcement, sim.draws(self.name)
         pending, sim.pending_arrests = sim.pending_arrests, np.empty(0, dtype=np.int64)
-        if len(active):
-            arrested = kernels.arrest_draw(active, a.role, a.region, self.role_prob,
-                                           sim.enforcement_mult,
-                                           rng.random(len(active)))
-            pending = pending[a.active[pending]]
-            if len(pending):
-                arrested = np.union1d(arrested, pending)
-            if len(arrested):
-                exposed = exposed_by(a, arrested)
-                exposed = exposed[rng.random(len(exposed)) < enf.exposure_arrest_prob.value]
-                sim.arrest_actors(np.union1d(arrested, exposed))
-        # Users (E1: use punishable by labour training). Each user is arrested with its region's
-        # probability p_r: drawn as a binomial count at the highest p_r, thinned by p_r / max.
+        arrested = kernels.actor_arrests(state, a.active_slots(), a.role, a.region, self.role_prob,
+                                         sim.enforcement_mult, pending, a.active, a.supplier, a.export_tie,
+                                         enf.exposure_arrest_prob.value)
+        if len(arrested):
+            sim.arrest_actors(arrested)
+        # Users (E1: use punishable by labour training), each with its region's probability.
         u = sim.users
         if u.n:
             p_r = np.minimum(1.0, enf.weekly_arrest_prob["user"].value * sim.enforcement_mult)
-            p_max = float(p_r.max())
-            k = rng.binomial(u.n, p_max) if p_max > 0 else 0
-            if k:
-                rows = rng.choice(u.n, size=k, replace=False)
-                rows = rows[rng.random(k) < p_r[u.region[rows]] / p_max]
-                arrests = np.bincount(u.region[rows], minlength=sim.n_regions).astype(float)
+            rows = kernels.user_arrests(state, u.n, u.region, p_r)
+            if len(rows):
+                arrests = np.bincount(u.region[rows], minlength=sim.n_regions)
                 sim.jail(u.person[rows])
                 sim.recorder.add_by("arrests", arrests, sim.region_names, dim="region", channel="user")
