@@ -917,3 +917,103 @@ def seize(slots, stock, pure, region, seized, ledger_seized, n_lots, carrier, fo
             seized[drug[i], region[c]] += grams[i]
             ledger_seized[drug[i]] += grams[i]
     return keep
+
+
+# ------------------------------------------------------------------ the state's product (S5, S8)
+
+
+@njit(cache=True)
+def state_exports(state, stock, pure, lot, share, dest_cum, interdiction):
+    """The channels' lots of the week (see processes/state_exports.py): channel c sends, of each
+    drug in the state's stock, ``share[c]`` of the stock in lots of ``lot[c]`` grams (the count
+    stochastically rounded, at most the whole lots held), each to a destination drawn by the
+    channel's cumulative weights ``dest_cum[c]``. Takes the lots out of the state's stock.
+    Returns per lot (channel, drug, destination, pure grams, interdiction probability) and the
+    grams per channel, drug and destination."""
+    n_ch, n_dest = dest_cum.shape
+    n_drugs = len(stock)
+    exported = np.zeros((n_ch, n_drugs, n_dest))
+    cap = 16
+    l_ch = np.empty(cap, dtype=np.int64)
+    l_drug = np.empty(cap, dtype=np.int64)
+    l_dest = np.empty(cap, dtype=np.int64)
+    l_pure = np.empty(cap)
+    l_inter = np.empty(cap)
+    k = 0
+    for c in range(n_ch):
+        if dest_cum[c, n_dest - 1] <= 0:
+            continue
+        for d in range(n_drugs):
+            if stock[d] <= 0:
+                continue
+            expected = stock[d] * share[c] / lot[c]
+            n = int(expected) + (1 if next_double(state) < expected - int(expected) else 0)
+            n = min(n, int(stock[d] // lot[c]))
+            if n == 0:
+                continue
+            purity = pure[d] / stock[d]
+            stock[d] -= n * lot[c]
+            pure[d] -= n * lot[c] * purity
+            if k + n > cap:
+                cap = 2 * (k + n)
+                l_ch, l_drug, l_dest = _grow_int(l_ch, cap), _grow_int(l_drug, cap), _grow_int(l_dest, cap)
+                l_pure, l_inter = _grow_float(l_pure, cap), _grow_float(l_inter, cap)
+            for _ in range(n):
+                x = next_double(state) * dest_cum[c, n_dest - 1]
+                de = 0
+                while de < n_dest - 1 and dest_cum[c, de] <= x:  # inverse CDF
+                    de += 1
+                l_ch[k], l_drug[k], l_dest[k] = c, d, de
+                l_pure[k], l_inter[k] = lot[c] * purity, interdiction[c, de]
+                exported[c, d, de] += lot[c]
+                k += 1
+    return l_ch[:k], l_drug[:k], l_dest[:k], l_pure[:k], l_inter[:k], exported
+
+
+@njit(cache=True)
+def _grow_int(a, cap):
+    out = np.empty(cap, dtype=np.int64)
+    out[: len(a)] = a
+    return out
+
+
+@njit(cache=True)
+def _grow_float(a, cap):
+    out = np.empty(cap)
+    out[: len(a)] = a
+    return out
+
+
+@njit(cache=True)
+def siphon(state, output, output_region, rate, state_stock, state_pure, wh_sorted, starts, counts,
+           stock, pure, siphoned):
+    """NSA officials leak ``rate`` of each facility's output to a random wholesaler of the
+    facility's region, or of any region if it has none (S5); grams per drug and region go to
+    ``siphoned``. Returns (wholesaler, drug, grams) per leak, for the flow log."""
+    n_fac, n_drugs = output.shape
+    who = np.empty(n_fac * n_drugs, dtype=np.int64)
+    what = np.empty(n_fac * n_drugs, dtype=np.int64)
+    grams = np.empty(n_fac * n_drugs)
+    k = 0
+    total = len(wh_sorted)
+    if total == 0:
+        return who[:0], what[:0], grams[:0]
+    for i in range(n_fac):
+        r = output_region[i]
+        if counts[r] > 0:
+            w = wh_sorted[starts[r] + integer(state, counts[r])]
+        else:
+            w = wh_sorted[integer(state, total)]
+        for d in range(n_drugs):
+            g = min(output[i, d] * rate, state_stock[d])
+            if g <= 0:
+                continue
+            purity = state_pure[d] / state_stock[d]
+            state_stock[d] -= g
+            state_pure[d] -= g * purity
+            stock[w, d] += g
+            pure[w, d] += g * purity
+            siphoned[d, r] += g
+            who[k], what[k], grams[k] = w, d, g
+            k += 1
+    return who[:k], what[:k], grams[:k]

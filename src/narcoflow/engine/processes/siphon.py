@@ -5,6 +5,9 @@ of any region). With no wholesaler anywhere nothing is siphoned that week.
 
 from __future__ import annotations
 
+import numpy as np
+
+from narcoflow.engine import kernels
 from narcoflow.engine import state as st
 from narcoflow.engine.flowlog import STATE
 from narcoflow.engine.processes.base import Process
@@ -14,27 +17,18 @@ class NsaSiphon(Process):
     name = "nsa_siphon"
     claims = ("S5",)
 
+    def init(self, sim) -> None:
+        self.siphoned_keys = [("siphoned_g", d, r, None) for d in sim.drugs for r in sim.region_names]
+
     def step(self, sim) -> None:
         rate = sim.scenario.state.siphon_rate.value
         if rate <= 0:
             return
-        a, rng = sim.actors, sim.rng(self.name)
-        wholesalers = a.of_role(st.WHOLESALER)
-        if len(wholesalers) == 0:
-            return
-        for i, r in enumerate(sim.state_output_region):
-            local = wholesalers[a.region[wholesalers] == r]
-            pool = local if len(local) else wholesalers
-            w = pool[rng.integers(len(pool))]
-            for d in range(sim.n_drugs):
-                g = min(sim.state_output[i, d] * rate, sim.state_stock[d])
-                if g <= 0:
-                    continue
-                purity = sim.state_pure[d] / sim.state_stock[d]
-                sim.state_stock[d] -= g
-                sim.state_pure[d] -= g * purity
-                a.stock[w, d] += g
-                a.pure[w, d] += g * purity
-                if sim.flow_log is not None:
-                    sim.flow_log.add(sim.t, STATE, a.uid[w], [g])
-                sim.recorder.add("siphoned_g", g, drug=sim.drugs[d], region=sim.region_names[r])
+        a = sim.actors
+        siphoned = np.zeros((sim.n_drugs, sim.n_regions))
+        who, _, grams = kernels.siphon(sim.draws(self.name), sim.state_output, sim.state_output_region, rate,
+                                       sim.state_stock, sim.state_pure, *a.by_region(st.WHOLESALER, sim.n_regions),
+                                       a.stock, a.pure, siphoned)
+        sim.recorder.record(self.siphoned_keys, siphoned.ravel())
+        if sim.flow_log is not None and len(who):
+            sim.flow_log.add(sim.t, STATE, a.uid[who], grams)

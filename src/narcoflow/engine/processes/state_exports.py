@@ -14,6 +14,7 @@ import datetime as dt
 
 import numpy as np
 
+from narcoflow.engine import kernels
 from narcoflow.engine.flowlog import STATE, FlowLog
 from narcoflow.engine.processes.base import Process
 
@@ -34,6 +35,16 @@ class StateExports(Process):
         self.interdiction = [np.array([d.interdiction_prob.value for d in sc.border.destinations])
                              * c.interdiction_multiplier.value for c in sc.state.export_channels]
         self.seizures = [e for e in sc.events if e.type == "state_shipment_seizure"]
+        channels = sc.state.export_channels
+        n_dest = len(sim.dest_names)
+        self.cum = np.array(self.dest_cum, dtype=float).reshape(len(channels), n_dest)
+        self.inter = np.array(self.interdiction, dtype=float).reshape(len(channels), n_dest)
+        self.lot = np.array([c.lot_g.value * sim.scale for c in channels], dtype=float)
+        self.share = np.array([c.share_of_stock_per_week.value for c in channels], dtype=float)
+        self.transit = np.array([c.transit_weeks for c in channels], dtype=np.int64)
+        self.price_factor = np.array([c.price_factor.value for c in channels], dtype=float)
+        self.exported_keys = [("exported_g", drug, dest, ch.name) for ch in channels for drug in sim.drugs
+                              for dest in sim.dest_names]
 
     def ship(self, sim, drug: int, grams: float, dest: int, channel: int, transit: int,
              price_factor: float, interdiction: float, forced: bool = False) -> None:
@@ -50,7 +61,6 @@ class StateExports(Process):
                          channel=sim.channel_names[channel])
 
     def step(self, sim) -> None:
-        rng = sim.rng(self.name)
         sc = sim.scenario
         for ev in self.seizures:
             if sim.date <= ev.start < sim.date + dt.timedelta(days=7):
@@ -62,38 +72,16 @@ class StateExports(Process):
                 if grams > 0:
                     self.ship(sim, d, grams, sim.dest_index[ev.destination], ch, channel.transit_weeks,
                               channel.price_factor.value, 1.0, forced=True)
-        for ci, c in enumerate(sc.state.export_channels):
-            lot = c.lot_g.value * sim.scale
-            weights = self.dest_cum[ci]
-            if weights[-1] <= 0:
-                continue
-            for d in range(sim.n_drugs):
-                if sim.state_stock[d] <= 0:
-                    continue
-                available = sim.state_stock[d] * c.share_of_stock_per_week.value
-                expected_lots = available / lot
-                n_lots = int(expected_lots) + int(rng.random() < expected_lots - int(expected_lots))
-                n_lots = min(n_lots, int(sim.state_stock[d] // lot))
-                if n_lots == 0:
-                    continue
-                # Destinations by the channel's weights (inverse CDF), one lot each.
-                dests = np.minimum(np.searchsorted(weights, rng.random(n_lots) * weights[-1], side="right"),
-                                   len(weights) - 1)
-                self.ship_lots(sim, d, lot, dests, ci, c)
-
-    def ship_lots(self, sim, drug: int, lot: float, dests: np.ndarray, ci: int, c) -> None:
-        """Dispatch ``len(dests)`` lots of ``lot`` grams of ``drug`` through channel ``ci``."""
-        n = len(dests)
-        grams = n * lot
-        purity = sim.state_pure[drug] / sim.state_stock[drug]
-        sim.state_stock[drug] -= grams
-        sim.state_pure[drug] -= grams * purity
-        sim.shipments.add(n=n, drug=drug, grams=lot, pure=lot * purity, arrive=sim.t + c.transit_weeks,
-                          foreign=True, dest=dests, dest_region=-1, channel=ci, carrier=-1,
-                          price_factor=c.price_factor.value, interdiction=self.interdiction[ci][dests])
-        per_dest = np.bincount(dests, minlength=len(sim.dest_names)) * lot
+        if not len(self.lot):
+            return
+        ch, drug, dest, pure, inter, exported = kernels.state_exports(
+            sim.draws(self.name), sim.state_stock, sim.state_pure, self.lot, self.share, self.cum, self.inter)
+        if len(ch) == 0:
+            return
+        sim.shipments.add(drug=drug, grams=self.lot[ch], pure=pure, arrive=sim.t + self.transit[ch], foreign=True,
+                          dest=dest, dest_region=-1, channel=ch, carrier=-1, price_factor=self.price_factor[ch],
+                          interdiction=inter)
+        sim.recorder.record(self.exported_keys, exported.ravel())
         if sim.flow_log is not None:
-            for dest in per_dest.nonzero()[0].tolist():
-                sim.flow_log.add(sim.t, STATE, FlowLog.foreign(int(dest)), [per_dest[dest]])
-        sim.recorder.add_by("exported_g", per_dest, sim.dest_names, dim="region", drug=sim.drugs[drug],
-                            channel=sim.channel_names[ci])
+            for c, d, de in zip(*exported.nonzero(), strict=True):
+                sim.flow_log.add(sim.t, STATE, FlowLog.foreign(int(de)), [exported[c, d, de]])
