@@ -1017,3 +1017,127 @@ def siphon(state, output, output_region, rate, state_stock, state_pure, wh_sorte
             who[k], what[k], grams[k] = w, d, g
             k += 1
     return who[:k], what[:k], grams[:k]
+
+
+# ------------------------------------------------------------------ private producers (S6, S7)
+
+
+@njit(cache=True, inline="always")
+def _logistic(x):
+    return 1.0 / (1.0 + np.exp(-min(max(x, -50.0), 50.0)))
+
+
+@njit(cache=True, inline="always")
+def _net_gain(output, price, precursor_cost, legal_income, risk):
+    """Expected weekly gain of producing over legal work, net of risk (USD), see producers.py."""
+    return output * (price - precursor_cost) - legal_income - risk
+
+
+@njit(cache=True)
+def producer_exits(state, producers, output, sell_ema, region, supplier, price_r, enforcement_mult,
+                   availability, precursor_cost, legal_income, risk_per_mult, base_exit, max_exit):
+    """Producers leaving this week: each with ``base_exit + max_exit x logistic(-net / legal
+    income)``, its net gain counting only what it sells; only those with a buyer (a leaver hands
+    its stock to its deliverer; without one it stays on a week)."""
+    out = np.empty(len(producers), dtype=np.int64)
+    n = 0
+    for s in producers:
+        r = region[s]
+        net = _net_gain(output[s] * availability * sell_ema[s], price_r[r], precursor_cost, legal_income,
+                        risk_per_mult * enforcement_mult[r])
+        p_exit = min(base_exit + max_exit * _logistic(-net / legal_income), 1.0)
+        if next_double(state) < p_exit and supplier[s] >= 0:
+            out[n] = s
+            n += 1
+    return out[:n]
+
+
+@njit(cache=True)
+def producer_entries(state, producers, city, sell_ema, city_region, pool_sizes, price_r, enforcement_mult,
+                     availability, output_per_week, precursor_cost, legal_income, risk_per_mult, horizon,
+                     setup_cost, max_entry):
+    """Entrants per chemical city this week: a binomial count of its skilled pool at
+    ``max_entry x availability x logistic(value / set-up cost)``, value = horizon x net gain -
+    set-up cost, entrants expecting their city's mean sell-through (1 if it has no producer)."""
+    n_cities = len(city_region)
+    n_local = np.zeros(n_cities)
+    sold = np.zeros(n_cities)
+    for s in producers:
+        n_local[city[s]] += 1
+        sold[city[s]] += sell_ema[s]
+    k = np.zeros(n_cities, dtype=np.int64)
+    for c in range(n_cities):
+        r = city_region[c]
+        sell = sold[c] / n_local[c] if n_local[c] > 0 else 1.0
+        net = _net_gain(output_per_week * availability * sell, price_r[r], precursor_cost, legal_income,
+                        risk_per_mult * enforcement_mult[r])
+        value = horizon * net - setup_cost
+        p_entry = max_entry * availability * _logistic(value / setup_cost)
+        k[c] = binomial(state, pool_sizes[c], min(1.0, p_entry))
+    return k
+
+
+
+@njit(cache=True)
+def pick_deliverers(state, wholesalers, region, dl_sorted, starts, counts, producers, supplier, stock,
+                    same_region_prob):
+    """A deliverer for each of ``wholesalers``, weighted by the product available behind it (its
+    stock and its tied producers'): of the wholesaler's region with ``same_region_prob`` (if the
+    region has one), else of any region (S11: product flows from where it is abundant)."""
+    supply = row_totals(stock)
+    for p in producers:
+        if supplier[p] >= 0:
+            for d in range(stock.shape[1]):
+                supply[supplier[p]] += stock[p, d]
+    n_dl = len(dl_sorted)
+    cum = np.empty(n_dl)  # deliverers sorted by region: each region is a segment
+    acc = 0.0
+    for j in range(n_dl):
+        acc += supply[dl_sorted[j]] + 1e-9
+        cum[j] = acc
+    out = np.empty(len(wholesalers), dtype=np.int64)
+    for i in range(len(wholesalers)):
+        r = region[wholesalers[i]]
+        lo, hi = 0, n_dl
+        if next_double(state) < same_region_prob and counts[r] > 0:
+            lo, hi = starts[r], starts[r] + counts[r]
+        base = cum[lo - 1] if lo > 0 else 0.0
+        x = base + next_double(state) * (cum[hi - 1] - base)
+        j = np.searchsorted(cum[lo:hi], x) + lo
+        out[i] = dl_sorted[min(max(j, lo), hi - 1)]
+    return out
+
+
+@njit(cache=True)
+def role_slots(active, role, r):
+    """Slots of the active actors of role ``r``, ascending."""
+    n = 0
+    for s in range(len(active)):
+        if active[s] and role[s] == r:
+            n += 1
+    out = np.empty(n, dtype=np.int64)
+    n = 0
+    for s in range(len(active)):
+        if active[s] and role[s] == r:
+            out[n] = s
+            n += 1
+    return out
+
+
+@njit(cache=True)
+def role_by_region(slots, region, n_regions):
+    """``slots`` grouped by region (a counting sort, slot order kept within a region): (sorted
+    slots, starts, counts)."""
+    counts = np.zeros(n_regions, dtype=np.int64)
+    for s in slots:
+        counts[region[s]] += 1
+    starts = np.zeros(n_regions, dtype=np.int64)
+    for r in range(1, n_regions):
+        starts[r] = starts[r - 1] + counts[r - 1]
+    fill = starts.copy()
+    out = np.empty(len(slots), dtype=np.int32)
+    for s in slots:
+        r = region[s]
+        out[fill[r]] = s
+        fill[r] += 1
+    return out, starts, counts

@@ -63,7 +63,7 @@ def run(fn: Callable[[int], T], count: int) -> list[T]:
     """``[fn(0), ..., fn(count - 1)]``, on a thread pool when there are several items and threads.
 
     The pool is made once per process (again in a forked child, whose copy has no threads)."""
-    threads = min(n_threads(), count)
+    threads = min(n_threads(), count) if count > 1 else 1
     if threads <= 1:
         return [fn(i) for i in range(count)]
     global _pool, _pool_key

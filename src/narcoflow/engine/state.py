@@ -254,7 +254,7 @@ class Actors:
         if hit is None:
             if len(self._cache) > 64:
                 self._cache.clear()
-            hit = self._cache[key] = (self.active & (self.role == role)).nonzero()[0]
+            hit = self._cache[key] = kernels.role_slots(self.active, self.role, role)
         return hit
 
     def by_region(self, role: int, n_regions: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -262,12 +262,7 @@ class Actors:
         key = ("region", role, self.version)
         hit = self._cache.get(key)
         if hit is None:
-            slots = self.of_role(role)
-            reg = self.region[slots]
-            order = np.argsort(reg, kind="stable")  # int16 keys: a radix sort, O(n)
-            counts = np.bincount(reg, minlength=n_regions)
-            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-            hit = self._cache[key] = (slots[order].astype(np.int32), starts, counts)
+            hit = self._cache[key] = kernels.role_by_region(self.of_role(role), self.region, n_regions)
         return hit
 
     def pick_in_region(self, state: np.ndarray, role: int, n_regions: int,

@@ -23,10 +23,6 @@ from narcoflow.engine.flowlog import SOURCE
 from narcoflow.engine.processes.base import Process
 
 
-def _logistic(x):
-    return 1.0 / (1.0 + np.exp(-np.minimum(np.maximum(x, -50), 50)))
-
-
 def producer_price(sim) -> np.ndarray:
     """Price a deliverer pays a producer, by region (retail / retail markup / wholesale markup)."""
     p = sim.scenario.prices
@@ -57,15 +53,6 @@ class ProducerEntryExit(Process):
             for ci, k in enumerate(per_city):
                 self.enter(sim, rng, ci, int(k))
 
-    def economics(self, sim, output: np.ndarray | float, region: np.ndarray | int):
-        """Expected weekly net gain of producing over legal work, net of risk (USD)."""
-        pv, enf = sim.scenario.private, sim.scenario.enforcement
-        price = producer_price(sim)[region]
-        margin = output * (price - pv.precursor_cost_usd_per_g.value)
-        risk = (enf.weekly_arrest_prob["producer"].value * sim.enforcement_mult[region]
-                * pv.penalty_cost_usd.value)
-        return margin - pv.legal_income_usd_per_week.value - risk
-
     def enter(self, sim, rng, city: int, k: int) -> np.ndarray:
         pv = sim.scenario.private
         r = int(self.city_region[city])
@@ -84,35 +71,28 @@ class ProducerEntryExit(Process):
         return slots
 
     def step(self, sim) -> None:
-        rng, a, pv = sim.rng(self.name), sim.actors, sim.scenario.private
+        rng, a, pv, state = sim.rng(self.name), sim.actors, sim.scenario.private, sim.draws(self.name)
+        enf = sim.scenario.enforcement
         availability = pv.precursor_availability.value * sim.precursor_mult
+        price = producer_price(sim)
+        risk = enf.weekly_arrest_prob["producer"].value * pv.penalty_cost_usd.value  # x enforcement_mult
+        legal = pv.legal_income_usd_per_week.value
         # Exit first (decided on last week's prices), then entry.
-        prod = a.of_role(st.PRODUCER)
-        if len(prod):
-            net = self.economics(sim, a.output_g[prod] * availability * a.sell_ema[prod], a.region[prod])
-            p_exit = pv.base_exit_rate.value + pv.max_exit_rate.value * _logistic(
-                -net / pv.legal_income_usd_per_week.value)
-            leaving = prod[rng.random(len(prod)) < np.minimum(p_exit, 1.0)]
-            # A leaver hands any remaining stock to its deliverer; without one it stays on a week.
-            has_buyer = a.supplier[leaving] >= 0
-            leaving = leaving[has_buyer]
+        leaving = kernels.producer_exits(state, a.of_role(st.PRODUCER), a.output_g, a.sell_ema, a.region,
+                                         a.supplier, price, sim.enforcement_mult, availability,
+                                         pv.precursor_cost_usd_per_g.value, legal, risk, pv.base_exit_rate.value,
+                                         pv.max_exit_rate.value)
+        if len(leaving):
             sim.move_stock(leaving, a.supplier[leaving].astype(np.int64), np.ones(len(leaving)))
             sim.persons.flags[a.person[leaving]] &= ~np.uint8(st.ACTOR)
             sim.remove_actors(leaving)
         if availability <= 0:
             return
-        # Entrants expect to sell what their city's producers sell (sell-through), 1 if none.
-        prod = a.of_role(st.PRODUCER)
-        n_cities = len(self.skilled)
-        city = a.city[prod]
-        n_local = np.bincount(city, minlength=n_cities)
-        sell = np.divide(np.bincount(city, weights=a.sell_ema[prod], minlength=n_cities), n_local,
-                         out=np.ones(n_cities), where=n_local > 0)
-        value = (pv.planning_horizon_weeks.value
-                 * self.economics(sim, pv.output_g_per_week.value * availability * sell, self.city_region)
-                 - pv.setup_cost_usd.value)
-        p_entry = pv.max_entry_rate.value * availability * _logistic(value / pv.setup_cost_usd.value)
-        k = rng.binomial(self.pool_sizes, np.minimum(1.0, p_entry))
+        k = kernels.producer_entries(state, a.of_role(st.PRODUCER), a.city, a.sell_ema, self.city_region,
+                                     self.pool_sizes, price, sim.enforcement_mult, availability,
+                                     pv.output_g_per_week.value, pv.precursor_cost_usd_per_g.value, legal, risk,
+                                     pv.planning_horizon_weeks.value, pv.setup_cost_usd.value,
+                                     pv.max_entry_rate.value)
         for ci in k.nonzero()[0].tolist():
             self.enter(sim, rng, int(ci), int(k[ci]))
 

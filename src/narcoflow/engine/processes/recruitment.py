@@ -84,30 +84,18 @@ class Recruitment(Process):
         wh = a.of_role(st.WHOLESALER)
         w = kernels.orphans(state, wh, a.supplier, prob)
         if len(w) and len(a.of_role(st.DELIVERER)):
-            a.supplier[w] = self._pick_deliverers(sim, sim.rng(self.name), w)
+            a.supplier[w] = self._pick_deliverers(sim, w)
         # Wholesalers -> a smuggler (S13), with the region's border access.
         sm = a.of_role(st.SMUGGLER)
         if len(sm):
             kernels.tie_smugglers(state, wh, a.export_tie, a.region, prob * self.border_access,
                                   *a.by_region(st.SMUGGLER, n_r), sm)
 
-    def _pick_deliverers(self, sim, rng, w: np.ndarray) -> np.ndarray:
+    def _pick_deliverers(self, sim, w: np.ndarray) -> np.ndarray:
         """A deliverer for each wholesaler of ``w``, picked with a weight equal to the product
         available behind it (its stock and its producers'): of the wholesaler's region with
         ``deliverer_same_region_prob`` (if the region has one), else of any region."""
         a = sim.actors
-        dl, starts, counts = a.by_region(st.DELIVERER, sim.n_regions)
-        supply = kernels.row_totals(a.stock)
-        prod = a.of_role(st.PRODUCER)
-        prod = prod[a.supplier[prod] >= 0]
-        supply = supply + np.bincount(a.supplier[prod], weights=kernels.row_totals_of(a.stock, prod), minlength=a.cap)
-        cum = np.cumsum(supply[dl] + 1e-9)  # deliverers sorted by region: regions are segments
-        region = a.region[w].astype(np.int64)
-        local = rng.random(len(w)) < sim.scenario.distribution.deliverer_same_region_prob.value
-        local &= counts[region] > 0
-        lo = np.where(local, starts[region], 0)
-        hi = np.where(local, starts[region] + counts[region], len(dl))
-        base = np.where(lo > 0, cum[lo - 1], 0.0)
-        x = base + rng.random(len(w)) * (cum[hi - 1] - base)
-        pick = np.minimum(np.maximum(np.searchsorted(cum, x), lo), hi - 1)
-        return dl[pick]
+        return kernels.pick_deliverers(sim.draws(self.name), w, a.region, *a.by_region(st.DELIVERER, sim.n_regions),
+                                       a.of_role(st.PRODUCER), a.supplier, a.stock,
+                                       sim.scenario.distribution.deliverer_same_region_prob.value)
