@@ -83,3 +83,11 @@ def binomial(state, n, p):
                 break
             x += 1
     return n - x if flip else x
+
+
+@njit(cache=True, nogil=True)
+def normal(state):
+    """A standard normal draw (Box-Muller, two uniforms per draw)."""
+    u1 = next_double(state)
+    u2 = next_double(state)
+    return np.sqrt(-2.0 * np.log(1.0 - u1)) * np.cos(2.0 * np.pi * u2)

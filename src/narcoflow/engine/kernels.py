@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from narcoflow.engine.draws import binomial, integer, next_double
+from narcoflow.engine.draws import binomial, integer, next_double, normal
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -1141,3 +1141,82 @@ def role_by_region(slots, region, n_regions):
         out[fill[r]] = s
         fill[r] += 1
     return out, starts, counts
+
+
+
+@njit(cache=True)
+def new_users(state, k_by_region, flags, person_start, sizes, exclude, user_flag, sellers_sorted, starts, counts,
+              epoch, use_g, sigma, heroin_share):
+    """Draw ``k_by_region[r]`` new users among the free non-users of each region r (`sample_free`;
+    fewer in a nearly exhausted region), flag them, and give each a random seller of its region
+    (-1 if none) with that seller's epoch, a base weekly use ``use_g x lognormal(-sigma^2 / 2,
+    sigma)`` (mean ``use_g``) and a drug (heroin = 1 with ``heroin_share``, else meth = 0).
+    Returns (person, region, seller, seller epoch, use, drug)."""
+    total = 0
+    for k in k_by_region:
+        total += k
+    person = np.empty(total, dtype=np.int64)
+    region = np.empty(total, dtype=np.int64)
+    n = 0
+    empty = np.empty(0, dtype=np.int64)
+    for r in range(len(k_by_region)):
+        if k_by_region[r] > 0 and sizes[r] > 0:
+            got = sample_free(state, flags, person_start[r], empty, sizes[r], k_by_region[r], exclude)
+            for pid in got:
+                flags[pid] |= np.uint8(user_flag)
+                person[n] = pid
+                region[n] = r
+                n += 1
+    seller = np.full(n, -1, dtype=np.int64)
+    seller_epoch = np.zeros(n, dtype=np.int32)
+    use = np.empty(n)
+    drug = np.zeros(n, dtype=np.int8)
+    for i in range(n):
+        c = counts[region[i]]
+        if c > 0:
+            s = sellers_sorted[starts[region[i]] + integer(state, c)]
+            seller[i] = s
+            seller_epoch[i] = epoch[s]
+        use[i] = use_g * np.exp(-0.5 * sigma * sigma + sigma * normal(state))
+        if next_double(state) < heroin_share:
+            drug[i] = 1
+    return person[:n], region[:n], seller, seller_epoch, use, drug
+
+
+# ------------------------------------------------------------------ prices (S11)
+
+
+@njit(cache=True)
+def prices(wholesale, demand_r, consumed_r, stock, active, n_lots, lot_grams, lot_foreign, normal, markup,
+           wholesale_markup, speed, glut_weight, target_cover, min_retail, max_retail, retail_r, levels):
+    """One week of price adjustment (see processes/prices.py): the national wholesale price moves
+    with national shortage and glut, each region's retail price adds its shortage premium (in
+    place in ``retail_r``). Writes the retail, wholesale and producer prices by region to the
+    start of ``levels``; returns the new national wholesale price."""
+    n_r = len(demand_r)
+    total_demand = 0.0
+    total_consumed = 0.0
+    for r in range(n_r):
+        total_demand += demand_r[r]
+        total_consumed += consumed_r[r]
+    if total_demand > 0:
+        shortage = (normal - total_consumed / total_demand) / normal
+        held = 0.0
+        for d in range(stock.shape[1]):  # the whole private chain's stock (as the ledger's sum)
+            for s in range(len(active)):
+                if active[s]:
+                    held += stock[s, d]
+        for i in range(n_lots):
+            if not lot_foreign[i]:
+                held += lot_grams[i]
+        glut = min(5.0, held / total_demand / target_cover - 1.0)
+        wholesale *= np.exp(speed * (shortage - glut_weight * glut))
+        wholesale = min(max(wholesale, min_retail / markup), max_retail / markup)
+    for r in range(n_r):
+        served = consumed_r[r] / demand_r[r] if demand_r[r] > 0 else 1.0
+        premium = max(0.0, normal - served) / normal
+        retail_r[r] = min(max(wholesale * markup * (1.0 + premium), min_retail), max_retail)
+        levels[r] = retail_r[r]
+        levels[n_r + r] = retail_r[r] / markup
+        levels[2 * n_r + r] = retail_r[r] / markup / wholesale_markup
+    return wholesale

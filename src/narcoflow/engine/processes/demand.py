@@ -26,34 +26,23 @@ class Demand(Process):
         rng = sim.rng(self.name)
         prev = np.array([r.initial_prevalence.value for r in sim.scenario.regions])
         k = rng.binomial(sim.persons.sizes, prev)
-        self.add_users(sim, rng, k, count=False)
+        self.add_users(sim, k, count=False)
 
-    def add_users(self, sim, rng, k_by_region, count: bool = True) -> None:
-        c, a, state = sim.scenario.consumption, sim.actors, sim.draws(self.name)
-        persons, regions = [], []
-        for r in k_by_region.nonzero()[0].tolist():
-            p = sim.persons.sample_free(state, r, int(k_by_region[r]), st.USER | st.JAILED)
-            persons.append(p)
-            regions.append(np.full(len(p), r, dtype=np.int64))
-        if not persons:
+    def add_users(self, sim, k_by_region, count: bool = True) -> None:
+        c, a = sim.scenario.consumption, sim.actors
+        person, region, seller, epoch, use, drug = kernels.new_users(
+            sim.draws(self.name), np.asarray(k_by_region, dtype=np.int64), sim.persons.flags, sim.persons.start,
+            sim.persons.sizes, st.USER | st.JAILED, st.USER, *a.by_region(st.SELLER, sim.n_regions), a.epoch,
+            c.use_g_per_week.value, c.use_dispersion.value, c.heroin_share.value)
+        if len(person) == 0:
             return
-        persons = np.concatenate(persons)
-        if len(persons) == 0:
-            return
-        regions = np.concatenate(regions)
-        seller = a.pick_in_region(state, st.SELLER, sim.n_regions, regions)
-        sigma = c.use_dispersion.value
-        use = c.use_g_per_week.value * rng.lognormal(-0.5 * sigma**2, sigma, len(persons))
-        drug = np.where(rng.random(len(persons)) < c.heroin_share.value, 1, 0)
-        sim.persons.flags[persons] |= st.USER
-        epoch = np.where(seller >= 0, a.epoch[np.maximum(seller, 0)], 0)
-        sim.users.add(persons, regions, seller, use, drug, epoch)
+        sim.users.add(person, region, seller, use, drug, epoch)
         if count:
-            sim.recorder.add_by("initiations", np.bincount(regions, minlength=sim.n_regions),
+            sim.recorder.add_by("initiations", np.bincount(region, minlength=sim.n_regions),
                                 sim.region_names, dim="region")
 
     def step(self, sim) -> None:
-        rng, c, u = sim.rng(self.name), sim.scenario.consumption, sim.users
+        c, u = sim.scenario.consumption, sim.users
         # Quitting: each user quits with the weekly probability (drawn as a binomial count of
         # distinct users: O(quitters), not O(users)).
         state = sim.draws(self.name)
@@ -66,4 +55,4 @@ class Demand(Process):
             sim.week_demand, sim.retail_price, c.base_initiation_per_week.value,
             c.peer_initiation_per_week.value, c.reference_price_usd_per_g.value, c.price_elasticity.value)
         if k.any():
-            self.add_users(sim, rng, k)
+            self.add_users(sim, k)

@@ -35,33 +35,22 @@ class Prices(Process):
         self.wholesale = pr.initial_retail_usd_per_g.value / pr.retail_markup.value
         dests = sim.scenario.border.destinations
         self.import_price = np.array([d.price_usd_per_g.value for d in dests])
+        # Recorded levels: retail, wholesale and producer prices by region (written by the
+        # kernel each week), then the foreign import prices (scenario inputs).
+        self._levels = np.concatenate([np.zeros(3 * sim.n_regions), self.import_price])
         self.price_keys = ([("price_usd_per_g", "methamphetamine", r, tier)
                             for tier in ("retail", "wholesale", "producer") for r in sim.region_names]
                            + [("price_usd_per_g", "methamphetamine", d.name, "import") for d in dests])
 
     def step(self, sim) -> None:
-        a, pr, dist = sim.actors, sim.scenario.prices, sim.scenario.distribution
-        normal, markup = pr.normal_fill.value, pr.retail_markup.value
-        demand = sim.week_demand
-        served = np.divide(sim.week_consumed, demand, out=np.ones(sim.n_regions), where=demand > 0)
-        shortage_r = np.maximum(0.0, normal - served) / normal
-        total_demand = demand.sum()
-        if total_demand > 0:
-            shortage = (normal - sim.week_consumed.sum() / total_demand) / normal
-            sh = sim.shipments
-            in_transit = sh.view("grams")[~sh.view("foreign")].sum() if sh.n else 0.0
-            held = kernels.active_stock(a.stock, a.active).sum() + in_transit
-            target = dist.seller_target_cover_weeks.value + dist.wholesaler_target_cover_weeks.value
-            glut = min(5.0, held / total_demand / target - 1.0)
-            self.wholesale *= np.exp(pr.adjustment_speed.value * (shortage - pr.glut_weight.value * glut))
-            self.wholesale = min(max(float(self.wholesale), pr.min_retail_usd_per_g.value / markup),
-                                 pr.max_retail_usd_per_g.value / markup)
-        sim.retail_price[:] = np.minimum(np.maximum(self.wholesale * markup * (1.0 + shortage_r),
-                                                    pr.min_retail_usd_per_g.value), pr.max_retail_usd_per_g.value)
-        wholesale = sim.retail_price / pr.retail_markup.value
-        producer = wholesale / pr.wholesale_markup.value
-        sim.recorder.record(self.price_keys, np.concatenate([sim.retail_price, wholesale, producer,
-                                                             self.import_price]), level=True)
+        a, pr, dist, sh = sim.actors, sim.scenario.prices, sim.scenario.distribution, sim.shipments
+        levels = self._levels
+        self.wholesale = kernels.prices(
+            self.wholesale, sim.week_demand, sim.week_consumed, a.stock, a.active, sh.n, sh.grams, sh.foreign,
+            pr.normal_fill.value, pr.retail_markup.value, pr.wholesale_markup.value, pr.adjustment_speed.value,
+            pr.glut_weight.value, dist.seller_target_cover_weeks.value + dist.wholesaler_target_cover_weeks.value,
+            pr.min_retail_usd_per_g.value, pr.max_retail_usd_per_g.value, sim.retail_price, levels)
+        sim.recorder.record(self.price_keys, levels, level=True)
 
 
 class RecordLevels(Process):
