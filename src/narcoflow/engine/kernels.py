@@ -1145,13 +1145,9 @@ def role_by_region(slots, region, n_regions):
 
 
 @njit(cache=True)
-def new_users(state, k_by_region, flags, person_start, sizes, exclude, user_flag, sellers_sorted, starts, counts,
-              epoch, use_g, sigma, heroin_share):
-    """Draw ``k_by_region[r]`` new users among the free non-users of each region r (`sample_free`;
-    fewer in a nearly exhausted region), flag them, and give each a random seller of its region
-    (-1 if none) with that seller's epoch, a base weekly use ``use_g x lognormal(-sigma^2 / 2,
-    sigma)`` (mean ``use_g``) and a drug (heroin = 1 with ``heroin_share``, else meth = 0).
-    Returns (person, region, seller, seller epoch, use, drug)."""
+def sample_free_regions(state, flags, person_start, sizes, k_by_region, exclude, flag):
+    """Up to ``k_by_region[r]`` free persons of each region r (`sample_free`), flagged with
+    ``flag``. Returns (person, region)."""
     total = 0
     for k in k_by_region:
         total += k
@@ -1163,10 +1159,23 @@ def new_users(state, k_by_region, flags, person_start, sizes, exclude, user_flag
         if k_by_region[r] > 0 and sizes[r] > 0:
             got = sample_free(state, flags, person_start[r], empty, sizes[r], k_by_region[r], exclude)
             for pid in got:
-                flags[pid] |= np.uint8(user_flag)
+                flags[pid] |= np.uint8(flag)
                 person[n] = pid
                 region[n] = r
                 n += 1
+    return person[:n], region[:n]
+
+
+@njit(cache=True)
+def new_users(state, k_by_region, flags, person_start, sizes, exclude, user_flag, sellers_sorted, starts, counts,
+              epoch, use_g, sigma, heroin_share):
+    """Draw ``k_by_region[r]`` new users among the free non-users of each region r (`sample_free`;
+    fewer in a nearly exhausted region), flag them, and give each a random seller of its region
+    (-1 if none) with that seller's epoch, a base weekly use ``use_g x lognormal(-sigma^2 / 2,
+    sigma)`` (mean ``use_g``) and a drug (heroin = 1 with ``heroin_share``, else meth = 0).
+    Returns (person, region, seller, seller epoch, use, drug)."""
+    person, region = sample_free_regions(state, flags, person_start, sizes, k_by_region, exclude, user_flag)
+    n = len(person)
     seller = np.full(n, -1, dtype=np.int64)
     seller_epoch = np.zeros(n, dtype=np.int32)
     use = np.empty(n)
@@ -1220,3 +1229,28 @@ def prices(wholesale, demand_r, consumed_r, stock, active, n_lots, lot_grams, lo
         levels[n_r + r] = retail_r[r] / markup
         levels[2 * n_r + r] = retail_r[r] / markup / wholesale_markup
     return wholesale
+
+
+
+@njit(cache=True)
+def reset_actors(slots, first_uid, role, region, step, active, uid, role_of, region_of, person_of, person,
+                 ties, floats, since, stock, pure, count):
+    """Fill freshly taken slots for new actors of ``role`` (see `Actors.add`): active, new uids,
+    role, region, person, every tie -1, every float field 0, ``since`` = step, empty stocks;
+    counts them per region."""
+    for j in range(len(slots)):
+        s = slots[j]
+        active[s] = True
+        uid[s] = first_uid + j
+        role_of[s] = role
+        region_of[s] = region[j]
+        person_of[s] = person[j]
+        for t in ties:
+            t[s] = -1
+        for f in floats:
+            f[s] = 0.0
+        since[s] = step
+        for d in range(stock.shape[1]):
+            stock[s, d] = 0.0
+            pure[s, d] = 0.0
+        count[role, region[j]] += 1

@@ -95,6 +95,7 @@ class Simulation:
         self.initialized = False
         self.finished = False
         self.t = 0
+        self._date = (-1, scenario.start)
         self.steps_done = 0
         self.flow_log: FlowLog | None = None
         self.profile = bool(profile)
@@ -163,7 +164,9 @@ class Simulation:
     # ------------------------------------------------------------------ time
     @property
     def date(self) -> dt.date:
-        return self.scenario.start + dt.timedelta(weeks=self.t)
+        if self._date[0] != self.t:  # computed once per step (several processes read it)
+            self._date = (self.t, self.scenario.start + dt.timedelta(weeks=self.t))
+        return self._date[1]
 
     def date_of(self, step: int) -> dt.date:
         return self.scenario.start + dt.timedelta(weeks=step)

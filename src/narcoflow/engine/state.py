@@ -219,21 +219,16 @@ class Actors:
         slots = self._free[self._n_free - k: self._n_free][::-1].copy()
         self._n_free -= k
         self.version += 1
-        self.active[slots] = True
-        self.uid[slots] = np.arange(self.next_uid, self.next_uid + k)
+        region = np.asarray(region, dtype=np.int64)
+        person = np.asarray(person, dtype=np.int64)
+        kernels.reset_actors(slots, self.next_uid, role, region, step, self.active, self.uid, self.role,
+                             self.region, self.person, person, (self.supplier, self.export_tie),
+                             (self.output_g, self.purity, self.demand_ema, self.export_ema, self.sell_ema),
+                             self.since, self.stock, self.pure, self.count)
+        self.crossing[slots] = -1
+        self.city[slots] = -1
         self.next_uid += k
-        self.role[slots] = role
-        self.region[slots] = region
-        self.person[slots] = person
-        self._slot_of_person.update(zip(self.person[slots].tolist(), slots.tolist(), strict=True))
-        for f in ("supplier", "export_tie", "crossing", "city"):
-            getattr(self, f)[slots] = -1
-        for f in self._float_fields:
-            getattr(self, f)[slots] = 0.0
-        self.since[slots] = step
-        self.stock[slots] = 0.0
-        self.pure[slots] = 0.0
-        self.count[role] += np.bincount(np.asarray(region, dtype=np.int64), minlength=self.n_regions)
+        self._slot_of_person.update(zip(person.tolist(), slots.tolist(), strict=True))
         return slots
 
     def active_slots(self) -> np.ndarray:

@@ -57,8 +57,10 @@ class Recruitment(Process):
                                 (st.WHOLESALER, count[st.SELLER], dist.sellers_per_wholesaler.value),
                                 (st.DELIVERER, count[st.PRODUCER], dist.producers_per_deliverer.value)):
             k = kernels.recruit_counts(state, base, per, count[role], rate)
-            for r in k.nonzero()[0].tolist():
-                self._recruit(sim, role, r, int(k[r]))
+            if k.any():
+                persons, regions = kernels.sample_free_regions(state, sim.persons.flags, sim.persons.start,
+                                                               sim.persons.sizes, k, st.ACTOR | st.JAILED, st.ACTOR)
+                a.add(role, regions, persons, sim.t)
         # Smugglers per crossing (several crossings may share a region).
         have = np.bincount(a.crossing[a.of_role(st.SMUGGLER)], minlength=len(self.smuggler_base))
         k = kernels.recruit_counts(state, self.smuggler_base, 1.0, have, rate)

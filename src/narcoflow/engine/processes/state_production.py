@@ -7,6 +7,8 @@ former region before the relocation date.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 
 from narcoflow.engine.flowlog import SOURCE, STATE
@@ -26,6 +28,15 @@ class StateProduction(Process):
                 self.capacity[i, sim.drugs.index(drug)] = p.value
         sim.state_output = np.zeros_like(self.capacity)
         sim.state_output_region = np.zeros(len(sc.state.facilities), dtype=np.int64)
+        facilities = sc.state.facilities
+        self.purity = [f.purity.value for f in facilities]
+        self.producing = [(i, d) for i in range(len(facilities)) for d in range(sim.n_drugs)
+                          if self.capacity[i, d] > 0]
+        self.region_after = np.array([sim.region_index[f.region] for f in facilities], dtype=np.int64)
+        self.region_before = np.array([sim.region_index[f.relocated_from] if f.relocated_from is not None
+                                       else sim.region_index[f.region] for f in facilities], dtype=np.int64)
+        self.moved_on = np.array([f.relocation_date if f.relocated_from is not None else dt.date.min
+                                  for f in facilities], dtype=object)
 
     def multiplier(self, date) -> float:
         m = 1.0
@@ -34,24 +45,19 @@ class StateProduction(Process):
                 m = s.multiplier.value
         return m
 
-    def region_of(self, sim, facility) -> int:
-        if facility.relocated_from is not None and sim.date < facility.relocation_date:
-            return sim.region_index[facility.relocated_from]
-        return sim.region_index[facility.region]
-
     def step(self, sim) -> None:
-        out = self.capacity * self.multiplier(sim.date) * sim.scale
+        date = sim.date
+        out = self.capacity * (self.multiplier(date) * sim.scale)
         sim.state_output[:] = out
-        for i, f in enumerate(sim.scenario.state.facilities):
-            r = self.region_of(sim, f)
-            sim.state_output_region[i] = r
-            for d in range(sim.n_drugs):
-                g = out[i, d]
-                if g > 0:
-                    sim.recorder.add("produced_g", g, drug=sim.drugs[d],
-                                     region=sim.region_names[r], channel="state")
-                    sim.state_stock[d] += g
-                    if sim.flow_log is not None:
-                        sim.flow_log.add(sim.t, SOURCE, STATE, [g])
-                    sim.state_pure[d] += g * f.purity.value
-                    sim.ledger.produced[d] += g
+        # Facility regions: the former one until a relocation date (S4).
+        sim.state_output_region[:] = np.where(date < self.moved_on, self.region_before, self.region_after)
+        for i, d in self.producing:
+            g = float(out[i, d])
+            if g > 0:
+                r = int(sim.state_output_region[i])
+                sim.recorder.add("produced_g", g, drug=sim.drugs[d], region=sim.region_names[r], channel="state")
+                sim.state_stock[d] += g
+                if sim.flow_log is not None:
+                    sim.flow_log.add(sim.t, SOURCE, STATE, [g])
+                sim.state_pure[d] += g * self.purity[i]
+                sim.ledger.produced[d] += g
