@@ -734,6 +734,18 @@ def border_crossing(state, smugglers, stock, pure, crossing, crossing_open, cros
 
 
 @njit(cache=True)
+def _tied(slots, supplier):
+    """The entries of ``slots`` with a supplier."""
+    out = np.empty(len(slots), dtype=np.int64)
+    n = 0
+    for s in slots:
+        if supplier[s] >= 0:
+            out[n] = s
+            n += 1
+    return out[:n]
+
+
+@njit(cache=True)
 def delivery(state, sellers, wholesalers, producers, supplier, demand_ema, export_ema, sell_ema, stock, pure,
              on_the_way, cover, rewire_prob):
     """The upper chain's week (see processes/delivery.py): wholesalers' needs, deliverers' buying
@@ -745,13 +757,8 @@ def delivery(state, sellers, wholesalers, producers, supplier, demand_ema, expor
     cap, n_drugs = stock.shape
     # Wholesalers' needs: target cover x (their sellers' demand + their exports) - held - on the way.
     demand = supplier_totals(sellers, supplier, demand_ema, cap)
-    wh = np.empty(len(wholesalers), dtype=np.int64)
-    n_wh = 0
-    for w in wholesalers:
-        if supplier[w] >= 0:
-            wh[n_wh] = w
-            n_wh += 1
-    wh = wh[:n_wh]
+    wh = _tied(wholesalers, supplier)
+    n_wh = len(wh)
     need_w = np.empty(n_wh)
     need_d = np.zeros(cap)
     for j in range(n_wh):
@@ -763,13 +770,8 @@ def delivery(state, sellers, wholesalers, producers, supplier, demand_ema, expor
         need_d[supplier[w]] += need_w[j]
     # Deliverers buy from their producers what their wholesalers lack.
     held_d = row_totals(stock)
-    tied = np.empty(len(producers), dtype=np.int64)
-    n_p = 0
-    for p in producers:
-        if supplier[p] >= 0:
-            tied[n_p] = p
-            n_p += 1
-    tied = tied[:n_p]
+    tied = _tied(producers, supplier)
+    n_p = len(tied)
     offered = np.zeros(cap)
     for p in tied:
         offered[supplier[p]] += held_d[p]
