@@ -67,3 +67,16 @@ def test_streams_are_reproducible_and_independent():
     assert abs(np.corrcoef(u, v)[0, 1]) < 0.05
     assert stats.kstest(u, "uniform").pvalue > 1e-4
     assert not np.array_equal(kernel_stream(5, "demand"), kernel_stream(5, "recruitment"))
+
+
+@pytest.mark.parametrize(("n", "k", "reps"), [(5000, 4, 20_000), (50, 40, 4000)])  # Floyd; bitmap
+def test_distinct_rows_are_a_uniform_subset(n, k, reps):
+    from narcoflow.engine.kernels import distinct_rows
+
+    state = kernel_stream(11, f"rows-{n}-{k}")
+    counts = np.zeros(n)
+    for _ in range(reps):
+        rows = distinct_rows(state, n, k)
+        assert len(np.unique(rows)) == k and rows.min() >= 0 and rows.max() < n
+        counts[rows] += 1
+    assert stats.chisquare(counts).pvalue > 1e-4  # every row equally likely
