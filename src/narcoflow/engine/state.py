@@ -260,13 +260,6 @@ class Actors:
             hit = self._cache[key] = kernels.role_by_region(self.of_role(role), self.region, n_regions)
         return hit
 
-    def pick_in_region(self, state: np.ndarray, role: int, n_regions: int,
-                       regions: np.ndarray) -> np.ndarray:
-        """For each entry of ``regions``, a random active actor of ``role`` there, or -1 if none
-        (drawn from the kernel stream ``state``)."""
-        return kernels.pick_in_region(state, np.asarray(regions, dtype=np.int64),
-                                      *self.by_region(role, n_regions))
-
     def slots_of_persons(self, persons: np.ndarray) -> np.ndarray:
         """Sorted slots of the active actors among ``persons`` (O(len(persons)), not O(actors))."""
         get = self._slot_of_person.get

@@ -55,14 +55,12 @@ from narcoflow.engine.kernels.supply import (  # noqa: F401
 )
 from narcoflow.engine.kernels.tables import (  # noqa: F401
     active_stock,
-    add_to_stock,
     compact_lots,
     cut_ties,
     gather_users,
     index_rows,
     locality_order,
     move_stock,
-    pick_in_region,
     record_block,
     reset_actors,
     role_by_region,
@@ -74,5 +72,4 @@ from narcoflow.engine.kernels.tables import (  # noqa: F401
     stock_by_role,
     supplier_totals,
     swap_remove,
-    totals_over,
 )

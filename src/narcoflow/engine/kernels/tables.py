@@ -62,19 +62,6 @@ def sample_free_regions(state, flags, person_start, sizes, k_by_region, exclude,
 
 
 @njit(cache=True)
-def pick_in_region(state, regions, sorted_slots, starts, counts):
-    """For each entry of ``regions``, a random actor of that region (CSR ``sorted_slots``/
-    ``starts``/``counts``), or -1 if it has none."""
-    out = np.full(len(regions), -1, dtype=np.int64)
-    for i in range(len(regions)):
-        r = regions[i]
-        c = counts[r]
-        if c > 0:
-            out[i] = sorted_slots[starts[r] + integer(state, c)]
-    return out
-
-
-@njit(cache=True)
 def locality_order(region, seller, n, seller_rank, region_base):
     """A stable order of the first ``n`` user rows by region, then by seller (counting sort).
 
@@ -243,16 +230,6 @@ def row_totals(stock):
 
 
 @njit(cache=True)
-def totals_over(stock, slots):
-    """Grams per drug held by ``slots`` (``stock[slots].sum(axis=0)`` without the copy)."""
-    out = np.zeros(stock.shape[1])
-    for j in range(len(slots)):
-        for d in range(stock.shape[1]):
-            out[d] += stock[slots[j], d]
-    return out
-
-
-@njit(cache=True)
 def supplier_totals(slots, supplier, value, cap):
     """``value`` summed per supplier over the ``slots`` tied to one (``np.bincount`` of
     ``supplier[slots]`` with weights ``value[slots]``, in slot order, without the temporaries)."""
@@ -278,22 +255,13 @@ def active_stock(stock, active):
 
 @njit(cache=True)
 def stock_by_role(stock, active, role, n_roles):
-    """Grams per role and drug held by the active actors, each role's sum in slot order (as
-    `totals_over` of that role's slots)."""
+    """Grams per role and drug held by the active actors, each role's sum in slot order."""
     out = np.zeros((n_roles, stock.shape[1]))
     for s in range(len(active)):
         if active[s]:
             for d in range(stock.shape[1]):
                 out[role[s], d] += stock[s, d]
     return out
-
-
-@njit(cache=True)
-def add_to_stock(slots, drug, grams, pure_grams, stock, pure):
-    """Add lots (``grams``, ``pure_grams`` of ``drug``) to the stocks of actor ``slots``, in order."""
-    for j in range(len(slots)):
-        stock[slots[j], drug[j]] += grams[j]
-        pure[slots[j], drug[j]] += pure_grams[j]
 
 
 @njit(cache=True)
