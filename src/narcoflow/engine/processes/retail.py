@@ -58,7 +58,10 @@ class Retail(Process):
     name = "retail"
     claims = ("S11",)
     _parts: np.ndarray | None = None
-    _consumed_keys: list | None = None
+
+    def init(self, sim) -> None:
+        # Recorder keys of consumption, drug by drug, region by region.
+        self.consumed_keys = [("consumed_g", d, r, None) for d in sim.drugs for r in sim.region_names]
 
     def step(self, sim) -> None:
         a, u, c, rec = sim.actors, sim.users, sim.scenario.consumption, sim.recorder
@@ -103,10 +106,7 @@ class Retail(Process):
             parallel.run(lambda ch: kernels.retail_leave(cut[ch], cut[ch + 1], key, u.seller, u.drug, u.person,
                                                          short, rewire), chunks)
         sim.ledger.consumed += consumed.sum(axis=0)
-        keys = self._consumed_keys
-        if keys is None:  # recorder keys of consumption, drug by drug, region by region
-            keys = self._consumed_keys = [("consumed_g", d, r, None) for d in sim.drugs for r in sim.region_names]
-        rec.record(keys, consumed.T.ravel())
+        rec.record(self.consumed_keys, consumed.T.ravel())
         if before is not None:
             sold = before - kernels.row_totals(a.stock)
             who = (sold > 0).nonzero()[0]

@@ -25,20 +25,17 @@ class StateExports(Process):
 
     def init(self, sim) -> None:
         sc = sim.scenario
-        self.dest_weights = []
-        for c in sc.state.export_channels:
-            w = np.array([c.destinations[n].value if n in c.destinations else 0.0
-                          for n in sim.dest_names])
-            self.dest_weights.append(w / w.sum() if w.sum() > 0 else w)
-        self.dest_cum = [np.cumsum(w) for w in self.dest_weights]
-        # Interdiction probability of a lot of channel c to each destination.
-        self.interdiction = [np.array([d.interdiction_prob.value for d in sc.border.destinations])
-                             * c.interdiction_multiplier.value for c in sc.state.export_channels]
-        self.seizures = [e for e in sc.events if e.type == "state_shipment_seizure"]
         channels = sc.state.export_channels
-        n_dest = len(sim.dest_names)
-        self.cum = np.array(self.dest_cum, dtype=float).reshape(len(channels), n_dest)
-        self.inter = np.array(self.interdiction, dtype=float).reshape(len(channels), n_dest)
+        self.seizures = [e for e in sc.events if e.type == "state_shipment_seizure"]
+        # Per channel: cumulative destination weights (normalised; all zero if the channel has
+        # none), the interdiction probability of its lots to each destination, and its lots.
+        weights = np.array([[c.destinations[n].value if n in c.destinations else 0.0 for n in sim.dest_names]
+                            for c in channels], dtype=float).reshape(len(channels), len(sim.dest_names))
+        totals = weights.sum(axis=1, keepdims=True)
+        self.cum = np.cumsum(np.divide(weights, totals, out=weights.copy(), where=totals > 0), axis=1)
+        destination_prob = np.array([d.interdiction_prob.value for d in sc.border.destinations])
+        self.inter = np.array([destination_prob * c.interdiction_multiplier.value for c in channels],
+                              dtype=float).reshape(len(channels), len(sim.dest_names))
         self.lot = np.array([c.lot_g.value * sim.scale for c in channels], dtype=float)
         self.share = np.array([c.share_of_stock_per_week.value for c in channels], dtype=float)
         self.transit = np.array([c.transit_weeks for c in channels], dtype=np.int64)
