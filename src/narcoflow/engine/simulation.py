@@ -76,6 +76,15 @@ class Simulation:
     ['step', 'date', 'metric', 'drug', 'region', 'channel', 'value']
     """
 
+    #: The state shared between processes, by name: what a process declares in its ``reads`` and
+    #: ``writes`` (`narcoflow.engine.processes.base.Process`); `state` returns it.
+    STATE = (
+        "persons", "users", "actors", "shipments", "state_stock", "state_pure", "state_output",
+        "state_output_region", "jail", "jailed_r", "ledger", "retail_price", "fill", "week_demand",
+        "week_consumed", "enforcement_mult", "crossing_open", "foreign_mult", "precursor_mult",
+        "pending_arrests",
+    )
+
     def __init__(self, scenario: Scenario | str, *, seed: int = 0, scale: float = narcoflow.DEFAULT_SCALE,
                  years: float | None = None, processes=None, profile: bool = False):
         if not isinstance(scenario, Scenario):
@@ -138,6 +147,9 @@ class Simulation:
         self.shipments = st.Shipments()
         self.state_stock = np.zeros(self.n_drugs)
         self.state_pure = np.zeros(self.n_drugs)
+        # This week's state output by facility and drug, and each facility's region (StateProduction).
+        self.state_output = np.zeros((len(sc.state.facilities), self.n_drugs))
+        self.state_output_region = np.zeros(len(sc.state.facilities), dtype=np.int64)
         # The jail: release step -> persons released then; entries per region (a person jailed
         # twice in one step, as a user and in its role, is counted twice, as it is listed twice).
         self._jail: dict[int, list[np.ndarray]] = {}
@@ -160,6 +172,12 @@ class Simulation:
             p.init(self)
         self.initialized = True
         return self
+
+    def state(self, name: str):
+        """The piece of shared state called ``name`` (one of `STATE`)."""
+        if name not in self.STATE:
+            raise NarcoflowError(f"unknown state {name!r}; the shared state is {', '.join(self.STATE)}")
+        return self._jail if name == "jail" else getattr(self, name)
 
     # ------------------------------------------------------------------ time
     @property

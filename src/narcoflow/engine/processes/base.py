@@ -1,7 +1,17 @@
 """The process interface: a small unit with ``init(sim)`` and ``step(sim)``.
 
-Each process names the report claims (S1-S14) it implements in ``claims`` and draws random
-numbers only from its own stream ``sim.rng(self.name)``.
+A process describes itself, so a reader sees in one place what it does and what it touches:
+
+- ``claims``: the report claims (S1-S14) it implements;
+- ``params``: the scenario parameters its rule uses, as dotted paths into the schema
+  (``border.crossings[].guard_corruption``: ``[]`` means every element of the list);
+- ``reads`` / ``writes``: the shared simulation state it reads and changes (names in
+  `Simulation.STATE`; state it changes need not be repeated in ``reads``);
+- ``records``: the metrics it records;
+- ``streams``: the random streams it draws from (default: its own, ``sim.rng(name)`` and
+  ``sim.draws(name)``).
+
+`narcoflow.testing.check_process` verifies every declaration against what the process does.
 """
 
 from __future__ import annotations
@@ -15,6 +25,11 @@ if TYPE_CHECKING:
 class Process:
     name: str = "process"
     claims: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    records: tuple[str, ...] = ()
+    streams: tuple[str, ...] = ()
 
     def init(self, sim: Simulation) -> None:
         """Set up state before the first step (default: nothing)."""

@@ -27,6 +27,7 @@ from narcoflow.engine.processes.base import Process
 class Delivery(Process):
     name = "delivery"
     claims = ("S11",)
+    writes = ("actors", "shipments")
 
     def step(self, sim) -> None:
         a, dist, sh = sim.actors, sim.scenario.distribution, sim.shipments

@@ -21,6 +21,9 @@ from narcoflow.engine.processes.base import Process
 class Demand(Process):
     name = "demand"
     claims = ("S11",)
+    reads = ("actors", "jailed_r", "retail_price", "week_consumed", "week_demand")
+    writes = ("persons", "users")
+    records = ("initiations",)
 
     def init(self, sim) -> None:
         rng = sim.rng(self.name)

@@ -32,6 +32,9 @@ def exposed_by(actors: st.Actors, arrested: np.ndarray) -> np.ndarray:
 class Enforcement(Process):
     name = "enforcement"
     claims = ("S12",)
+    reads = ("enforcement_mult",)
+    writes = ("actors", "jail", "jailed_r", "ledger", "pending_arrests", "persons", "shipments", "users")
+    records = ("arrests", "seized_g")
 
     def init(self, sim) -> None:
         enf = sim.scenario.enforcement

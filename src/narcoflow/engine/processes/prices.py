@@ -29,6 +29,9 @@ from narcoflow.engine.processes.base import Process
 class Prices(Process):
     name = "prices"
     claims = ("S11",)
+    reads = ("actors", "shipments", "week_consumed", "week_demand")
+    writes = ("retail_price",)
+    records = ("price_usd_per_g",)
 
     def init(self, sim) -> None:
         pr = sim.scenario.prices
@@ -58,6 +61,9 @@ class RecordLevels(Process):
 
     name = "record_levels"
     claims = ()
+    reads = ("actors", "shipments", "state_stock", "users")
+    records = ("active_deliverers", "active_producers", "active_sellers", "active_smugglers", "active_wholesalers",
+               "in_transit_g", "stock_g", "users")
 
     def init(self, sim) -> None:
         # Recorder keys, built once: stocks of the state, of each role and in transit (drug order

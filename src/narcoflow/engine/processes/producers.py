@@ -32,6 +32,8 @@ def producer_price(sim) -> np.ndarray:
 class ProducerEntryExit(Process):
     name = "producer_entry_exit"
     claims = ("S6", "S7")
+    reads = ("enforcement_mult", "precursor_mult", "retail_price")
+    writes = ("actors", "persons")
 
     def init(self, sim) -> None:
         sc, rng = sim.scenario, sim.rng(self.name)
@@ -100,6 +102,9 @@ class ProducerEntryExit(Process):
 class PrivateProduction(Process):
     name = "private_production"
     claims = ("S6", "S7", "S10")
+    reads = ("precursor_mult",)
+    writes = ("actors", "ledger")
+    records = ("produced_g",)
 
     def step(self, sim) -> None:
         a, pv = sim.actors, sim.scenario.private

@@ -29,6 +29,8 @@ from narcoflow.engine.processes.base import Process
 class Recruitment(Process):
     name = "recruitment"
     claims = ("S11", "S12", "S13")
+    reads = ("users",)
+    writes = ("actors", "persons")
 
     def init(self, sim) -> None:
         sc = sim.scenario

@@ -40,6 +40,7 @@ SORT_EVERY_WEEKS = 8
 class Restock(Process):
     name = "restock"
     claims = ("S11", "S12")
+    writes = ("actors",)
 
     def step(self, sim) -> None:
         a, dist = sim.actors, sim.scenario.distribution
@@ -57,6 +58,9 @@ class Restock(Process):
 class Retail(Process):
     name = "retail"
     claims = ("S11",)
+    reads = ("retail_price",)
+    writes = ("actors", "ledger", "users", "week_consumed", "week_demand")
+    records = ("consumed_g", "purity")
     _parts: np.ndarray | None = None
 
     def init(self, sim) -> None:

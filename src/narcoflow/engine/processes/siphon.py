@@ -16,6 +16,9 @@ from narcoflow.engine.processes.base import Process
 class NsaSiphon(Process):
     name = "nsa_siphon"
     claims = ("S5",)
+    reads = ("state_output", "state_output_region")
+    writes = ("actors", "state_pure", "state_stock")
+    records = ("siphoned_g",)
 
     def init(self, sim) -> None:
         self.siphoned_keys = [("siphoned_g", d, r, None) for d in sim.drugs for r in sim.region_names]

@@ -29,6 +29,9 @@ def wholesale_price(sim) -> np.ndarray:
 class BorderSmuggling(Process):
     name = "border_smuggling"
     claims = ("S10", "S13")
+    reads = ("crossing_open", "enforcement_mult", "retail_price")
+    writes = ("actors", "ledger", "pending_arrests", "shipments")
+    records = ("bribes_usd", "exported_g", "private_export_revenue_usd", "seized_g")
 
     def init(self, sim) -> None:
         rng, b = sim.rng(self.name), sim.scenario.border

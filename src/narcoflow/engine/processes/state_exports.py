@@ -22,6 +22,8 @@ from narcoflow.engine.processes.base import Process
 class StateExports(Process):
     name = "state_exports"
     claims = ("S8", "S9")
+    writes = ("shipments", "state_pure", "state_stock")
+    records = ("exported_g",)
 
     def init(self, sim) -> None:
         sc = sim.scenario

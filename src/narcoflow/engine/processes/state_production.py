@@ -18,6 +18,8 @@ from narcoflow.engine.processes.base import Process
 class StateProduction(Process):
     name = "state_production"
     claims = ("S1", "S2", "S3", "S4")
+    writes = ("ledger", "state_output", "state_output_region", "state_pure", "state_stock")
+    records = ("produced_g",)
 
     def init(self, sim) -> None:
         sc = sim.scenario
@@ -26,8 +28,6 @@ class StateProduction(Process):
         for i, f in enumerate(sc.state.facilities):
             for drug, p in f.capacity_g_per_week.items():
                 self.capacity[i, sim.drugs.index(drug)] = p.value
-        sim.state_output = np.zeros_like(self.capacity)
-        sim.state_output_region = np.zeros(len(sc.state.facilities), dtype=np.int64)
         facilities = sc.state.facilities
         self.purity = [f.purity.value for f in facilities]
         self.producing = [(i, d) for i in range(len(facilities)) for d in range(sim.n_drugs)

@@ -22,6 +22,7 @@ from narcoflow.engine.processes.base import Process
 class Timeline(Process):
     name = "timeline"
     claims = ("S9",)
+    writes = ("crossing_open", "enforcement_mult", "foreign_mult", "jail", "jailed_r", "persons", "precursor_mult")
 
     def init(self, sim) -> None:
         sc = sim.scenario

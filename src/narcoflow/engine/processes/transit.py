@@ -22,6 +22,9 @@ from narcoflow.engine.processes.base import Process
 class Transit(Process):
     name = "transit"
     claims = ("S8", "S13", "S14")
+    reads = ("foreign_mult",)
+    writes = ("actors", "ledger", "shipments")
+    records = ("delivered_abroad_g", "seized_g", "state_revenue_usd")
 
     def init(self, sim) -> None:
         dests = sim.scenario.border.destinations
