@@ -72,6 +72,16 @@ def test_a_process_drawing_from_another_stream_is_caught():
         _check_substitute(Thief, Prices)
 
 
+def test_an_undeclared_parameter_is_caught():
+    from narcoflow.engine.processes import Prices
+
+    class Curious(Prices):
+        params = tuple(p for p in Prices.params if p != "prices.adjustment_speed")
+
+    with pytest.raises(ConformanceError, match=r"prices\.adjustment_speed"):
+        _check_substitute(Curious, Prices)
+
+
 def test_unknown_parameter_is_caught():
     class Bad(Process):
         name = "bad"

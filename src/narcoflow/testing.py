@@ -10,7 +10,7 @@ checked the same way as the built-in ones:
 >>> from narcoflow.engine.processes import Prices
 >>> report = check_process(Prices, scale=0.002, weeks=30)
 >>> sorted(report)
-['accessed', 'changed', 'recorded', 'streams']
+['accessed', 'changed', 'params', 'recorded', 'streams']
 
 Each check raises `ConformanceError` naming the process, the declaration and what was found.
 """
@@ -42,6 +42,8 @@ ALIASES = {"jail_person": "jail"}
 
 
 def _digest_into(h, value, depth: int = 0) -> None:
+    if isinstance(value, _ScenarioTracer):  # a part of the scenario kept by a traced init
+        value = value._obj
     if isinstance(value, np.ndarray):
         h.update(str((value.dtype, value.shape)).encode())
         h.update(np.ascontiguousarray(value).tobytes())
@@ -74,20 +76,89 @@ def state_digest(sim, names: Iterable[str]) -> dict[str, str]:
 
 
 class _Tracer:
-    """Stands in for the `Simulation` a process sees: records the attributes it gets and sets."""
+    """Stands in for the `Simulation` a process sees: records the attributes it gets and sets,
+    and the scenario parameters it reads (through `_ScenarioTracer`)."""
 
-    def __init__(self, sim):
+    def __init__(self, sim, params: set[str] | None = None):
         object.__setattr__(self, "_sim", sim)
         object.__setattr__(self, "_got", set())
         object.__setattr__(self, "_set", set())
+        object.__setattr__(self, "_params", params if params is not None else set())
 
     def __getattr__(self, name):
         self._got.add(name)
+        if name == "scenario":
+            return _ScenarioTracer(self._sim.scenario, "", self._params)
         return getattr(self._sim, name)
 
     def __setattr__(self, name, value):
         self._set.add(name)
         setattr(self._sim, name, value)
+
+
+class _ScenarioTracer:
+    """Stands in for the scenario (or a part of it): records the dotted path of every parameter
+    read, ``[]`` standing for any element of a list or dict (``border.crossings[].detection_prob``)."""
+
+    __slots__ = ("_obj", "_path", "_log")
+
+    def __init__(self, obj, path: str, log: set[str]):
+        self._obj, self._path, self._log = obj, path, log
+
+    def _wrap(self, value, path: str):
+        from pydantic import BaseModel
+
+        if isinstance(value, BaseModel | list | tuple | dict):
+            return _ScenarioTracer(value, path, self._log)
+        self._note(path)
+        return value
+
+    def _note(self, path: str) -> None:
+        if path and path.rsplit(".", 1)[-1] != "name" and schema_path_problem(path) is None:
+            self._log.add(path)
+
+    def __getattr__(self, name):
+        from narcoflow.scenario.schema import Param
+
+        value = getattr(self._obj, name)
+        if isinstance(self._obj, Param):  # value, range or source of one parameter
+            self._note(self._path)
+            return value
+        return self._wrap(value, f"{self._path}.{name}" if self._path else name)
+
+    def __getitem__(self, key):
+        return self._wrap(self._obj[key], self._path + "[]")
+
+    def __iter__(self):
+        if isinstance(self._obj, dict):
+            return iter(self._obj)
+        return (self._wrap(v, self._path + "[]") for v in self._obj)
+
+    def items(self):
+        return [(k, self._wrap(v, self._path + "[]")) for k, v in self._obj.items()]
+
+    def values(self):
+        return [self._wrap(v, self._path + "[]") for v in self._obj.values()]
+
+    def keys(self):
+        return self._obj.keys()
+
+    def get(self, key, default=None):
+        return self._wrap(self._obj[key], self._path + "[]") if key in self._obj else default
+
+    def __len__(self):
+        return len(self._obj)
+
+    def __contains__(self, key):
+        return key in self._obj
+
+    def __bool__(self):
+        return bool(self._obj)
+
+
+def _covered(path: str, declared) -> bool:
+    """A declared path covers itself and everything below it."""
+    return any(path == d or path.startswith(d + ".") or path.startswith(d + "[]") for d in declared)
 
 
 def _record_calls(sim, log: list[str]):
@@ -196,11 +267,13 @@ def check_process(process_cls, *, scale: float = 0.002, weeks: int = 60, seed: i
     - state it changes is declared in ``writes``; state it gets is declared in ``reads`` or
       ``writes`` (run constants and the clock, `CONTEXT`, need no declaration);
     - it draws only from its declared ``streams`` (by default its own name);
-    - every metric it records is declared in ``records``;
+    - every metric it records is declared in ``records``, every scenario parameter it reads (in
+      ``init`` or ``step``) in ``params``;
     - the conservation ledger balances after the process's step on its own;
     - ``init`` is idempotent (twice = once: same process attributes and same state).
 
-    Returns what was observed: ``accessed``, ``changed``, ``recorded`` and ``streams`` (sets);
+    Returns what was observed: ``accessed``, ``changed``, ``recorded``, ``streams`` and
+    ``params`` (sets);
     with ``strict=False`` the declarations are not compared (to discover what to declare), and
     ``check_init=False`` skips the idempotence check of ``init``. ``order`` is the list of process
     classes to run (default: `PROCESS_ORDER`), e.g. with a new process in its place.
@@ -218,11 +291,12 @@ def check_process(process_cls, *, scale: float = 0.002, weeks: int = 60, seed: i
     accessed: set[str] = set()
     changed: set[str] = set()
     real_init = proc.init
+    params: set[str] = set()
 
-    def watched_init(target):  # log only this process's draws during the run's init
+    def watched_init(target):  # log only this process's draws and parameters during the run's init
         undo = _record_streams(sim, streams_log)
         try:
-            real_init(target)
+            real_init(_Tracer(target, params))
         finally:
             undo()
     proc.init = watched_init
@@ -242,7 +316,7 @@ def check_process(process_cls, *, scale: float = 0.002, weeks: int = 60, seed: i
                 q.step(sim)
                 continue
             before = state_digest(sim, names)
-            tracer = _Tracer(sim)
+            tracer = _Tracer(sim, params)
             log: list[str] = []
             undo_s = _record_streams(sim, log)
             undo_r = _record_calls(sim, recorded)
@@ -265,7 +339,7 @@ def check_process(process_cls, *, scale: float = 0.002, weeks: int = 60, seed: i
     state_accessed = {ALIASES.get(n, n) for n in accessed
                       if n not in CONTEXT and not callable(getattr(type(sim), n, None))}
     observed = {"accessed": state_accessed, "changed": changed, "recorded": set(recorded),
-                "streams": set(streams_log)}
+                "streams": set(streams_log), "params": params}
     if not strict:
         return observed
     undeclared_writes = changed - set(proc.writes)
@@ -280,6 +354,9 @@ def check_process(process_cls, *, scale: float = 0.002, weeks: int = 60, seed: i
     undeclared_metrics = set(recorded) - set(proc.records)
     if undeclared_metrics:
         _fail(proc, f"records metrics {sorted(undeclared_metrics)} not declared in records={proc.records}")
+    undeclared_params = sorted(p for p in params if not _covered(p, proc.params))
+    if undeclared_params:
+        _fail(proc, f"reads scenario parameters {undeclared_params} not declared in params={proc.params}")
     return observed
 
 

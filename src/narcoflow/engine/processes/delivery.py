@@ -27,6 +27,7 @@ from narcoflow.engine.processes.base import Process
 class Delivery(Process):
     name = "delivery"
     claims = ("S11",)
+    params = ("distribution.rewire_prob", "distribution.transit_weeks", "distribution.wholesaler_target_cover_weeks")
     writes = ("actors", "shipments")
 
     def step(self, sim) -> None:

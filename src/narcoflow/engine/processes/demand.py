@@ -21,6 +21,10 @@ from narcoflow.engine.processes.base import Process
 class Demand(Process):
     name = "demand"
     claims = ("S11",)
+    params = ("consumption.base_initiation_per_week", "consumption.heroin_share",
+              "consumption.peer_initiation_per_week", "consumption.price_elasticity",
+              "consumption.quit_rate_per_week", "consumption.reference_price_usd_per_g",
+              "consumption.use_dispersion", "consumption.use_g_per_week", "regions[].initial_prevalence")
     reads = ("actors", "jailed_r", "retail_price", "week_consumed", "week_demand")
     writes = ("persons", "users")
     records = ("initiations",)

@@ -32,6 +32,8 @@ def exposed_by(actors: st.Actors, arrested: np.ndarray) -> np.ndarray:
 class Enforcement(Process):
     name = "enforcement"
     claims = ("S12",)
+    params = ("enforcement.agency", "enforcement.exposure_arrest_prob", "enforcement.sentence_weeks",
+              "enforcement.weekly_arrest_prob")
     reads = ("enforcement_mult",)
     writes = ("actors", "jail", "jailed_r", "ledger", "pending_arrests", "persons", "shipments", "users")
     records = ("arrests", "seized_g")

@@ -29,6 +29,10 @@ from narcoflow.engine.processes.base import Process
 class Prices(Process):
     name = "prices"
     claims = ("S11",)
+    params = ("border.destinations[].price_usd_per_g", "distribution.seller_target_cover_weeks",
+              "distribution.wholesaler_target_cover_weeks", "prices.adjustment_speed", "prices.glut_weight",
+              "prices.initial_retail_usd_per_g", "prices.max_retail_usd_per_g", "prices.min_retail_usd_per_g",
+              "prices.normal_fill", "prices.retail_markup", "prices.wholesale_markup")
     reads = ("actors", "shipments", "week_consumed", "week_demand")
     writes = ("retail_price",)
     records = ("price_usd_per_g",)

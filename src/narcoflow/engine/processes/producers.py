@@ -32,6 +32,13 @@ def producer_price(sim) -> np.ndarray:
 class ProducerEntryExit(Process):
     name = "producer_entry_exit"
     claims = ("S6", "S7")
+    params = ("enforcement.weekly_arrest_prob", "prices.retail_markup", "prices.wholesale_markup",
+              "private.base_exit_rate", "private.chemical_cities[].population", "private.chemical_cities[].region",
+              "private.chemical_cities[].skilled_share", "private.initial_producers_per_million",
+              "private.legal_income_usd_per_week", "private.max_entry_rate", "private.max_exit_rate",
+              "private.output_dispersion", "private.output_g_per_week", "private.penalty_cost_usd",
+              "private.planning_horizon_weeks", "private.precursor_availability", "private.precursor_cost_usd_per_g",
+              "private.purity", "private.setup_cost_usd")
     reads = ("enforcement_mult", "precursor_mult", "retail_price")
     writes = ("actors", "persons")
 
@@ -102,6 +109,7 @@ class ProducerEntryExit(Process):
 class PrivateProduction(Process):
     name = "private_production"
     claims = ("S6", "S7", "S10")
+    params = ("private.precursor_availability",)
     reads = ("precursor_mult",)
     writes = ("actors", "ledger")
     records = ("produced_g",)

@@ -29,6 +29,10 @@ from narcoflow.engine.processes.base import Process
 class Recruitment(Process):
     name = "recruitment"
     claims = ("S11", "S12", "S13")
+    params = ("border.crossings[].region", "border.smugglers_per_crossing_per_million",
+              "distribution.deliverer_same_region_prob", "distribution.producers_per_deliverer",
+              "distribution.recruitment_rate", "distribution.rewire_prob", "distribution.sellers_per_wholesaler",
+              "distribution.users_per_seller", "regions[].border_access")
     reads = ("users",)
     writes = ("actors", "persons")
 

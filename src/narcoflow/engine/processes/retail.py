@@ -40,6 +40,7 @@ SORT_EVERY_WEEKS = 8
 class Restock(Process):
     name = "restock"
     claims = ("S11", "S12")
+    params = ("distribution.rewire_prob", "distribution.seller_target_cover_weeks")
     writes = ("actors",)
 
     def step(self, sim) -> None:
@@ -58,6 +59,7 @@ class Restock(Process):
 class Retail(Process):
     name = "retail"
     claims = ("S11",)
+    params = ("consumption.price_elasticity", "consumption.reference_price_usd_per_g", "distribution.rewire_prob")
     reads = ("retail_price",)
     writes = ("actors", "ledger", "users", "week_consumed", "week_demand")
     records = ("consumed_g", "purity")

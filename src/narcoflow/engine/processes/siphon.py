@@ -16,6 +16,7 @@ from narcoflow.engine.processes.base import Process
 class NsaSiphon(Process):
     name = "nsa_siphon"
     claims = ("S5",)
+    params = ("state.siphon_rate",)
     reads = ("state_output", "state_output_region")
     writes = ("actors", "state_pure", "state_stock")
     records = ("siphoned_g",)

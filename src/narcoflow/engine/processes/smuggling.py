@@ -29,6 +29,11 @@ def wholesale_price(sim) -> np.ndarray:
 class BorderSmuggling(Process):
     name = "border_smuggling"
     claims = ("S10", "S13")
+    params = ("border.bribe_acceptance", "border.bribe_share", "border.crossings[].guards",
+              "border.crossings[].region", "border.destinations[].interdiction_prob",
+              "border.destinations[].price_usd_per_g", "border.destinations[].transit_weeks",
+              "border.detection_if_bribed", "border.detection_prob", "border.export_sensitivity",
+              "border.max_export_share", "prices.retail_markup")
     reads = ("crossing_open", "enforcement_mult", "retail_price")
     writes = ("actors", "ledger", "pending_arrests", "shipments")
     records = ("bribes_usd", "exported_g", "private_export_revenue_usd", "seized_g")

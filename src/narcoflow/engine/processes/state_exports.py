@@ -22,6 +22,10 @@ from narcoflow.engine.processes.base import Process
 class StateExports(Process):
     name = "state_exports"
     claims = ("S8", "S9")
+    params = ("border.destinations[].interdiction_prob", "events", "state.export_channels[].destinations",
+              "state.export_channels[].interdiction_multiplier", "state.export_channels[].lot_g",
+              "state.export_channels[].price_factor", "state.export_channels[].share_of_stock_per_week",
+              "state.export_channels[].transit_weeks")
     writes = ("shipments", "state_pure", "state_stock")
     records = ("exported_g",)
 

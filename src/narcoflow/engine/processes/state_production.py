@@ -18,6 +18,9 @@ from narcoflow.engine.processes.base import Process
 class StateProduction(Process):
     name = "state_production"
     claims = ("S1", "S2", "S3", "S4")
+    params = ("state.facilities[].capacity_g_per_week", "state.facilities[].purity", "state.facilities[].region",
+              "state.facilities[].relocated_from", "state.facilities[].relocation_date",
+              "state.production_schedule[].multiplier", "state.production_schedule[].start")
     writes = ("ledger", "state_output", "state_output_region", "state_pure", "state_stock")
     records = ("produced_g",)
 

@@ -22,6 +22,7 @@ from narcoflow.engine.processes.base import Process
 class Timeline(Process):
     name = "timeline"
     claims = ("S9",)
+    params = ("border.crossings[].region", "events", "regions[].policing")
     writes = ("crossing_open", "enforcement_mult", "foreign_mult", "jail", "jailed_r", "persons", "precursor_mult")
 
     def init(self, sim) -> None:

@@ -22,6 +22,9 @@ from narcoflow.engine.processes.base import Process
 class Transit(Process):
     name = "transit"
     claims = ("S8", "S13", "S14")
+    params = ("border.destinations[].agency", "border.destinations[].interdiction_prob",
+              "border.destinations[].onward_share", "border.destinations[].price_usd_per_g",
+              "border.destinations[].transit_weeks", "border.destinations[].via")
     reads = ("foreign_mult",)
     writes = ("actors", "ledger", "shipments")
     records = ("delivered_abroad_g", "seized_g", "state_revenue_usd")
