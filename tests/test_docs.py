@@ -131,3 +131,27 @@ def test_border_closure_example_runs_and_cuts_exports(tmp_path):
     # Identical until 2009 (common random numbers), then no private crossing until the run ends.
     assert exports["baseline"] > 0
     assert exports["border closure"] < exports["baseline"]
+
+
+def test_declarations_table_is_generated_from_the_code(model_md):
+    """docs/model.md section 3's table of params/reads/writes/records is what the processes declare
+    (regenerate with `python scripts/process_docs.py --write`)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("process_docs", ROOT / "scripts" / "process_docs.py")
+    process_docs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(process_docs)
+    assert process_docs.current_block(model_md) == process_docs.block(), (
+        "docs/model.md's declarations table is out of date: run `python scripts/process_docs.py --write`")
+
+
+def test_extending_worked_example_runs():
+    """docs/extending.md's worked example (a treatment process) runs as written: it passes the
+    conformance checks and lowers the number of users."""
+    text = (ROOT / "docs" / "extending.md").read_text("utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 2
+    namespace: dict = {}
+    for code in blocks:
+        exec(compile(code, "docs/extending.md", "exec"), namespace)
+    assert namespace["treated"].final("users") < namespace["base"].final("users")
