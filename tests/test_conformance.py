@@ -49,6 +49,15 @@ def test_reads_are_produced_before_or_initial():
         sim.state(name)
 
 
+def test_every_state_read_is_written_by_some_process():
+    """Shared state is produced by the model, not a constant in disguise (that would be a param):
+    every state name a process reads is written by a process, this week (earlier in the order) or
+    last week (later in the order)."""
+    written = {name for cls in PROCESS_ORDER for name in cls.writes}
+    for cls in PROCESS_ORDER:
+        assert set(cls.reads) <= written, (cls.__name__, set(cls.reads) - written)
+
+
 def test_a_process_that_lies_is_caught():
     """The checks can fail: a process that changes state it does not declare is reported."""
     from narcoflow.engine.processes import Prices
