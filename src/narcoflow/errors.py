@@ -18,3 +18,7 @@ class ConservationError(NarcoflowError):
 
 class StoreError(NarcoflowError):
     """The results database cannot be read or written (path, busy, unknown run id)."""
+
+
+class MetricError(NarcoflowError, ValueError):
+    """A metric name, dimension or label that a run does not have: the message lists the allowed ones."""

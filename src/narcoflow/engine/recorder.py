@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 
 from narcoflow.engine import kernels
-from narcoflow.results.results import FLOW_METRICS, LEVEL_METRICS, METRIC_COLUMNS
+from narcoflow.errors import MetricError
+from narcoflow.metrics import DIMENSIONS, metric
+from narcoflow.results.results import METRIC_COLUMNS
 
 Key = tuple[str, str | None, str | None, str | None]
 
@@ -120,12 +122,23 @@ class Recorder:
                 else:
                     self._row[c] += values[i]
 
+    def check_keys(self) -> None:
+        """Raise `MetricError` unless every key is a registered metric (`narcoflow.metrics`)
+        carrying exactly its registered dimensions."""
+        for key in self.keys:
+            m = metric(key[0])
+            dims = tuple(d for d, label in zip(DIMENSIONS, key[1:], strict=True) if label is not None)
+            if dims != m.dims:
+                raise MetricError(f"recorded key {key!r}: {m.name} has dimensions {m.dims!r}, "
+                                  f"the key carries {dims!r}")
+
     def to_frame(self, scale: float, steps_done: int) -> pd.DataFrame:
-        """Long table; extensive metrics divided by ``scale`` (full-population units)."""
+        """Long table; metrics registered as scaled are divided by ``scale`` (full-population
+        units), the others (prices, purity) are kept."""
+        self.check_keys()
         n_keys = len(self.keys)
         vals = self.values[:steps_done, :n_keys].copy()
-        intensive = {"price_usd_per_g", "purity"}
-        factor = np.array([1.0 if k[0] in intensive else 1.0 / scale for k in self.keys])
+        factor = np.array([1.0 / scale if metric(k[0]).scaled else 1.0 for k in self.keys])
         vals *= factor
         order = sorted(range(n_keys), key=lambda i: tuple("" if x is None else x for x in self.keys[i]))
         vals = vals[:, order]
@@ -144,5 +157,4 @@ class Recorder:
         })
         for c in ("metric", "drug", "region", "channel"):
             df[c] = df[c].astype("string")
-        assert set(df["metric"].unique()) <= set(FLOW_METRICS) | set(LEVEL_METRICS), "unknown metric"
         return df[METRIC_COLUMNS]

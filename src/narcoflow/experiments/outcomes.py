@@ -1,7 +1,9 @@
 """Outcomes: the scalars an experiment reads from each run's metrics, defined once.
 
-Flows are totals over the run (grams as kg, USD as USD million); levels are taken at the last
-step. ``exports_arrived_kg:<destination>`` is added for each foreign market of the scenario.
+Flows are totals over the run (grams as kg, USD as USD million: each metric's display unit
+in `narcoflow.metrics`); levels are taken at the last step, both computed by
+`narcoflow.results.results.run_total` / `last_value`. ``exports_arrived_kg:<destination>`` is
+added for each foreign market of the scenario.
 
 Examples
 --------
@@ -23,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 from narcoflow.errors import NarcoflowError
+from narcoflow.metrics import metric
+from narcoflow.results.results import last_rows, last_value, run_total
 
 _DOMESTIC_AGENCIES = ("mps", "nsa", "border_guard")
 
@@ -37,62 +41,60 @@ class Outcome:
     fn: Callable[[pd.DataFrame], float]
 
 
-def _rows(m: pd.DataFrame, metric: str) -> pd.DataFrame:
-    return m[m["metric"] == metric]
+def _total(name: str, **where: object) -> Callable[[pd.DataFrame], float]:
+    """Run total of flow ``name`` (`narcoflow.results.results.run_total`) in its display unit."""
+    factor = metric(name).display_factor
 
-
-def _total(metric: str, factor: float = 1.0, **where: object) -> Callable[[pd.DataFrame], float]:
     def fn(m: pd.DataFrame) -> float:
-        d = _rows(m, metric)
-        for col, val in where.items():
-            d = d[d[col].isin(val)] if isinstance(val, tuple) else d[d[col] == val]
-        return float(d["value"].sum()) * factor
+        return run_total(m, name, check_labels=False, **where) * factor
     return fn
 
 
-def _final_sum(metric: str) -> Callable[[pd.DataFrame], float]:
+def _final_sum(name: str) -> Callable[[pd.DataFrame], float]:
     def fn(m: pd.DataFrame) -> float:
-        d = _rows(m, metric)
-        return float(d[d["step"] == d["step"].max()]["value"].sum()) if len(d) else 0.0
+        return last_value(m, name)
     return fn
 
 
 def _retail_price(m: pd.DataFrame) -> float:
-    d = _rows(m, "price_usd_per_g")
-    d = d[(d["drug"] == "methamphetamine") & (d["channel"] == "retail")]
+    d = last_rows(m, "price_usd_per_g", drug="methamphetamine", channel="retail", check_labels=False)
     if d.empty:
         return float("nan")
-    d = d[d["step"] == d["step"].max()]
     return float(d["value"].astype("float64").mean())
 
 
-_KG, _MUSD = 1e-3, 1e-6
+def _outcome(name: str, meaning: str, metric_name: str, fn: Callable[[pd.DataFrame], float]) -> Outcome:
+    return Outcome(name, meaning, metric(metric_name).display_unit, fn)
+
 
 #: The headline outcomes, in display order (per-destination exports are added per scenario).
 OUTCOMES: dict[str, Outcome] = {o.name: o for o in (
-    Outcome("production_kg", "state and private production", "kg", _total("produced_g", _KG)),
-    Outcome("consumption_kg", "domestic consumption", "kg", _total("consumed_g", _KG)),
-    Outcome("users_end", "users at the end of the run", "people", _final_sum("users")),
-    Outcome("seizures_kg", "seizures at home and abroad", "kg",
-            _total("seized_g", _KG)),
-    Outcome("seizures_domestic_kg", "seizures by MPS, NSA, border guards", "kg",
-            _total("seized_g", _KG, channel=_DOMESTIC_AGENCIES)),
-    Outcome("arrests", "arrests of actors and users", "people", _total("arrests")),
-    Outcome("exports_arrived_kg", "exports delivered abroad", "kg",
-            _total("delivered_abroad_g", _KG)),
-    Outcome("state_revenue_musd", "state export revenue", "USD million",
-            _total("state_revenue_usd", _MUSD)),
-    Outcome("retail_price_usd_per_g", "meth retail price at the end (provincial mean)", "USD/g",
-            _retail_price),
+    _outcome("production_kg", "state and private production", "produced_g", _total("produced_g")),
+    _outcome("consumption_kg", "domestic consumption", "consumed_g", _total("consumed_g")),
+    _outcome("users_end", "users at the end of the run", "users", _final_sum("users")),
+    _outcome("seizures_kg", "seizures at home and abroad", "seized_g", _total("seized_g")),
+    _outcome("seizures_domestic_kg", "seizures by MPS, NSA, border guards", "seized_g",
+             _total("seized_g", channel=_DOMESTIC_AGENCIES)),
+    _outcome("arrests", "arrests of actors and users", "arrests", _total("arrests")),
+    _outcome("exports_arrived_kg", "exports delivered abroad", "delivered_abroad_g",
+             _total("delivered_abroad_g")),
+    _outcome("state_revenue_musd", "state export revenue", "state_revenue_usd",
+             _total("state_revenue_usd")),
+    _outcome("retail_price_usd_per_g", "meth retail price at the end (provincial mean)",
+             "price_usd_per_g", _retail_price),
 )}
+
+#: The metrics the outcomes read.
+_NEEDED = ("produced_g", "consumed_g", "users", "seized_g", "arrests", "delivered_abroad_g",
+           "state_revenue_usd", "price_usd_per_g")
 
 DESTINATION_PREFIX = "exports_arrived_kg:"
 
 
 def destination_outcome(destination: str) -> Outcome:
     """``exports_arrived_kg:<destination>``: grams delivered in that market, as kg."""
-    return Outcome(f"{DESTINATION_PREFIX}{destination}", f"exports delivered in {destination}", "kg",
-                   _total("delivered_abroad_g", _KG, region=destination))
+    return _outcome(f"{DESTINATION_PREFIX}{destination}", f"exports delivered in {destination}",
+                    "delivered_abroad_g", _total("delivered_abroad_g", region=destination))
 
 
 def outcomes_for(destinations: Sequence[str] = ()) -> dict[str, Outcome]:
@@ -106,9 +108,7 @@ def outcomes_for(destinations: Sequence[str] = ()) -> dict[str, Outcome]:
 
 def outcomes_of(metrics: pd.DataFrame, *, destinations: Sequence[str] = ()) -> dict[str, float]:
     """Every headline outcome of one run, ``name -> value``."""
-    needed = ("produced_g", "consumed_g", "users", "seized_g", "arrests", "delivered_abroad_g",
-              "state_revenue_usd", "price_usd_per_g")
-    m = metrics[metrics["metric"].isin(needed)]
+    m = metrics[metrics["metric"].isin(_NEEDED)]
     return {name: o.fn(m) for name, o in outcomes_for(destinations).items()}
 
 

@@ -6,13 +6,24 @@ Grams become kilograms and USD become USD million; flows are summed over the who
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-_KEYS = ("drug", "region", "channel")
+from narcoflow.metrics import metric as get_metric
+from narcoflow.results.results import last_rows, last_value, run_total
+
+
+def _label(name: str) -> str:
+    return get_metric(name).label
+
+
+def _unit(name: str) -> str:
+    return get_metric(name).display_unit
+
 
 #: table name -> (title, {column: display format}) in print order
 _LAYOUT: dict[str, tuple[str, dict[str, str]]] = {
@@ -27,19 +38,16 @@ _LAYOUT: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
-def _rows(metrics: pd.DataFrame, metric: str, *, final: bool = False) -> pd.DataFrame:
-    df = metrics[metrics["metric"] == metric]
-    if final and not df.empty:
-        df = df[df["step"] == df["step"].max()]
-    return df.astype({k: "object" for k in _KEYS}).fillna({k: "-" for k in _KEYS})
-
-
-def _total(metrics: pd.DataFrame, metric: str, by: dict[str, str], name: str,
-           factor: float = 1.0, *, final: bool = False) -> pd.DataFrame:
-    """Sum ``metric`` by the dimensions in ``by`` (metric column -> output column name)."""
-    df = _rows(metrics, metric, final=final)
-    out = df.groupby(list(by), sort=True)["value"].sum().mul(factor).reset_index()
-    out = out.rename(columns={**by, "value": name})
+def _total(metrics: pd.DataFrame, metric: str, by: Sequence[str], name: str, *,
+           final: bool = False) -> pd.DataFrame:
+    """``metric`` summed over the run (a flow) or at the last step (a level, ``final``) by the
+    dimensions ``by``, in its display unit (`narcoflow.metrics`), columns named after what the
+    dimensions stand for in this metric (e.g. ``channel`` -> ``agency``), largest first."""
+    m = get_metric(metric)
+    how = last_value if final else run_total
+    out = how(metrics, metric, by=by)
+    out["value"] = out["value"].mul(m.display_factor)
+    out = out.rename(columns={**{d: m.dim_name(d) for d in by}, "value": name})
     return out.sort_values(name, ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -66,34 +74,33 @@ def summarize(metrics: pd.DataFrame) -> dict[str, pd.DataFrame]:
     >>> tables = summarize(results.metrics)          # doctest: +SKIP
     >>> tables["seizures"]                            # doctest: +SKIP
     """
-    kg = 1e-3
     t = {
-        "production": _total(metrics, "produced_g", {"channel": "sector", "drug": "drug"}, "kg", kg),
-        "consumption": _total(metrics, "consumed_g", {"region": "region"}, "kg", kg),
-        "users": _total(metrics, "users", {"region": "region"}, "users", final=True),
-        "seizures": _total(metrics, "seized_g", {"channel": "agency"}, "kg", kg),
-        "exports": _total(metrics, "delivered_abroad_g",
-                          {"region": "destination", "channel": "channel"}, "kg", kg),
-        "state_revenue": _total(metrics, "state_revenue_usd",
-                                {"region": "destination", "channel": "channel"},
-                                "usd_million", 1e-6),
+        "production": _total(metrics, "produced_g", ("channel", "drug"), "kg"),
+        "consumption": _total(metrics, "consumed_g", ("region",), "kg"),
+        "users": _total(metrics, "users", ("region",), "users", final=True),
+        "seizures": _total(metrics, "seized_g", ("channel",), "kg"),
+        "exports": _total(metrics, "delivered_abroad_g", ("region", "channel"), "kg"),
+        "state_revenue": _total(metrics, "state_revenue_usd", ("region", "channel"), "usd_million"),
     }
-    price = _rows(metrics, "price_usd_per_g", final=True)
-    price = price[(price["drug"] == "methamphetamine") & (price["channel"] == "retail")]
+    price = last_rows(metrics, "price_usd_per_g", drug="methamphetamine", channel="retail",
+                      check_labels=False)
     t["retail_price"] = (price[["region", "value"]].dropna()
                          .astype({"region": "str"}).rename(columns={"value": "usd_per_g"})
                          .sort_values("region").reset_index(drop=True))
-    siphoned = _rows(metrics, "siphoned_g")["value"].sum() * kg
+    siphoned = get_metric("siphoned_g")
     mean_price = t["retail_price"]["usd_per_g"].mean() if len(t["retail_price"]) else float("nan")
+    label, unit = _label, _unit
     overview = [
-        ("Production", t["production"]["kg"].sum(), "kg"),
-        ("Siphoned from state factories", siphoned, "kg"),
-        ("Domestic consumption", t["consumption"]["kg"].sum(), "kg"),
-        ("Users at the end", t["users"]["users"].sum(), "people"),
-        ("Seizures", t["seizures"]["kg"].sum(), "kg"),
-        ("Exports arrived abroad", t["exports"]["kg"].sum(), "kg"),
-        ("State export revenue", t["state_revenue"]["usd_million"].sum(), "USD million"),
-        ("Retail price at the end (mean over provinces)", mean_price, "USD/g"),
+        (label("produced_g"), t["production"]["kg"].sum(), unit("produced_g")),
+        (siphoned.label, run_total(metrics, "siphoned_g") * siphoned.display_factor,
+         siphoned.display_unit),
+        (label("consumed_g"), t["consumption"]["kg"].sum(), unit("consumed_g")),
+        (label("users") + " at the end", t["users"]["users"].sum(), unit("users")),
+        (label("seized_g"), t["seizures"]["kg"].sum(), unit("seized_g")),
+        (label("delivered_abroad_g"), t["exports"]["kg"].sum(), unit("delivered_abroad_g")),
+        (label("state_revenue_usd"), t["state_revenue"]["usd_million"].sum(),
+         unit("state_revenue_usd")),
+        ("Retail price at the end (mean over provinces)", mean_price, unit("price_usd_per_g")),
     ]
     t["overview"] = pd.DataFrame(overview, columns=["quantity", "value", "unit"])
     t["overview"]["value"] = t["overview"]["value"].astype("float64")
