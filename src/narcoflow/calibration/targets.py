@@ -32,14 +32,16 @@ class Target(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> Target:
-        from narcoflow.results.results import FLOW_METRICS, LEVEL_METRICS
+        from narcoflow.metrics import METRICS
 
-        if self.metric not in FLOW_METRICS + LEVEL_METRICS:
+        if self.metric not in METRICS:
             raise ValueError(f"metric {self.metric!r} is not a metric of docs/model.md; allowed: "
-                             + ", ".join(FLOW_METRICS + LEVEL_METRICS))
-        bad = sorted(set(self.filters) - {"drug", "region", "channel"})
+                             + ", ".join(METRICS))
+        m = METRICS[self.metric]
+        bad = sorted(set(self.filters) - set(m.dims))
         if bad:
-            raise ValueError(f"filters may only name drug, region, channel; not {', '.join(bad)}")
+            raise ValueError(f"filters may only name the dimensions of {self.metric} "
+                             f"({', '.join(m.dims) or 'none'}); not {', '.join(bad)}")
         if (self.observed is None) == (self.range is None):
             raise ValueError("give exactly one of 'observed' or 'range'")
         if self.range is not None:
