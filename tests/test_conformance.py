@@ -31,6 +31,24 @@ def test_process_does_what_it_declares(process_cls):
 
 
 @pytest.mark.parametrize("process_cls", PROCESS_ORDER, ids=IDS)
+def test_declared_records_are_registered(process_cls):
+    """What a process declares it records is a metric of the registry (`narcoflow.metrics`), which
+    gives its kind, scaling, unit and dimensions; the recorder checks the dimensions of every
+    recorded key against it at the end of each run."""
+    from narcoflow.metrics import METRICS
+
+    unknown = sorted(set(process_cls.records) - set(METRICS))
+    assert not unknown, f"{process_cls.__name__} records {unknown}, not registered in narcoflow.metrics"
+
+
+def test_every_registered_metric_is_declared_by_a_process():
+    from narcoflow.metrics import METRICS
+
+    declared = {m for cls in PROCESS_ORDER for m in cls.records}
+    assert sorted(set(METRICS) - declared) == []
+
+
+@pytest.mark.parametrize("process_cls", PROCESS_ORDER, ids=IDS)
 def test_init_is_idempotent(process_cls, request):
     if process_cls.__name__ in INIT_NOT_YET_IDEMPOTENT:
         request.applymarker(pytest.mark.xfail(raises=ConformanceError, strict=True,
