@@ -102,3 +102,33 @@ def test_calibration_targets_are_checked_against_the_registry():
     with pytest.raises(ValueError, match="not a metric"):
         Target(**base, metric="consumed_kg")
     assert Target(**base, metric="users", aggregation="last", filters={"region": "Kangwon"}).metric == "users"
+
+
+def _doc_tables() -> dict[str, dict[str, tuple[str, ...]]]:
+    """docs/model.md, Observation: the flow and level tables, metric -> dimensions named."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "model.md").read_text()
+    out = {}
+    for kind, heading in (("flow", "Flows (`FLOW_METRICS`"), ("level", "Levels (`LEVEL_METRICS`")):
+        rest = text[text.index(heading):]
+        rows = [line for line in rest.split("\n\n", 2)[1].splitlines() if line.startswith("| `")]
+        table = {}
+        for row in rows:
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            pieces = re.split(r"[,;]", cells[1])
+            dims = tuple(d for d in DIMENSIONS if any(p.split()[0] == d for p in pieces if p.split()))
+            for name in re.findall(r"`([a-z_]+)`", cells[0]):
+                table[name] = dims
+        out[kind] = table
+    return out
+
+
+def test_docs_metric_tables_match_the_registry():
+    tables = _doc_tables()
+    assert list(tables["flow"]) == list(FLOW_METRICS)
+    assert list(tables["level"]) == list(LEVEL_METRICS)
+    for kind in ("flow", "level"):
+        for name, dims in tables[kind].items():
+            assert dims == METRICS[name].dims, (name, dims)

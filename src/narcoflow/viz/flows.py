@@ -30,6 +30,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from narcoflow.metrics import LEVEL_METRICS
+
 STATE = "State production (NSA factories)"
 PRIVATE = "Private production"
 SIPHON = "Siphoned from state factories"
@@ -86,7 +88,7 @@ def compact(metrics: pd.DataFrame) -> pd.DataFrame:
         return metrics
     last = metrics["step"].max() if len(metrics) else 0
     df = metrics[metrics["metric"].isin(FLOW_INPUTS)]
-    levels = df["metric"].isin(["stock_g", "in_transit_g"])
+    levels = df["metric"].isin(LEVEL_METRICS)
     df = df[~levels | (df["step"] == last)]
     keys = ["metric", "drug", "region", "channel"]
     df = df.astype({k: "object" for k in keys})

@@ -24,18 +24,30 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from narcoflow.experiments.outcomes import outcomes_for, outcomes_of
+from narcoflow.metrics import metric
 from narcoflow.viz.figures import SERIES_COLOURS, _layout, _monthly
+
+
+def _quantity(title: str, name: str, how: str | None = None,
+              where: dict[str, str] | None = None) -> tuple[str, str, str, float, dict[str, str]]:
+    """A quantity over time of registered metric ``name`` (`narcoflow.metrics`) in its display
+    unit: a flow is summed per month, a level taken at the month's last step unless ``how``."""
+    m = metric(name)
+    unit = f"{m.display_unit}/month" if m.kind == "flow" else m.display_unit
+    how = how or ("sum" if m.kind == "flow" else "last")
+    return (title.format(unit=unit), name, how, m.display_factor, where or {})
+
 
 #: quantity key -> (title, metric, how the monthly value is formed, scale factor, row filter)
 QUANTITIES: dict[str, tuple[str, str, str, float, dict[str, str]]] = {
-    "users": ("Users (people)", "users", "last", 1.0, {}),
-    "consumption": ("Consumption in North Korea (kg/month)", "consumed_g", "sum", 1e-3, {}),
-    "production": ("Production (kg/month)", "produced_g", "sum", 1e-3, {}),
-    "seizures": ("Seizures, all agencies (kg/month)", "seized_g", "sum", 1e-3, {}),
-    "exports": ("Exports delivered abroad (kg/month)", "delivered_abroad_g", "sum", 1e-3, {}),
-    "retail_price": ("Methamphetamine retail price (USD/g, mean over provinces)",
-                     "price_usd_per_g", "mean", 1.0,
-                     {"drug": "methamphetamine", "channel": "retail"}),
+    "users": _quantity("Users ({unit})", "users"),
+    "consumption": _quantity("Consumption in North Korea ({unit})", "consumed_g"),
+    "production": _quantity("Production ({unit})", "produced_g"),
+    "seizures": _quantity("Seizures, all agencies ({unit})", "seized_g"),
+    "exports": _quantity("Exports delivered abroad ({unit})", "delivered_abroad_g"),
+    "retail_price": _quantity("Methamphetamine retail price ({unit}, mean over provinces)",
+                              "price_usd_per_g", "mean",
+                              {"drug": "methamphetamine", "channel": "retail"}),
 }
 
 
