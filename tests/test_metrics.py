@@ -132,3 +132,25 @@ def test_docs_metric_tables_match_the_registry():
     for kind in ("flow", "level"):
         for name, dims in tables[kind].items():
             assert dims == METRICS[name].dims, (name, dims)
+
+
+def test_recorder_refuses_unregistered_metrics_wrong_dims_and_wrong_kind():
+    import datetime as dt
+
+    import numpy as np
+
+    from narcoflow.engine.recorder import Recorder
+
+    rec = Recorder(1, dt.date(2000, 1, 1))
+    rec.step = 0
+    with pytest.raises(MetricError, match="unknown metric 'treated'"):
+        rec.add("treated", 1.0, region="Kangwon")
+    with pytest.raises(MetricError, match=r"consumed_g has dimensions \('drug', 'region'\)"):
+        rec.add("consumed_g", 1.0, region="Kangwon")
+    with pytest.raises(MetricError, match="users is a level, so it is set"):
+        rec.add_by("users", np.array([3.0]), ["Kangwon"], dim="region")
+    with pytest.raises(MetricError, match="arrests is a flow, so it is added"):
+        rec.record([("arrests", None, "Kangwon", "user")], np.array([2.0]), level=True)
+    rec.add("consumed_g", 1.5, drug="heroin", region="Kangwon")
+    rec.add_by("users", np.array([3.0]), ["Kangwon"], dim="region", level=True)
+    assert rec.keys == [("consumed_g", "heroin", "Kangwon", None), ("users", None, "Kangwon", None)]

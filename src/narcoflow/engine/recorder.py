@@ -15,6 +15,20 @@ from narcoflow.results.results import METRIC_COLUMNS
 Key = tuple[str, str | None, str | None, str | None]
 
 
+def _check_key(key: Key, level: bool) -> None:
+    """Raise `MetricError` unless ``key`` is a registered metric (`narcoflow.metrics`) carrying
+    exactly its registered dimensions, recorded as its kind (a level set, a flow added). Checked
+    once per key, when it is registered."""
+    m = metric(key[0])
+    dims = tuple(d for d, label in zip(DIMENSIONS, key[1:], strict=True) if label is not None)
+    if dims != m.dims:
+        raise MetricError(f"recorded key {key!r}: {m.name} has dimensions {m.dims!r}, the key "
+                          f"carries {dims!r}")
+    if level != (m.kind == "level"):
+        how = "set (level=True)" if m.kind == "level" else "added (level=False)"
+        raise MetricError(f"recorded key {key!r}: {m.name} is a {m.kind}, so it is {how}")
+
+
 class _Block:
     """Cached columns of one call site of `Recorder.add_by` or `Recorder.record`: ``cols[i]`` is
     the column of ``keys[i]`` (-1: not registered yet)."""
@@ -31,7 +45,8 @@ class Recorder:
     """Accumulates ``(metric, drug, region, channel) -> value`` for each step.
 
     Keys are registered the first time they are touched; earlier steps read zero. Flows are
-    added (``add``), levels are set (``set``).
+    added (``add``), levels are set (``set``). Each key is checked against the metric registry
+    (`narcoflow.metrics`) when it is registered: its metric, dimensions and kind.
     """
 
     def __init__(self, n_steps: int, start: dt.date, initial_keys: int = 512):
@@ -53,9 +68,10 @@ class Recorder:
         # This step's row: 1-D indexing is cheaper per call (a run of 0 steps has no row).
         self._row = self.values[step] if step < self.n_steps else None
 
-    def _col(self, key: Key) -> int:
+    def _col(self, key: Key, level: bool) -> int:
         col = self.index.get(key)
         if col is None:
+            _check_key(key, level)
             col = len(self.keys)
             self.index[key] = col
             self.keys.append(key)
@@ -69,13 +85,13 @@ class Recorder:
     def add(self, metric: str, value: float, drug=None, region=None, channel=None) -> None:
         col = self.index.get((metric, drug, region, channel))
         if col is None:
-            col = self._col((metric, drug, region, channel))
+            col = self._col((metric, drug, region, channel), False)
         self._row[col] += value
 
     def set(self, metric: str, value: float, drug=None, region=None, channel=None) -> None:
         col = self.index.get((metric, drug, region, channel))
         if col is None:
-            col = self._col((metric, drug, region, channel))
+            col = self._col((metric, drug, region, channel), True)
         self._row[col] = value
 
     def add_by(self, metric: str, values: np.ndarray, labels, *, dim: str, drug=None,
@@ -116,26 +132,15 @@ class Recorder:
             return
         for i in range(len(cols)):  # register the keys still missing, then record their values
             if cols[i] < 0 and (level or not skip_zero or values[i] != 0):
-                cols[i] = c = self._col(entry.keys[i])
+                cols[i] = c = self._col(entry.keys[i], level)
                 if level:
                     self._row[c] = values[i]
                 else:
                     self._row[c] += values[i]
 
-    def check_keys(self) -> None:
-        """Raise `MetricError` unless every key is a registered metric (`narcoflow.metrics`)
-        carrying exactly its registered dimensions."""
-        for key in self.keys:
-            m = metric(key[0])
-            dims = tuple(d for d, label in zip(DIMENSIONS, key[1:], strict=True) if label is not None)
-            if dims != m.dims:
-                raise MetricError(f"recorded key {key!r}: {m.name} has dimensions {m.dims!r}, "
-                                  f"the key carries {dims!r}")
-
     def to_frame(self, scale: float, steps_done: int) -> pd.DataFrame:
         """Long table; metrics registered as scaled are divided by ``scale`` (full-population
         units), the others (prices, purity) are kept."""
-        self.check_keys()
         n_keys = len(self.keys)
         vals = self.values[:steps_done, :n_keys].copy()
         factor = np.array([1.0 / scale if metric(k[0]).scaled else 1.0 for k in self.keys])
