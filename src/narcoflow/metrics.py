@@ -96,6 +96,11 @@ class Metric:
         """Factor from the stored unit to `display_unit`."""
         return DISPLAY_UNITS.get(self.unit, (self.unit, 1.0))[1]
 
+    def series_unit(self, period: str = "month") -> str:
+        """Unit of a time series of this metric: ``kg/month`` for a flow in grams summed per
+        month, the display unit for a level."""
+        return f"{self.display_unit}/{period}" if self.kind == "flow" else self.display_unit
+
     def dim_name(self, dim: str) -> str:
         """What dimension ``dim`` stands for in this metric (``region`` -> ``destination``)."""
         return self.dim_names[self.dims.index(dim)]

@@ -21,6 +21,8 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
+from narcoflow.metrics import metric
+from narcoflow.results.results import last_value, run_total
 from narcoflow.viz import flows as fl
 from narcoflow.viz.geography import load_geography
 
@@ -183,10 +185,8 @@ def _colour(value: float, vmax: float, scale: str) -> str:
 
 def map_values(metrics: pd.DataFrame, regions: list[dict]) -> pd.DataFrame:
     """Per province: population, users at the end, users per 1,000, consumption (kg, g/person)."""
-    last = metrics["step"].max()
-    users = metrics[(metrics["metric"] == "users") & (metrics["step"] == last)]
-    users = users.groupby("region")["value"].sum()
-    consumed = metrics[metrics["metric"] == "consumed_g"].groupby("region")["value"].sum()
+    users = last_value(metrics, "users", by=("region",)).set_index("region")["value"]
+    consumed = run_total(metrics, "consumed_g", by=("region",)).set_index("region")["value"]
     rows = []
     for reg in regions:
         name, pop = reg["name"], float(reg["population"])
@@ -437,16 +437,21 @@ def timeseries_figure(metrics: pd.DataFrame, scenario: dict[str, Any], *,
     def rows(metric):
         return metrics[metrics["metric"] == metric]
 
+    def unit(name):  # the registry's unit of a monthly series (narcoflow.metrics)
+        return metric(name).series_unit()
+
     panels = [
-        ("Production (kg/month)", _monthly(rows("produced_g"), "channel", how="sum") / 1e3),
-        ("Consumption in North Korea (kg/month)", _monthly(rows("consumed_g"), "drug", how="sum") / 1e3),
-        ("Users (people)", _monthly(rows("users"), None, how="last")),
-        ("Seizures by agency (kg/month)", _monthly(rows("seized_g"), "channel", how="sum") / 1e3),
-        ("Exports dispatched by channel (kg/month)", _monthly(rows("exported_g"), "channel", how="sum") / 1e3),
+        (f"Production ({unit('produced_g')})", _monthly(rows("produced_g"), "channel", how="sum") / 1e3),
+        (f"Consumption in North Korea ({unit('consumed_g')})",
+         _monthly(rows("consumed_g"), "drug", how="sum") / 1e3),
+        (f"Users ({unit('users')})", _monthly(rows("users"), None, how="last")),
+        (f"Seizures by agency ({unit('seized_g')})", _monthly(rows("seized_g"), "channel", how="sum") / 1e3),
+        (f"Exports dispatched by channel ({unit('exported_g')})",
+         _monthly(rows("exported_g"), "channel", how="sum") / 1e3),
     ]
     price = rows("price_usd_per_g")
     price = price[price["channel"].isin(["producer", "wholesale", "retail"])]
-    panels.append(("Methamphetamine price by tier (USD/g, mean over provinces)",
+    panels.append((f"Methamphetamine price by tier ({unit('price_usd_per_g')}, mean over provinces)",
                    _monthly(price, "channel", how="mean")))
     n = len(panels)
     fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.035,

@@ -33,9 +33,8 @@ def _quantity(title: str, name: str, how: str | None = None,
     """A quantity over time of registered metric ``name`` (`narcoflow.metrics`) in its display
     unit: a flow is summed per month, a level taken at the month's last step unless ``how``."""
     m = metric(name)
-    unit = f"{m.display_unit}/month" if m.kind == "flow" else m.display_unit
     how = how or ("sum" if m.kind == "flow" else "last")
-    return (title.format(unit=unit), name, how, m.display_factor, where or {})
+    return (title.format(unit=m.series_unit()), name, how, m.display_factor, where or {})
 
 
 #: quantity key -> (title, metric, how the monthly value is formed, scale factor, row filter)
