@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test lint bench patterns
 
 install: $(STAMP)
 
@@ -23,3 +23,8 @@ lint: install
 
 bench: install
 	$(VENV)/bin/python benchmarks/make_bench.py
+
+# Model vs evidence (issue 13): patterns and targets over 8 seeds at the calibration scale, a few
+# minutes on 2 cores; rewrites the "Model vs evidence" section of BENCHMARKS.md. Not part of `bench`.
+patterns: install
+	$(VENV)/bin/python benchmarks/patterns.py --write

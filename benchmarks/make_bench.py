@@ -2,7 +2,11 @@
 "make bench" section of BENCHMARKS.md with the figures, the machine and the commands (the
 full-population section is measured by hand: it takes several minutes).
 
-Other sections of BENCHMARKS.md (experiments, network, ...) are left as they are.
+Other sections of BENCHMARKS.md (experiments, network, ...) are left as they are; their scripts
+rewrite them with ``--write``. The model-vs-evidence benchmark (`benchmarks/patterns.py`, issue 13:
+every pattern of docs/model.md section 1 and every calibration target, median and 90 % interval
+over 8 seeds against the evidence band) is not part of `make bench`: run `make patterns`. Its
+controlled diagnoses are `benchmarks/diagnose_issue13.py --write`.
 """
 
 from __future__ import annotations
