@@ -1,0 +1,112 @@
+"""What every command shares: the console, the error handling and the options used by several groups.
+
+Every error a user can cause (`NarcoflowError`, and pydantic, YAML, OS or DuckDB errors that
+leak out) is printed as one red paragraph on stderr with exit code 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import pydantic
+import typer
+import yaml
+from rich.console import Console
+
+from narcoflow.errors import NarcoflowError
+from narcoflow.results.store import DEFAULT_DB
+
+#: Exit code of every error a user can cause.
+EXIT_ERROR = 2
+#: Exit code after Ctrl-C in the commands that keep what they finished (experiments, calibration).
+EXIT_INTERRUPTED = 130
+
+# ---------------------------------------------------------------------------- shared options
+DbOption = Annotated[Path, typer.Option(
+    "--db", help="DuckDB results file to read.", show_default=True,
+    dir_okay=False)]
+RunIdArg = Annotated[str, typer.Argument(
+    help="Run id as printed by `narcoflow run` or listed by `narcoflow runs` "
+         "(a unique prefix is enough).", show_default=False)]
+YearsOpt = Annotated[float | None, typer.Option(
+    help="Simulate this many years, in (0, 100], instead of the scenario's length.",
+    show_default="the scenario's")]
+#: Default of every --db / --out option naming the results database.
+DEFAULT_DB_PATH = Path(DEFAULT_DB)
+
+
+# ---------------------------------------------------------------------------- output and errors
+def console(*, stderr: bool = False) -> Console:
+    """A Rich console; piped or captured output gets 120 columns instead of 80."""
+    con = Console(stderr=stderr, highlight=False)
+    if not con.is_terminal:
+        con.width = 120  # piped or captured output: avoid squeezing tables into 80 columns
+    return con
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``Error: message`` in red on stderr; returns the exit to raise (code 2)."""
+    console(stderr=True).print(f"Error: {message}", style="bold red", markup=False,
+                               soft_wrap=True)
+    return typer.Exit(EXIT_ERROR)
+
+
+def _os_message(exc: OSError) -> str:
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the errors a user can cause into a red message and exit code 2."""
+    try:
+        yield
+    except NarcoflowError as exc:
+        raise fail(str(exc)) from None
+    except pydantic.ValidationError as exc:
+        raise fail(f"invalid input: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise fail(f"malformed YAML: {exc}") from None
+    except duckdb.Error as exc:
+        raise fail(f"results database error: {exc}") from None
+    except OSError as exc:
+        raise fail(_os_message(exc)) from None
+
+
+def check_range(flag: str, value: float | None, lo: float, hi: float, *, lo_open: bool,
+                meaning: str) -> None:
+    if value is None:
+        return
+    ok = (lo < value if lo_open else lo <= value) and value <= hi and not math.isnan(value)
+    if not ok:
+        left = "(" if lo_open else "["
+        right = f"{hi:g}]" if math.isfinite(hi) else "inf)"
+        raise NarcoflowError(f"{flag} {value:g} is out of range: it must be in "
+                             f"{left}{lo:g}, {right} ({meaning}).")
+
+
+def check_run_flags(seed: int | None, scale: float | None, years: float | None) -> None:
+    """Refuse a --seed, --scale or --years outside its range before anything runs."""
+    check_range("--seed", seed, 0, math.inf, lo_open=False, meaning="the random seed")
+    check_range("--scale", scale, 0, 1, lo_open=True,
+                meaning="the share of the real population simulated")
+    check_range("--years", years, 0, 100, lo_open=True, meaning="the simulated years")
+
+
+def fmt_number(v) -> str:
+    """A number for a table cell: thousands separators, 2 decimals from 1, 3 digits below; '-' if missing."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, int):
+        return f"{v:,}"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 1 or a == 0:
+        return f"{v:,.2f}"
+    return f"{v:.3g}"

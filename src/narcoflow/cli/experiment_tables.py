@@ -1,0 +1,122 @@
+"""What the experiment commands parse (``--param``, ``--grid``) and print (comparison, sweep and
+sensitivity tables)."""
+
+from __future__ import annotations
+
+import math
+
+from narcoflow.cli.common import console, fmt_number
+from narcoflow.errors import NarcoflowError
+
+
+def _interval(lo: float, hi: float) -> str:
+    if math.isnan(lo) or math.isnan(hi):
+        return ""
+    return f"[{fmt_number(lo)}, {fmt_number(hi)}]"
+
+
+def parse_range(text: str) -> tuple[str, float, float]:
+    name, sep, rest = text.partition("=")
+    low, sep2, high = rest.partition(":")
+    try:
+        if not (sep and sep2 and name.strip()):
+            raise ValueError
+        return name.strip(), float(low), float(high)
+    except ValueError:
+        raise NarcoflowError(f"--param {text!r}: expected NAME=LOW:HIGH, for example "
+                             "state.siphon_rate=0:0.2 or crackdown=1:4.") from None
+
+
+def parse_grid(text: str) -> tuple[str, list[float]]:
+    name, sep, rest = text.partition("=")
+    try:
+        if not (sep and name.strip()):
+            raise ValueError
+        values = [float(v) for v in rest.split(",") if v.strip()]
+        if not values:
+            raise ValueError
+        return name.strip(), values
+    except ValueError:
+        raise NarcoflowError(f"--grid {text!r}: expected NAME=V1,V2,..., for example "
+                             "border.bribe_acceptance=0.2,0.4,0.6.") from None
+
+
+def setting_text(name, s) -> str:
+    extra = []
+    if s.start or s.end:
+        extra.append(f"{s.start or 'start'}..{s.end or 'end'}")
+    if s.regions:
+        extra.append(", ".join(s.regions))
+    return f"{name} x{s.value:g}" + (f" ({'; '.join(extra)})" if extra else "")
+
+
+def print_comparison(table, plan, out) -> None:
+    from rich.table import Table
+
+    con = console()
+    reps = plan.definition["replications"]
+    t = Table(title=f"Comparison {plan.experiment_id}: {plan.scenario}, {reps} replications, "
+                    f"scale {plan.scale:g}, {plan.steps} weeks (table `comparisons` in {out})",
+              title_justify="left", show_edge=False)
+    for col in ("metric", "policy", "mean", "95 % CI", "effect vs baseline", "95 % CI "):
+        t.add_column(col, justify="left" if col in ("metric", "policy") else "right")
+    for metric in dict.fromkeys(table["metric"]):
+        block = table[table["metric"] == metric]
+        for i, r in enumerate(block.itertuples(index=False)):
+            is_base = r.policy == "baseline"
+            t.add_row(metric if i == 0 else "", r.policy, fmt_number(r.mean), _interval(r.ci_low, r.ci_high),
+                      "" if is_base else fmt_number(r.effect_vs_baseline),
+                      "" if is_base else _interval(r.effect_ci_low, r.effect_ci_high))
+        t.add_section()
+    con.print(t)
+    if reps < 2:
+        con.print("With 1 replication there are no confidence intervals; use --replications 2 "
+                      "or more.", markup=False, soft_wrap=True)
+
+
+def print_sweep(table, plan, out, limit: int = 30) -> None:
+    from rich.table import Table
+
+    con = console()
+    shown = table.head(limit)
+    params = plan.definition["parameters"]
+    metrics = [c for c in ("consumption_kg", "users_end", "exports_arrived_kg", "retail_price_usd_per_g")
+               if c in table.columns]
+    t = Table(title=f"Sweep {plan.experiment_id}: {len(table)} runs (tables `experiments`, "
+                    f"`experiment_values`, `outcomes` in {out})", title_justify="left", show_edge=False)
+    for col in ("point", "rep", *params, *metrics):
+        t.add_column(col, justify="right", overflow="fold", min_width=min(len(col), 24))
+    for row in shown.to_dict("records"):
+        t.add_row(str(row["point"]), str(row["replication"]),
+                  *(f"{float(row[p]):.4g}" for p in params), *(fmt_number(float(row[m])) for m in metrics))
+    con.print(t)
+    if len(table) > limit:
+        con.print(f"... {len(table) - limit} more runs; read them with "
+                      "narcoflow.experiments.sweep_table or SQL.", markup=False, soft_wrap=True)
+
+
+def print_sensitivity(table, out, limit: int = 20) -> None:
+    from rich.table import Table
+
+    con = console()
+    method = table["method"].iloc[0]
+    key = "ST" if method == "sobol" else "mu_star"
+    stats = ["S1", "ST"] if method == "sobol" else ["mu_star", "sigma"]
+    for outcome in dict.fromkeys(table["outcome"]):
+        d = table[table["outcome"] == outcome]
+        order = d[d["statistic"] == key].sort_values("value", ascending=False)["parameter"].tolist()
+        t = Table(title=f"{method} indices for {outcome} (table `sensitivity` in {out})",
+                  title_justify="left", show_edge=False)
+        t.add_column("parameter")
+        for s in stats:
+            t.add_column(s, justify="right")
+            t.add_column("95 % CI" if s != "sigma" else "", justify="right")
+        for name in order[:limit]:
+            cells = []
+            for s in stats:
+                r = d[(d["parameter"] == name) & (d["statistic"] == s)].iloc[0]
+                cells += [fmt_number(r["value"]), _interval(r["ci_low"], r["ci_high"])]
+            t.add_row(name, *cells)
+        con.print(t)
+        if len(order) > limit:
+            con.print(f"... {len(order) - limit} more parameters.", markup=False)

@@ -1,0 +1,90 @@
+"""Commands ``narcoflow show | runs | export | report``: read what the results database holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from narcoflow.cli.common import DEFAULT_DB_PATH, DbOption, RunIdArg, console, user_errors
+
+
+def show(run_id: RunIdArg, db: DbOption = DEFAULT_DB_PATH) -> None:
+    """Print the summary of a stored run."""
+    from narcoflow.results import store
+    from narcoflow.results.summary import print_summary, summarize
+
+    with user_errors():
+        res = store.load_results(db, run_id)
+        print_summary(res.info, summarize(res.metrics), console())
+    typer.echo(f"run_id: {res.run_id}")
+
+
+def runs(db: DbOption = DEFAULT_DB_PATH) -> None:
+    """List the stored runs, newest first."""
+    from rich.table import Table
+
+    from narcoflow.results import store
+
+    with user_errors():
+        df = store.list_runs(db)
+        con = console()
+        if df.empty:
+            con.print(f"No runs stored in {db}.", markup=False, soft_wrap=True)
+            return
+        table = Table(title=f"Runs in {db}", title_justify="left", show_edge=False)
+        for col in ("run_id", "scenario", "seed", "scale", "start", "steps", "created (UTC)",
+                    "rows"):
+            table.add_column(col, no_wrap=True)
+        for r in df.itertuples(index=False):
+            table.add_row(r.run_id, r.scenario, str(r.seed), f"{r.scale:g}",
+                          str(r.start.date()), str(r.steps), f"{r.created_at:%Y-%m-%d %H:%M}",
+                          f"{r.rows:,}")
+        con.print(table)
+
+
+def export(
+    run_id: RunIdArg,
+    out: Annotated[Path, typer.Option(
+        help="Parquet file to write (replaced if it exists).", dir_okay=False,
+        show_default=False)],
+    db: DbOption = DEFAULT_DB_PATH,
+) -> None:
+    """Export a stored run's metrics to Parquet.
+
+    The file holds the metrics table of the run with a leading run_id column.
+    """
+    from narcoflow.results import store
+
+    with user_errors():
+        path = store.export_parquet(db, run_id, out)
+        console().print(f"Wrote {path}", markup=False, soft_wrap=True)
+
+
+def report(
+    ident: Annotated[str, typer.Argument(
+        metavar="RUN_ID|EXPERIMENT_ID|CALIBRATION_ID", show_default=False,
+        help="Run id (or unique prefix) from `narcoflow runs`, or an experiment id from "
+             "`narcoflow compare`, or a calibration id from `narcoflow calibrate`.")],
+    db: DbOption = DEFAULT_DB_PATH,
+    out: Annotated[Path, typer.Option(
+        help="HTML file to write (replaced if it exists); with --format png|svg, the images "
+             "are written next to it as <name>-<figure>.<format>.", dir_okay=False)
+    ] = Path("report.html"),
+    fmt: Annotated[str, typer.Option(
+        "--format", help="html: one self-contained page that opens with no network; png or "
+                         "svg: one static image per figure (needs Chromium).")] = "html",
+) -> None:
+    """Write a report of a stored run, experiment or calibration: flows, map, time series, parameters.
+
+    See docs/report.md for what each figure shows.
+    """
+    from narcoflow.viz.report import make_report
+
+    with user_errors():
+        for path in make_report(db, ident, out, fmt=fmt):
+            console().print(f"Wrote {path}", markup=False, soft_wrap=True)
+
+
+COMMANDS = (show, runs, export, report)
