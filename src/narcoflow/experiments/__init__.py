@@ -2,7 +2,7 @@
 on this machine or a Dask cluster, resumable and stored in the results database.
 
 Vocabulary (as in EMA Workbench and SALib): a *lever* is an intervention's knob
-(`narcoflow.scenario.schema.LEVERS`); a *policy* is a named set of lever settings; an *uncertain
+(`narcoflow.scenario.policy.LEVERS`); a *policy* is a named set of lever settings; an *uncertain
 parameter* is a scenario parameter with a ``range``; an *outcome* is a scalar read from a run
 (`OUTCOMES`). See docs/experiments.md.
 
@@ -37,7 +37,7 @@ _SCHEMA_EXPORTS = ("LEVERS", "LeverSpec", "Policy")
 
 def __getattr__(name: str) -> Any:
     if name in _SCHEMA_EXPORTS:
-        return getattr(importlib.import_module("narcoflow.scenario.schema"), name)
+        return getattr(importlib.import_module("narcoflow.scenario.policy"), name)
     if name in _EXPORTS:
         return getattr(importlib.import_module(f"narcoflow.experiments.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'narcoflow.experiments' has no attribute {name!r}")

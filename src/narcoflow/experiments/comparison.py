@@ -34,7 +34,7 @@ from narcoflow.experiments.runner import (
 )
 from narcoflow.experiments.stats import compare_table
 from narcoflow.scenario import Scenario
-from narcoflow.scenario.schema import Policy
+from narcoflow.scenario.policy import Policy
 
 
 def plan_compare(scenario: Scenario, policies: Sequence[str], *, replications: int, seed: int = 0,

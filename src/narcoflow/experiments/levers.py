@@ -1,7 +1,7 @@
 """Levers and policies as scenario transformations (pure functions ``Scenario -> Scenario``).
 
 A lever (declared once, with its meaning, unit, default and range, in
-`narcoflow.scenario.schema.LEVERS`) is applied by changing scenario parameters or by appending a
+`narcoflow.scenario.policy.LEVERS`) is applied by changing scenario parameters or by appending a
 dated event, so the engine needs no change and the run id of a policy run is the hash of the
 transformed scenario. A policy is a set of lever settings (`Policy`), named in the scenario's
 ``policies:`` mapping or in a separate policy file.
@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from narcoflow.errors import NarcoflowError, ScenarioError
 from narcoflow.scenario import Scenario, with_values
 from narcoflow.scenario.loader import format_validation_error
-from narcoflow.scenario.schema import LEVERS, LeverSetting, LeverSpec, Policy, check_policy_name
+from narcoflow.scenario.policy import LEVERS, LeverSetting, LeverSpec, Policy, check_policy_name
 
 BASELINE = "baseline"
 

@@ -35,7 +35,7 @@ from narcoflow.experiments.levers import scenario_at
 from narcoflow.experiments.outcomes import outcomes_for
 from narcoflow.experiments.runner import Plan, PlannedRun, RunSpec, n_steps, planned_run_id, run_plan
 from narcoflow.scenario import Param, Scenario, iter_params
-from narcoflow.scenario.schema import LEVERS
+from narcoflow.scenario.policy import LEVERS
 
 
 def is_lever(name: str) -> bool:
