@@ -125,7 +125,7 @@ def test_target_outside_the_simulated_period_is_an_error(short_run, tmp_path):
 
 
 @pytest.mark.parametrize("args, match", [
-    (["--scale", "0"], "--scale 0 is outside the allowed range"),
+    (["--scale", "0"], "--scale 0 is out of range: it must be in (0, 1]"),
     (["--workers", "2", "--dask-local", "2"], "at most one of"),
     (["--params", "consumption.no_such"], "not: consumption.no_such"),
 ])

@@ -19,6 +19,7 @@ import solara.lab
 from narcoflow.experiments.levers import BASELINE, apply_levers, apply_policy, describe_levers
 from narcoflow.results import store
 from narcoflow.scenario import builtin_names, load
+from narcoflow.settings import SCALE, SEED, YEARS
 
 DB_ENV = "NARCOFLOW_DASHBOARD_DB"
 _DB_LOCK = threading.RLock()  # one database user at a time across tabs (see the module docstring)
@@ -51,25 +52,23 @@ def open_scenario(path: str) -> str:
 
 
 def parse_inputs(scale: str, years: str, seed: str) -> tuple[float, float, int]:
-    """Validate the run inputs; raises ValueError with a message for the page."""
+    """Validate the run inputs (ranges from `narcoflow.settings`); raises ValueError with a message
+    for the page."""
     try:
         s = float(scale)
     except ValueError:
         raise ValueError(f"Scale {scale!r} is not a number.") from None
-    if not 0 < s <= 1:
-        raise ValueError(f"Scale {s:g} is out of range: it must be in (0, 1] (share of the real population).")
+    SCALE.check(s, "Scale")
     try:
         y = float(years)
     except ValueError:
         raise ValueError(f"Years {years!r} is not a number.") from None
-    if not 0 < y <= 100:
-        raise ValueError(f"Years {y:g} is out of range: it must be in (0, 100].")
+    YEARS.check(y, "Years")
     try:
         sd = int(seed)
     except ValueError:
         raise ValueError(f"Seed {seed!r} is not an integer.") from None
-    if sd < 0:
-        raise ValueError(f"Seed {sd} must be 0 or more.")
+    SEED.check(sd, "Seed")
     return s, y, sd
 
 

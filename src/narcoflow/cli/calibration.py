@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from narcoflow.cli.common import EXIT_INTERRUPTED, console, user_errors
+from narcoflow.settings import SCALE, YEARS, check_run_settings
 
 
 def calibrate(
@@ -23,9 +24,9 @@ def calibrate(
     dask_local: Annotated[int | None, typer.Option(
         "--dask-local", min=1, help="Start a local Dask cluster with this many workers.",
         show_default=False)] = None,
-    scale: Annotated[float, typer.Option(help="Population scale of each run, in (0, 1].")] = 0.002,
-    years: Annotated[float | None, typer.Option(help="Years per run, > 0 (default: the scenario's).")]
-        = None,
+    scale: Annotated[float, typer.Option(help=f"Population scale of each run, in {SCALE.allowed}.")] = 0.002,
+    years: Annotated[float | None, typer.Option(
+        help=f"Years per run, in {YEARS.allowed} (default: the scenario's).")] = None,
     params: Annotated[str | None, typer.Option(help="Comma-separated parameters to fit "
                                                      "(default: the targets file's list).")] = None,
     draws: Annotated[int, typer.Option(min=1, help="Posterior predictive runs.")] = 10,
@@ -56,10 +57,7 @@ def calibrate(
     with user_errors():
         if sum(x is not None for x in (dask, dask_local)) + (workers > 1) > 1:
             raise NarcoflowError("Give at most one of --workers N (N > 1), --dask ADDRESS, --dask-local N.")
-        if not 0 < scale <= 1:
-            raise NarcoflowError(f"--scale {scale:g} is outside the allowed range (0, 1].")
-        if years is not None and not years > 0:
-            raise NarcoflowError(f"--years {years:g} must be > 0.")
+        check_run_settings(seed=seed, scale=scale, years=years, label="--{}")
         sc, tg = load(scenario), load_targets(targets)
         plist = [p.strip() for p in params.split(",") if p.strip()] if params else None
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -19,7 +19,7 @@ import yaml
 from rich.console import Console
 
 from narcoflow.errors import NarcoflowError
-from narcoflow.results.store import DEFAULT_DB
+from narcoflow.settings import DEFAULT_DB, YEARS
 
 #: Exit code of every error a user can cause.
 EXIT_ERROR = 2
@@ -34,7 +34,7 @@ RunIdArg = Annotated[str, typer.Argument(
     help="Run id as printed by `narcoflow run` or listed by `narcoflow runs` "
          "(a unique prefix is enough).", show_default=False)]
 YearsOpt = Annotated[float | None, typer.Option(
-    help="Simulate this many years, in (0, 100], instead of the scenario's length.",
+    help=f"Simulate this many years, in {YEARS.allowed}, instead of the scenario's length.",
     show_default="the scenario's")]
 #: Default of every --db / --out option naming the results database.
 DEFAULT_DB_PATH = Path(DEFAULT_DB)
@@ -76,26 +76,6 @@ def user_errors() -> Iterator[None]:
         raise fail(f"results database error: {exc}") from None
     except OSError as exc:
         raise fail(_os_message(exc)) from None
-
-
-def check_range(flag: str, value: float | None, lo: float, hi: float, *, lo_open: bool,
-                meaning: str) -> None:
-    if value is None:
-        return
-    ok = (lo < value if lo_open else lo <= value) and value <= hi and not math.isnan(value)
-    if not ok:
-        left = "(" if lo_open else "["
-        right = f"{hi:g}]" if math.isfinite(hi) else "inf)"
-        raise NarcoflowError(f"{flag} {value:g} is out of range: it must be in "
-                             f"{left}{lo:g}, {right} ({meaning}).")
-
-
-def check_run_flags(seed: int | None, scale: float | None, years: float | None) -> None:
-    """Refuse a --seed, --scale or --years outside its range before anything runs."""
-    check_range("--seed", seed, 0, math.inf, lo_open=False, meaning="the random seed")
-    check_range("--scale", scale, 0, 1, lo_open=True,
-                meaning="the share of the real population simulated")
-    check_range("--years", years, 0, 100, lo_open=True, meaning="the simulated years")
 
 
 def fmt_number(v) -> str:

@@ -19,7 +19,6 @@ from narcoflow.cli.common import (
     DEFAULT_DB_PATH,
     EXIT_INTERRUPTED,
     YearsOpt,
-    check_run_flags,
     console,
     user_errors,
 )
@@ -32,9 +31,10 @@ from narcoflow.cli.experiment_tables import (
     setting_text,
 )
 from narcoflow.errors import NarcoflowError
+from narcoflow.settings import SCALE, check_run_settings
 
 ScaleOpt = Annotated[float, typer.Option(
-    help="Share of the real population simulated, in (0, 1].")]
+    help=f"Share of the real population simulated, in {SCALE.allowed}.")]
 OutOpt = Annotated[Path, typer.Option(
     help="DuckDB file the runs and experiment tables are saved to (created if missing); "
          "finished runs found there are not run again.", dir_okay=False)]
@@ -177,7 +177,7 @@ def compare(
     from narcoflow.scenario import load
 
     with user_errors():
-        check_run_flags(seed, scale, years)
+        check_run_settings(seed=seed, scale=scale, years=years, label="--{}")
         sc = load(scenario)
         extra = {}
         for f in policy_file or []:
@@ -246,7 +246,7 @@ def sweep(
     from narcoflow.scenario import load
 
     with user_errors():
-        check_run_flags(seed, scale, years)
+        check_run_settings(seed=seed, scale=scale, years=years, label="--{}")
         ranges = {}
         for text in param or []:
             name, lo, hi = parse_range(text)
@@ -305,7 +305,7 @@ def sensitivity(
     from narcoflow.scenario import load
 
     with user_errors():
-        check_run_flags(seed, scale, years)
+        check_run_settings(seed=seed, scale=scale, years=years, label="--{}")
         if method not in METHODS:
             raise NarcoflowError(f"--method {method!r} is not one of: {', '.join(METHODS)}.")
         sc = load(scenario)

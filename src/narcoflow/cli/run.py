@@ -12,11 +12,11 @@ from narcoflow.cli.common import (
     DEFAULT_DB_PATH,
     EXIT_ERROR,
     YearsOpt,
-    check_run_flags,
     console,
     fail,
     user_errors,
 )
+from narcoflow.settings import SCALE, check_run_settings
 
 
 def scenarios() -> None:
@@ -62,7 +62,7 @@ def run(
         help="Random seed, >= 0; the same scenario, seed, scale and version give the same "
              "results and run id.")] = 0,
     scale: Annotated[float, typer.Option(
-        help="Share of the real population simulated, in (0, 1]; outputs are scaled back "
+        help=f"Share of the real population simulated, in {SCALE.allowed}; outputs are scaled back "
              "to the full population.")] = narcoflow.DEFAULT_SCALE,
     years: YearsOpt = None,
     out: Annotated[Path, typer.Option(
@@ -90,7 +90,7 @@ def run(
     from narcoflow.scenario import load
 
     with user_errors():
-        check_run_flags(seed, scale, years)
+        check_run_settings(seed=seed, scale=scale, years=years, label="--{}")
         sc = load(scenario)
         store.check_writable(out)
 

@@ -22,9 +22,10 @@ from narcoflow.engine.ledger import Ledger
 from narcoflow.engine.processes import default_processes
 from narcoflow.engine.recorder import Recorder
 from narcoflow.engine.rng import stream
-from narcoflow.errors import NarcoflowError, ScenarioError
+from narcoflow.errors import NarcoflowError
 from narcoflow.results.results import Results, run_id_for
 from narcoflow.scenario import DRUGS, Scenario, load
+from narcoflow.settings import check_run_settings
 
 SEIZING_AGENCIES = ("mps", "nsa", "border_guard")
 
@@ -89,12 +90,7 @@ class Simulation:
                  years: float | None = None, processes=None, profile: bool = False):
         if not isinstance(scenario, Scenario):
             scenario = load(scenario)
-        if years is not None and not (isinstance(years, int | float) and 0 < years <= 100):
-            raise ScenarioError(f"years={years}: must be in (0, 100]")
-        if not (isinstance(scale, int | float) and 0 < scale <= 1):
-            raise ScenarioError(f"scale={scale}: must be in (0, 1] (1.0 = the real population)")
-        if not (isinstance(seed, int | np.integer) and seed >= 0):
-            raise ScenarioError(f"seed={seed}: must be an integer >= 0")
+        check_run_settings(seed=seed, scale=scale, years=years)
         self.scenario = scenario
         self.seed = int(seed)
         self.scale = float(scale)

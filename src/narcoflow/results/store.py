@@ -27,8 +27,7 @@ import pandas as pd
 
 from narcoflow.errors import StoreError
 from narcoflow.results.results import METRIC_COLUMNS, Results
-
-DEFAULT_DB = "narcoflow.duckdb"
+from narcoflow.settings import DEFAULT_DB
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
