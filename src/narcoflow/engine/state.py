@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from narcoflow.engine import kernels
+from narcoflow.engine import bundles, kernels
 
 # Person flags
 USER, ACTOR, JAILED, SKILLED = 1, 2, 4, 8
@@ -22,8 +22,11 @@ PRODUCER, DELIVERER, WHOLESALER, SELLER, SMUGGLER = range(5)
 ROLE_NAMES = ("producer", "deliverer", "wholesaler", "seller", "smuggler")
 
 
-class Persons:
+class Persons(bundles.BundledTable):
     """All inhabitants of the simulated population, contiguous by region."""
+
+    COLUMNS = bundles.PERSONS
+    _make = staticmethod(bundles.new_persons)
 
     def __init__(self, sizes: np.ndarray):
         self.sizes = np.asarray(sizes, dtype=np.int64)
@@ -52,7 +55,7 @@ class Persons:
 _EMPTY = np.empty(0, dtype=np.int64)
 
 
-class Users:
+class Users(bundles.BundledTable):
     """Persons who use drugs: a compact, growable table.
 
     A user's tie to its seller is a generational index: (slot ``seller``, ``seller_epoch``). When
@@ -71,7 +74,9 @@ class Users:
         self.use_g = np.zeros(capacity, dtype=np.float64)
         self.drug = np.zeros(capacity, dtype=np.int8)
 
-    _fields = ("person", "region", "seller", "seller_epoch", "use_g", "drug")
+    COLUMNS = bundles.USERS
+    _make = staticmethod(bundles.new_users)
+    _fields = ("person", "region", "seller", "seller_epoch", "use_g", "drug")  # one entry per row
 
     def add(self, person, region, seller, use_g, drug, seller_epoch) -> None:
         k = len(person)
@@ -143,7 +148,7 @@ class Users:
         return self.region_counts.copy()
 
 
-class Actors:
+class Actors(bundles.BundledTable):
     """Trafficking actors with stocks and ties; slots are reused after an actor leaves.
 
     ``uid`` is an actor's permanent id (never reused); a slot is only its current row.
@@ -162,10 +167,10 @@ class Actors:
         self._slot_of_person: dict[int, int] = {}  # active actors only (a person holds one role)
         self._grow(capacity)
 
-    _int_fields = {"epoch": np.int32, "uid": np.int64, "role": np.int8, "region": np.int16, "person": np.int64,
-                   "supplier": np.int32,
-                   "export_tie": np.int32, "crossing": np.int16, "city": np.int16}
-    _float_fields = ("output_g", "purity", "demand_ema", "export_ema", "sell_ema", "since")
+    COLUMNS = bundles.ACTORS
+    _make = staticmethod(bundles.new_actors)
+    _int_fields = {f: dt for f, (dt, _) in COLUMNS.items() if np.issubdtype(dt, np.integer)}
+    _float_fields = tuple(f for f, (dt, nd) in COLUMNS.items() if dt == np.float64 and nd == 1)
 
     def _grow(self, new_cap: int) -> None:
         old = self.cap
@@ -287,13 +292,12 @@ class Actors:
         kernels.cut_ties(self.supplier, self.export_tie, gone)
 
 
-class Shipments:
+class Shipments(bundles.BundledTable):
     """Product in transit: one row per lot, removed on arrival or seizure."""
 
-    _fields = {"drug": np.int8, "grams": np.float64, "pure": np.float64, "arrive": np.int32,
-               "foreign": bool, "dest": np.int32, "dest_region": np.int16, "channel": np.int16,
-               "carrier": np.int32, "forced": bool, "price_factor": np.float64,
-               "interdiction": np.float64}
+    COLUMNS = bundles.SHIPMENTS
+    _make = staticmethod(bundles.new_shipments)
+    _fields = {f: dt for f, (dt, _) in COLUMNS.items()}
 
     def __init__(self, capacity: int = 256):
         self.n = 0
