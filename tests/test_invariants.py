@@ -119,8 +119,8 @@ def test_incremental_counts_match_a_recount():
             assert (a.count[role] == np.bincount(a.region[slots], minlength=sim.n_regions)).all()
         assert (u.region_counts == np.bincount(u.view("region"), minlength=sim.n_regions)).all()
         assert (u.row_of_person[u.view("person")] == np.arange(u.n)).all()
-        jailed = sim.jail_person
-        assert (sim.jailed_r == np.bincount(sim.persons.region_of(jailed), minlength=sim.n_regions)).all()
+        jailed = sim.jail.persons()
+        assert (sim.jail.by_region == np.bincount(sim.persons.region_of(jailed), minlength=sim.n_regions)).all()
         assert ((pf & st.JAILED) != 0).sum() == len(np.unique(jailed))
         assert ((pf & st.USER) != 0).sum() == u.n
         assert ((pf & st.ACTOR) != 0).sum() == a.active.sum()

@@ -37,10 +37,6 @@ CONTEXT = frozenset({
 })
 
 
-#: Properties of `Simulation` that read a piece of state under another name.
-ALIASES = {"jail_person": "jail"}
-
-
 def _digest_into(h, value, depth: int = 0) -> None:
     if isinstance(value, _ScenarioTracer):  # a part of the scenario kept by a traced init
         value = value._obj
@@ -336,7 +332,7 @@ def check_process(process_cls, *, scale: float = 0.002, weeks: int = 60, seed: i
         sim.check_ledger()
         sim.steps_done = t + 1
 
-    state_accessed = {ALIASES.get(n, n) for n in accessed
+    state_accessed = {n for n in accessed
                       if n not in CONTEXT and not callable(getattr(type(sim), n, None))}
     observed = {"accessed": state_accessed, "changed": changed, "recorded": set(recorded),
                 "streams": set(streams_log), "params": params}

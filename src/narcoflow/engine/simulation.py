@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 import narcoflow
-from narcoflow.engine import kernels
+from narcoflow.engine import arrests, kernels
 from narcoflow.engine import state as st
 from narcoflow.engine.draws import kernel_stream
 from narcoflow.engine.flowlog import FlowLog
@@ -26,8 +26,6 @@ from narcoflow.errors import NarcoflowError
 from narcoflow.results.results import Results, run_id_for
 from narcoflow.scenario import DRUGS, Scenario, load
 from narcoflow.settings import check_run_settings
-
-SEIZING_AGENCIES = ("mps", "nsa", "border_guard")
 
 
 def _engine_fingerprint() -> str:
@@ -81,9 +79,9 @@ class Simulation:
     #: ``writes`` (`narcoflow.engine.processes.base.Process`); `state` returns it.
     STATE = (
         "persons", "users", "actors", "shipments", "state_stock", "state_pure", "state_output",
-        "state_output_region", "jail", "jailed_r", "ledger", "retail_price", "fill", "week_demand",
+        "state_output_region", "jail", "ledger", "retail_price", "fill", "week_demand",
         "week_consumed", "enforcement_mult", "crossing_open", "foreign_mult", "precursor_mult",
-        "pending_arrests",
+        "arrest_requests",
     )
 
     def __init__(self, scenario: Scenario | str, *, seed: int = 0, scale: float = narcoflow.DEFAULT_SCALE,
@@ -146,10 +144,8 @@ class Simulation:
         # This week's state output by facility and drug, and each facility's region (StateProduction).
         self.state_output = np.zeros((len(sc.state.facilities), self.n_drugs))
         self.state_output_region = np.zeros(len(sc.state.facilities), dtype=np.int64)
-        # The jail: release step -> persons released then; entries per region (a person jailed
-        # twice in one step, as a user and in its role, is counted twice, as it is listed twice).
-        self._jail: dict[int, list[np.ndarray]] = {}
-        self.jailed_r = np.zeros(self.n_regions, dtype=np.int64)
+        # Who is in jail until when, and per region (`arrests`).
+        self.jail = arrests.Jail(self.n_regions)
         self.ledger = Ledger(self.n_drugs)
         self.recorder = Recorder(self.n_steps, sc.start)
         # Market state shared by processes (prices S11; availability for initiation).
@@ -162,8 +158,8 @@ class Simulation:
         self.crossing_open = np.ones(len(sc.border.crossings), dtype=bool)
         self.foreign_mult = np.ones(len(self.dest_names))
         self.precursor_mult = 1.0
-        self.pending_arrests = np.empty(0, dtype=np.int64)
-        self._seized_keys: dict[str, list] = {}  # recorder keys of seizures, per agency
+        # Arrests decided by one process and carried out by `Enforcement` (`arrests`).
+        self.arrest_requests = arrests.ArrestRequests()
         for p in self.processes:
             p.init(self)
         self.initialized = True
@@ -173,7 +169,7 @@ class Simulation:
         """The piece of shared state called ``name`` (one of `STATE`)."""
         if name not in self.STATE:
             raise NarcoflowError(f"unknown state {name!r}; the shared state is {', '.join(self.STATE)}")
-        return self._jail if name == "jail" else getattr(self, name)
+        return getattr(self, name)
 
     # ------------------------------------------------------------------ time
     @property
@@ -263,117 +259,11 @@ class Simulation:
                 f"{self.scenario.start}..{self.date_of(self.n_steps)}; {self.n_steps} weekly steps; "
                 f"{len(self.processes)} processes; {status})")
 
-    # ------------------------------------------------------------------ shared operations
-    def move_stock(self, src: np.ndarray, dst: np.ndarray, frac: np.ndarray) -> None:
-        """Move the share ``frac`` of each ``src`` actor's stock (all drugs, purity kept) to ``dst``.
-
-        ``src`` may repeat (a wholesaler serving several sellers); each ``frac`` is a share of the
-        stock held before this call, so the shares of one source must sum to at most 1.
-        """
-        if len(src) == 0:
-            return
-        a = self.actors
-        g = kernels.move_stock(np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64),
-                               np.asarray(frac, dtype=np.float64), a.stock, a.pure)
-        if self.flow_log is not None:
-            self.flow_log.add(self.t, a.uid[src], a.uid[dst], g.sum(axis=1))
-
-    def seize_actor_stock(self, slots: np.ndarray, agency: str) -> None:
-        """Seize all stock held by ``slots`` and the shipments they carry (S12 arrests)."""
-        if len(slots) == 0:
-            return
-        a, sh = self.actors, self.shipments
-        slots = np.asarray(slots, dtype=np.int64)
-        if self.flow_log is not None:
-            sink = np.full(len(slots), FlowLog.seized(agency))
-            self.flow_log.add(self.t, a.uid[slots], sink, kernels.row_totals_of(a.stock, slots))
-        seized = np.zeros((self.n_drugs, self.n_regions))
-        keep = kernels.seize(slots, a.stock, a.pure, a.region, seized, self.ledger.seized, sh.n, sh.carrier,
-                             sh.foreign, sh.drug, sh.grams)
-        keys = self._seized_keys.get(agency)
-        if keys is None:
-            keys = self._seized_keys[agency] = [("seized_g", d, r, agency) for d in self.drugs
-                                                for r in self.region_names]
-        self.recorder.record(keys, seized.ravel())
-        if not keep.all():
-            if self.flow_log is not None:
-                c = sh.view("carrier")[~keep]
-                self.flow_log.add(self.t, a.uid[c], np.full(len(c), FlowLog.seized(agency)),
-                                  sh.view("grams")[~keep])
-            sh.keep(keep)
-
-    def jail(self, persons: np.ndarray) -> None:
-        """Persons arrested leave their roles (and the user table) until released.
-
-        A person arrested as a user who also holds an actor role is arrested in that role too
-        (stock seized, slot freed), so nobody trades from jail.
-        """
-        if len(persons) == 0:
-            return
-        pf = self.persons.flags
-        is_actor = (pf[persons] & st.ACTOR) != 0
-        if is_actor.any():
-            slots = self.actors.slots_of_persons(persons[is_actor])
-            if len(slots):
-                self.arrest_actors(slots)  # frees the slots first, then jails: no recursion
-        self.users.remove_persons(persons[(pf[persons] & st.USER) != 0])
-        pf[persons] = (pf[persons] | st.JAILED) & ~np.uint8(st.ACTOR | st.USER)
-        release = self.t + int(round(self.scenario.enforcement.sentence_weeks.value))
-        self._jail.setdefault(release, []).append(np.array(persons, dtype=np.int64))
-        self.jailed_r += np.bincount(self.persons.region_of(persons), minlength=self.n_regions)
-
-    @property
-    def jail_person(self) -> np.ndarray:
-        """Persons in jail (one entry per arrest)."""
-        parts = [p for step in sorted(self._jail) for p in self._jail[step]]
-        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
-
-    def release_due(self) -> None:
-        """Release the prisoners whose sentence is over: O(released), not O(jailed)."""
-        while self._jail and (step := min(self._jail)) <= self.t:
-            persons = np.concatenate(self._jail.pop(step))
-            self.persons.flags[persons] &= ~np.uint8(st.JAILED)
-            self.jailed_r -= np.bincount(self.persons.region_of(persons), minlength=self.n_regions)
-
+    # ------------------------------------------------------------------ interventions
     def arrest_actors(self, slots: np.ndarray, *, count_role: bool = True) -> None:
-        """Arrest actors: seize their stock by their role's agency, free their slots, jail them."""
-        if len(slots) == 0:
-            return
-        a, enf = self.actors, self.scenario.enforcement
-        for role in np.unique(a.role[slots]):
-            sel = slots[a.role[slots] == role]
-            name = st.ROLE_NAMES[role]
-            self.seize_actor_stock(sel, enf.agency[name])
-            if count_role:
-                by_region = np.bincount(a.region[sel], minlength=self.n_regions).astype(float)
-                self.recorder.add_by("arrests", by_region, self.region_names, dim="region",
-                                     channel=name)
-        persons = a.person[slots].copy()
-        self.remove_actors(slots)
-        self.jail(persons)
-
-    def remove_actors(self, slots: np.ndarray) -> None:
-        """Free actor slots and cut every tie to them: other actors' and lots' in transit at once,
-        users' lazily (generational ties, see `Users`).
-
-        Low level: the caller must have moved or seized the actors' stock and the lots they carry
-        first (as `arrest_actors` and a producer's exit do), or the ledger check fails.
-        """
-        if len(slots) == 0:
-            return
-        self.actors.remove(slots)  # bumps the slots' epochs: users' ties to them are now stale
-        sh = self.shipments
-        if sh.n:
-            dest = sh.view("dest")
-            domestic = ~sh.view("foreign")
-            dest[domestic & self._marks(slots)[dest]] = -1  # dest -1 reads the last mark, which is False
-
-    def _marks(self, slots: np.ndarray) -> np.ndarray:
-        """A boolean per actor slot, True for ``slots``, with one extra False entry at the end so
-        that index -1 (no actor) reads False."""
-        m = np.zeros(self.actors.cap + 1, dtype=bool)
-        m[slots] = True
-        return m
+        """Arrest the actors in ``slots`` now (stock seized, slots freed, persons jailed; see
+        `narcoflow.engine.arrests.arrest_actors`), e.g. between two calls of `run`."""
+        arrests.arrest_actors(self, np.asarray(slots, dtype=np.int64), count_role=count_role)
 
     def region_mask(self, names: list[str] | None) -> np.ndarray:
         if names is None:

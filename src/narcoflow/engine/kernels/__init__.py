@@ -22,7 +22,6 @@ from narcoflow.engine.kernels.demand import (  # noqa: F401
 from narcoflow.engine.kernels.enforcement import (  # noqa: F401
     actor_arrests,
     exposed,
-    seize,
     user_arrests,
 )
 from narcoflow.engine.kernels.prices import (  # noqa: F401

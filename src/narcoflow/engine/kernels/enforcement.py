@@ -83,28 +83,3 @@ def exposed(supplier, export_tie, active, arrested):
             out[n] = i
             n += 1
     return out
-
-
-@njit(cache=True)
-def seize(slots, stock, pure, region, seized, ledger_seized, n_lots, carrier, foreign, drug, grams):
-    """Seize the stock of ``slots`` and the domestic lots they carry: grams per drug and region
-    (of the holder) are added to ``seized`` and the ledger, the stocks zeroed. Returns the mask
-    of the lots not seized."""
-    marked = set()
-    for s in slots:
-        marked.add(s)
-        for d in range(stock.shape[1]):
-            g = stock[s, d]
-            if g > 0:
-                seized[d, region[s]] += g
-                ledger_seized[d] += g
-            stock[s, d] = 0.0
-            pure[s, d] = 0.0
-    keep = np.ones(n_lots, dtype=np.bool_)
-    for i in range(n_lots):
-        c = carrier[i]
-        if c >= 0 and not foreign[i] and c in marked:
-            keep[i] = False
-            seized[drug[i], region[c]] += grams[i]
-            ledger_seized[drug[i]] += grams[i]
-    return keep

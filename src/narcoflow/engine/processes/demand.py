@@ -25,7 +25,7 @@ class Demand(Process):
               "consumption.peer_initiation_per_week", "consumption.price_elasticity",
               "consumption.quit_rate_per_week", "consumption.reference_price_usd_per_g",
               "consumption.use_dispersion", "consumption.use_g_per_week", "regions[].initial_prevalence")
-    reads = ("actors", "jailed_r", "retail_price", "week_consumed", "week_demand")
+    reads = ("actors", "jail", "retail_price", "week_consumed", "week_demand")
     writes = ("persons", "users")
     records = ("initiations",)
 
@@ -58,7 +58,7 @@ class Demand(Process):
             sim.persons.flags[u.person[rows]] &= ~np.uint8(st.USER)
             u.remove_rows(rows)
         k = kernels.initiation_counts(
-            state, sim.persons.sizes, u.region_counts, sim.jailed_r, sim.week_consumed,
+            state, sim.persons.sizes, u.region_counts, sim.jail.by_region, sim.week_consumed,
             sim.week_demand, sim.retail_price, c.base_initiation_per_week.value,
             c.peer_initiation_per_week.value, c.reference_price_usd_per_g.value, c.price_elasticity.value)
         if k.any():

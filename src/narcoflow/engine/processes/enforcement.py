@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from narcoflow.engine import kernels
+from narcoflow.engine import arrests, kernels
 from narcoflow.engine import state as st
 from narcoflow.engine.processes.base import Process
 
@@ -35,7 +35,7 @@ class Enforcement(Process):
     params = ("enforcement.agency", "enforcement.exposure_arrest_prob", "enforcement.sentence_weeks",
               "enforcement.weekly_arrest_prob")
     reads = ("enforcement_mult",)
-    writes = ("actors", "jail", "jailed_r", "ledger", "pending_arrests", "persons", "shipments", "users")
+    writes = ("actors", "arrest_requests", "jail", "ledger", "persons", "shipments", "users")
     records = ("arrests", "seized_g")
 
     def init(self, sim) -> None:
@@ -44,18 +44,18 @@ class Enforcement(Process):
 
     def step(self, sim) -> None:
         a, enf, state = sim.actors, sim.scenario.enforcement, sim.draws(self.name)
-        pending, sim.pending_arrests = sim.pending_arrests, np.empty(0, dtype=np.int64)
+        pending = sim.arrest_requests.take()  # smugglers caught at the border (BorderSmuggling)
         arrested = kernels.actor_arrests(state, a.active_slots(), a.role, a.region, self.role_prob,
                                          sim.enforcement_mult, pending, a.active, a.supplier, a.export_tie,
                                          enf.exposure_arrest_prob.value)
         if len(arrested):
-            sim.arrest_actors(arrested)
+            arrests.arrest_actors(sim, arrested)
         # Users (E1: use punishable by labour training), each with its region's probability.
         u = sim.users
         if u.n:
             p_r = np.minimum(1.0, enf.weekly_arrest_prob["user"].value * sim.enforcement_mult)
             rows = kernels.user_arrests(state, u.n, u.region, p_r)
             if len(rows):
-                arrests = np.bincount(u.region[rows], minlength=sim.n_regions)
-                sim.jail(u.person[rows])
-                sim.recorder.add_by("arrests", arrests, sim.region_names, dim="region", channel="user")
+                by_region = np.bincount(u.region[rows], minlength=sim.n_regions)
+                arrests.jail(sim, u.person[rows])
+                sim.recorder.add_by("arrests", by_region, sim.region_names, dim="region", channel="user")

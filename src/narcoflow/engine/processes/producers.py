@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from narcoflow.engine import kernels
+from narcoflow.engine import arrests, kernels
 from narcoflow.engine import state as st
 from narcoflow.engine.flowlog import SOURCE
 from narcoflow.engine.processes.base import Process
@@ -39,7 +39,7 @@ class ProducerEntryExit(Process):
               "private.output_dispersion", "private.output_g_per_week", "private.penalty_cost_usd",
               "private.planning_horizon_weeks", "private.precursor_availability", "private.precursor_cost_usd_per_g",
               "private.purity", "private.setup_cost_usd")
-    reads = ("enforcement_mult", "precursor_mult", "retail_price")
+    reads = ("enforcement_mult", "precursor_mult", "retail_price", "shipments")
     writes = ("actors", "persons")
 
     def init(self, sim) -> None:
@@ -92,9 +92,9 @@ class ProducerEntryExit(Process):
                                          pv.precursor_cost_usd_per_g.value, legal, risk, pv.base_exit_rate.value,
                                          pv.max_exit_rate.value)
         if len(leaving):
-            sim.move_stock(leaving, a.supplier[leaving].astype(np.int64), np.ones(len(leaving)))
+            arrests.move_stock(sim, leaving, a.supplier[leaving].astype(np.int64), np.ones(len(leaving)))
             sim.persons.flags[a.person[leaving]] &= ~np.uint8(st.ACTOR)
-            sim.remove_actors(leaving)
+            arrests.remove_actors(sim, leaving)
         if availability <= 0:
             return
         k = kernels.producer_entries(state, a.of_role(st.PRODUCER), a.city, a.sell_ema, self.city_region,

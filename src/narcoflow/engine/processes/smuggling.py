@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from narcoflow.engine import kernels
+from narcoflow.engine import arrests, kernels
 from narcoflow.engine import state as st
 from narcoflow.engine.flowlog import FlowLog
 from narcoflow.engine.processes.base import Process
@@ -35,7 +35,7 @@ class BorderSmuggling(Process):
               "border.detection_if_bribed", "border.detection_prob", "border.export_sensitivity",
               "border.max_export_share", "prices.retail_markup")
     reads = ("crossing_open", "enforcement_mult", "retail_price")
-    writes = ("actors", "ledger", "pending_arrests", "shipments")
+    writes = ("actors", "arrest_requests", "ledger", "shipments")
     records = ("bribes_usd", "exported_g", "private_export_revenue_usd", "seized_g")
 
     def init(self, sim) -> None:
@@ -70,8 +70,8 @@ class BorderSmuggling(Process):
         rec.add_by("bribes_usd", bribes, sim.region_names, dim="region")
         # Detected: the lot is seized and the smuggler arrested with exposure (done by enforcement).
         if len(caught):
-            sim.pending_arrests = np.concatenate([sim.pending_arrests, caught])
-            sim.seize_actor_stock(caught, "border_guard")
+            sim.arrest_requests.add(caught)
+            arrests.seize_actor_stock(sim, caught, "border_guard")
         # Passed: shipments to China.
         if len(lot_g) == 0:
             return

@@ -16,6 +16,7 @@ import datetime as dt
 
 import numpy as np
 
+from narcoflow.engine import arrests
 from narcoflow.engine.processes.base import Process
 
 
@@ -23,7 +24,7 @@ class Timeline(Process):
     name = "timeline"
     claims = ("S9",)
     params = ("border.crossings[].region", "events", "regions[].policing")
-    writes = ("crossing_open", "enforcement_mult", "foreign_mult", "jail", "jailed_r", "persons", "precursor_mult")
+    writes = ("crossing_open", "enforcement_mult", "foreign_mult", "jail", "persons", "precursor_mult")
 
     def init(self, sim) -> None:
         sc = sim.scenario
@@ -31,7 +32,7 @@ class Timeline(Process):
         self.policing = np.array([r.policing.value for r in sc.regions])
 
     def step(self, sim) -> None:
-        sim.release_due()
+        arrests.release_due(sim)
         today = sim.date
         week_end = today + dt.timedelta(days=7)
         sim.enforcement_mult[:] = self.policing
