@@ -1,0 +1,203 @@
+"""What a report shows, read from the results database: a run, an experiment or a calibration.
+
+Kept apart from `narcoflow.viz.report` (which draws and writes the report) so that every query
+the report makes sits beside the store: ``load_report_data`` finds what an id names (experiment
+ids in table ``comparisons``, calibration ids in ``calibrations``, else a run id or prefix) and
+returns a `ReportData`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from narcoflow.errors import NarcoflowError, StoreError
+from narcoflow.results import store
+
+_COMPARISON_COLUMNS = ("experiment_id", "policy", "metric", "mean", "ci_low", "ci_high",
+                       "effect_vs_baseline", "effect_ci_low", "effect_ci_high", "replications")
+
+
+class ReportError(NarcoflowError):
+    """A report cannot be made (unknown id, unwritable output, no browser for images)."""
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows, read from the results database."""
+
+    kind: str                                   # "run", "experiment" or "calibration"
+    ident: str                                  # run id, experiment id or calibration id
+    info: dict[str, Any] | None = None          # the runs row of the run shown (None: no run)
+    metrics: pd.DataFrame | None = None
+    scenario: dict[str, Any] = field(default_factory=dict)
+    comparisons: pd.DataFrame | None = None
+    experiment_runs: int | None = None
+    notes: list[str] = field(default_factory=list)
+    #: for a calibration: info (table calibrations row), posterior (intervals vs priors),
+    #: diagnostics, check (predictive check or None), targets (list of dicts)
+    calibration: dict[str, Any] | None = None
+
+    @property
+    def destinations(self) -> list[str] | None:
+        dests = self.scenario.get("border", {}).get("destinations")
+        return [d["name"] for d in dests] if dests else None
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    rows = con.sql("SELECT table_name, column_name FROM information_schema.columns "
+                   "WHERE table_schema = 'main'").fetchall()
+    out: dict[str, set[str]] = {}
+    for table, column in rows:
+        out.setdefault(table, set()).add(column)
+    return out
+
+
+def _match(ident: str, ids: list[str]) -> list[str]:
+    if ident in ids:
+        return [ident]
+    return [i for i in ids if ident and i.startswith(ident)]
+
+
+def _experiment(path: Path, ident: str) -> tuple[str, pd.DataFrame, list[str]] | None:
+    """(experiment id, its comparisons, its run ids best first) if ``ident`` names one."""
+    with store._connect(path, read_only=True) as con:
+        tables = _tables(con)
+        if "comparisons" not in tables or not {"experiment_id", "policy", "metric"} <= tables["comparisons"]:
+            return None
+        ids = [r[0] for r in con.sql("SELECT DISTINCT CAST(experiment_id AS VARCHAR) "
+                                     "FROM comparisons ORDER BY 1").fetchall()]
+        found = _match(ident, [str(i) for i in ids])
+        if not found:
+            return None
+        if len(found) > 1:
+            raise ReportError(f"Experiment id {ident!r} is ambiguous in {path}; it starts "
+                              f"{', '.join(found[:5])}.")
+        exp_id = found[0]
+        cols = [c for c in _COMPARISON_COLUMNS if c in tables["comparisons"]]
+        comp = con.execute(f"SELECT {', '.join(cols)} FROM comparisons "
+                           "WHERE CAST(experiment_id AS VARCHAR) = ?",
+                           [exp_id]).df()
+        run_ids: list[str] = []
+        baseline = baseline_policy(comp)
+        for table, columns in sorted(tables.items()):
+            if table == "comparisons" or not {"experiment_id", "run_id"} <= columns:
+                continue
+            if "policy" in columns:
+                q = (f'SELECT run_id, min(CASE WHEN CAST(policy AS VARCHAR) = ? THEN 0 ELSE 1 END) '
+                     f'AS o FROM "{table}" WHERE CAST(experiment_id AS VARCHAR) = ? '
+                     f'GROUP BY run_id ORDER BY o, run_id')
+                params = [str(baseline), exp_id]
+            else:
+                q = (f'SELECT DISTINCT run_id FROM "{table}" '
+                     f'WHERE CAST(experiment_id AS VARCHAR) = ? ORDER BY run_id')
+                params = [exp_id]
+            run_ids += [str(r[0]) for r in con.execute(q, params).fetchall()]
+            if run_ids:
+                break
+        known = {r[0] for r in con.sql("SELECT run_id FROM runs").fetchall()} if "runs" in tables else set()
+    return exp_id, comp, [r for r in dict.fromkeys(run_ids) if r in known]
+
+
+def baseline_policy(comp: pd.DataFrame) -> str | None:
+    """The baseline policy of an experiment's comparisons: named so, else the one with no effect."""
+    if comp.empty:
+        return None
+    policies = [str(p) for p in dict.fromkeys(comp["policy"])]
+    for p in policies:
+        if p.lower() in ("baseline", "base", "status quo", "status_quo", "none"):
+            return p
+    if "effect_vs_baseline" in comp:
+        eff = comp.assign(e=pd.to_numeric(comp["effect_vs_baseline"], errors="coerce"))
+        zero = eff.groupby("policy")["e"].apply(lambda s: bool(((s.fillna(0)) == 0).all()))
+        for p in policies:
+            if zero.get(p, False):
+                return p
+    return policies[0]
+
+
+def scenario_dict(info: dict[str, Any]) -> dict[str, Any]:
+    params = info.get("parameters")
+    if isinstance(params, dict):
+        return params
+    try:
+        return json.loads(params) if params else {}
+    except (TypeError, ValueError):
+        return {}
+
+
+def _calibration(path: Path, ident: str) -> dict[str, Any] | None:
+    """A stored calibration (id or unique prefix from table ``calibrations``), or None."""
+    from narcoflow.calibration.calibrate import intervals, load_calibration
+
+    with store._connect(path, read_only=True) as con:
+        tables = _tables(con)
+        if "calibrations" not in tables:
+            return None
+        ids = [r[0] for r in con.sql("SELECT calibration_id FROM calibrations ORDER BY 1").fetchall()]
+    found = _match(ident, ids)
+    if not found:
+        return None
+    if len(found) > 1:
+        raise ReportError(f"Calibration id {ident!r} is ambiguous in {path}; it starts "
+                          f"{', '.join(found[:5])}.")
+    info, post, diag, check = load_calibration(path, found[0])
+    priors = json.loads(info["priors"])
+    table = pd.DataFrame({"parameter": list(priors), "prior_low": [v[0] for v in priors.values()],
+                          "prior_high": [v[1] for v in priors.values()]})
+    if len(post):
+        table = table.merge(intervals(post), on="parameter", how="left")
+        table["width_vs_prior"] = (table["high"] - table["low"]) / (0.9 * (table["prior_high"] - table["prior_low"]))
+    return {"info": info, "posterior": table, "diagnostics": diag, "check": check,
+            "targets": json.loads(info["targets_json"]).get("targets", []),
+            "generations": int(post["generation"].max()) + 1 if len(post) else 0}
+
+
+def load_report_data(db: str | os.PathLike, ident: str) -> ReportData:
+    """Read a run (id or unique prefix), an experiment (id from table ``comparisons``) or a
+    calibration (id from table ``calibrations``).
+
+    Raises
+    ------
+    StoreError
+        No database, no such id (the message lists known runs).
+    """
+    path = Path(db)
+    exp = _experiment(path, ident) if path.exists() else None
+    if exp is not None:
+        exp_id, comp, run_ids = exp
+        data = ReportData(kind="experiment", ident=exp_id, comparisons=comp,
+                          experiment_runs=len(run_ids) or None)
+        if run_ids:
+            res = store.load_results(path, run_ids[0])
+            data.info, data.metrics = res.info, res.metrics
+            data.scenario = scenario_dict(res.info)
+        else:
+            data.notes.append("No run of this experiment is stored in the database, so the "
+                              "flows, map and time series are not shown.")
+        return data
+    cal = _calibration(path, ident) if path.exists() else None
+    if cal is not None:
+        data = ReportData(kind="calibration", ident=cal["info"]["calibration_id"], calibration=cal,
+                          scenario=json.loads(cal["info"]["scenario_json"]))
+        if not cal["generations"]:
+            data.notes.append("No generation of this calibration is stored yet.")
+        if cal["check"] is None:
+            data.notes.append("No posterior predictive check is stored for this calibration (the "
+                              "`narcoflow calibrate` command stores one when it finishes).")
+        return data
+    try:
+        res = store.load_results(path, ident)
+    except StoreError as exc:
+        if not path.exists():
+            raise
+        raise StoreError(f"{exc} (Experiment ids from table `comparisons` and calibration ids from "
+                         "table `calibrations` work too.)") from None
+    return ReportData(kind="run", ident=res.run_id, info=res.info, metrics=res.metrics,
+                      scenario=scenario_dict(res.info))
