@@ -26,7 +26,7 @@ def _separate(active, epoch, uid, role, region, person, supplier, export_tie, cr
 
 
 @njit(cache=True)
-def _bundle(a):
+def _one_bundle(a):
     return a.stock.shape[0]
 
 
@@ -77,8 +77,8 @@ def main() -> None:
     out = {
         "columns": len(cols),
         "separate_us": _best(_separate, cols, args.calls, args.repeat),
-        "bundle_us": _best(_bundle, (a.cols,), args.calls, args.repeat),
-        "namedtuple_us": _best(_bundle, (_Tuple(*cols),), args.calls, args.repeat),
+        "bundle_us": _best(_one_bundle, (a.cols,), args.calls, args.repeat),
+        "namedtuple_us": _best(_one_bundle, (_Tuple(*cols),), args.calls, args.repeat),
         "three_separate_us": _best(_three, (a.stock, a.pure, a.supplier), args.calls, args.repeat),
     }
     print(json.dumps(out))

@@ -26,7 +26,6 @@ class Persons(bundles.BundledTable):
     """All inhabitants of the simulated population, contiguous by region."""
 
     COLUMNS = bundles.PERSONS
-    _make = staticmethod(bundles.new_persons)
 
     def __init__(self, sizes: np.ndarray):
         self.sizes = np.asarray(sizes, dtype=np.int64)
@@ -75,7 +74,6 @@ class Users(bundles.BundledTable):
         self.drug = np.zeros(capacity, dtype=np.int8)
 
     COLUMNS = bundles.USERS
-    _make = staticmethod(bundles.new_users)
     _fields = ("person", "region", "seller", "seller_epoch", "use_g", "drug")  # one entry per row
 
     def add(self, person, region, seller, use_g, drug, seller_epoch) -> None:
@@ -168,7 +166,6 @@ class Actors(bundles.BundledTable):
         self._grow(capacity)
 
     COLUMNS = bundles.ACTORS
-    _make = staticmethod(bundles.new_actors)
     _int_fields = {f: dt for f, (dt, _) in COLUMNS.items() if np.issubdtype(dt, np.integer)}
     _float_fields = tuple(f for f, (dt, nd) in COLUMNS.items() if dt == np.float64 and nd == 1)
 
@@ -296,7 +293,6 @@ class Shipments(bundles.BundledTable):
     """Product in transit: one row per lot, removed on arrival or seizure."""
 
     COLUMNS = bundles.SHIPMENTS
-    _make = staticmethod(bundles.new_shipments)
     _fields = {f: dt for f, (dt, _) in COLUMNS.items()}
 
     def __init__(self, capacity: int = 256):
