@@ -22,3 +22,7 @@ class StoreError(NarcoflowError):
 
 class MetricError(NarcoflowError, ValueError):
     """A metric name, dimension or label that a run does not have: the message lists the allowed ones."""
+
+
+class NetworkError(NarcoflowError):
+    """A network snapshot or interdiction cannot be made as asked (bad step, budget, role...)."""

@@ -30,9 +30,11 @@ import numpy as np
 import pandas as pd
 
 from narcoflow.engine import Simulation
+from narcoflow.errors import NetworkError
 from narcoflow.network.flows import TARGET_GROUPS, resolve_targets
 from narcoflow.network.interdiction import Interdiction, Plan
-from narcoflow.network.snapshot import NetworkError, Snapshot, replay
+from narcoflow.network.replay import replay
+from narcoflow.network.snapshot import Snapshot
 
 DEFAULT_HORIZONS = (4, 13, 52)
 BASELINE = "none"

@@ -2,7 +2,7 @@
 
 A stored run keeps its full scenario, seed, scale and step count, and runs are deterministic, so
 the network at any step is recovered exactly by re-simulating the run to that step with the
-engine's flow log switched on for the last ``window`` weeks. The result is a `Snapshot`: a
+engine's flow log switched on for the last ``window`` weeks (`narcoflow.network.replay`). The result is a `Snapshot`: a
 `networkx.DiGraph` whose nodes are
 
 - actors, ``"<role>:<uid>"`` (``uid`` is the engine's permanent actor id), with ``role``,
@@ -27,8 +27,6 @@ includes its sales to users, exports and seizures (`ledger_gaps`).
 from __future__ import annotations
 
 import copy
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,13 +35,14 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from narcoflow.engine import Simulation, default_processes
+from narcoflow.engine import Simulation
 from narcoflow.engine import state as st
 from narcoflow.engine.flowlog import AGENCIES, SOURCE, STATE
-from narcoflow.engine.processes.base import Process
-from narcoflow.errors import NarcoflowError
-from narcoflow.results.results import Results
-from narcoflow.scenario import Scenario
+from narcoflow.errors import NetworkError
+from narcoflow.network.replay import check_step, replay, replay_window, run_info
+
+__all__ = ["DEFAULT_HORIZON", "DEFAULT_WINDOW", "LEDGER_RTOL", "SPECIAL_KINDS", "NetworkError", "Snapshot",
+           "actor_node", "check_step", "ledger_gaps", "read_graph", "replay", "snapshot", "write_graph"]
 
 #: Default window over which flows are summed (a quarter).
 DEFAULT_WINDOW = 13
@@ -55,10 +54,6 @@ SPECIAL_KINDS = ("production", "state", "users", "foreign", "seized")
 _AGENCY_OF = {-300 - i: name for i, name in enumerate(AGENCIES)}
 #: Tolerance of the flow-conservation checks, relative to the largest flow in the snapshot.
 LEDGER_RTOL = 1e-9
-
-
-class NetworkError(NarcoflowError):
-    """A network snapshot or interdiction cannot be made as asked (bad step, budget, role...)."""
 
 
 def actor_node(role: str, uid: int) -> str:
@@ -104,142 +99,6 @@ class Snapshot:
                 f"weeks; {g.number_of_nodes()} nodes ({counts}), {g.number_of_edges()} edges)")
 
 
-# ---------------------------------------------------------------------------- replay
-class _ActorCatalog(Process):
-    """Remembers the role and region of every actor uid (inserted after each process while on).
-
-    Draws no random numbers and changes no state, so a replay with catalogues is bit-identical
-    to one without. An actor can enter and leave within one step (a producer arrested the week
-    it entered), hence a look after every process, not only at the end of the step.
-    """
-
-    name = "network_catalog"
-
-    def __init__(self, book: dict[str, np.ndarray]):
-        self.book = book
-
-    def step(self, sim) -> None:
-        if not self.book["on"][0]:
-            return
-        a = sim.actors
-        n = a.next_uid
-        if len(self.book["role"]) < n:
-            for key, fill in (("role", -1), ("region", -1), ("since", -1)):
-                grown = np.full(max(n, 2 * len(self.book[key])), fill, dtype=np.int64)
-                grown[: len(self.book[key])] = self.book[key]
-                self.book[key] = grown
-        act = np.flatnonzero(a.active)
-        uid = a.uid[act]
-        self.book["role"][uid] = a.role[act]
-        self.book["region"][uid] = a.region[act]
-        self.book["since"][uid] = a.since[act]
-
-
-def _info_of(source, db) -> tuple[dict[str, Any], pd.DataFrame | None]:
-    """The run identity (and stored metrics, to check the replay) of a snapshot source."""
-    if isinstance(source, Results):
-        return dict(source.info), source.metrics
-    if isinstance(source, Simulation):
-        if source.initialized:
-            raise NetworkError("snapshot() needs a Simulation that has not started yet (it is "
-                               "replayed from step 0); pass a new Simulation, a Results or a run id.")
-        sc = source.scenario
-        info = {"run_id": None, "scenario": sc.name, "seed": source.seed, "scale": source.scale,
-                "steps": source.n_steps, "version": None,
-                "parameters": json.dumps(sc.model_dump(mode="json"), sort_keys=True)}
-        return info, None
-    if isinstance(source, dict):
-        missing = [k for k in ("parameters", "seed", "scale", "steps") if k not in source]
-        if missing:
-            raise NetworkError(f"a run given as a dict needs the keys parameters, seed, scale and "
-                               f"steps (a `runs` row); {', '.join(missing)} missing.")
-        return dict(source), None
-    if isinstance(source, str):
-        from narcoflow.results import store
-
-        res = store.load_results(db if db is not None else store.DEFAULT_DB, source)
-        return dict(res.info), res.metrics
-    raise NetworkError(f"cannot take a network snapshot of {type(source).__name__}: give a run id "
-                       "(with db=), a Results, a `runs` row or a new Simulation.")
-
-
-def check_step(step: int | None, steps: int, *, flag: str = "step") -> int:
-    """``step`` (default: the last) as an int in [1, steps], or a `NetworkError`."""
-    if step is None:
-        return int(steps)
-    if isinstance(step, bool) or not isinstance(step, int | np.integer):
-        raise NetworkError(f"{flag} {step!r} must be a whole number of weeks in [1, {steps}].")
-    if not 1 <= step <= steps:
-        raise NetworkError(f"{flag} {step} is outside the run: it must be in [1, {steps}] (the run "
-                           f"has {steps} weekly steps; step N is the network after N weeks).")
-    return int(step)
-
-
-def replay(info: dict[str, Any], *, extra_steps: int = 0, catalog: bool = False
-           ) -> tuple[Simulation, dict[str, np.ndarray] | None]:
-    """A fresh `Simulation` of a stored run, able to run ``extra_steps`` past its end.
-
-    The step count only sizes the recorder, so the first ``steps`` steps are bit-identical to
-    the stored run. With ``catalog``, actor catalogues are interleaved with the processes (see
-    `_ActorCatalog`; switched on by setting ``book["on"][0] = True``).
-    """
-    params = info["parameters"]
-    scenario = Scenario.model_validate(json.loads(params) if isinstance(params, str) else params)
-    book = None
-    procs = default_processes()
-    if catalog:
-        book = {"on": np.zeros(1, dtype=bool), "role": np.full(256, -1, dtype=np.int64),
-                "region": np.full(256, -1, dtype=np.int64), "since": np.full(256, -1, dtype=np.int64)}
-        procs = [q for p in procs for q in (p, _ActorCatalog(book))]
-    sim = Simulation(scenario, seed=int(info["seed"]), scale=float(info["scale"]), processes=procs)
-    sim.n_steps = int(info["steps"]) + int(extra_steps)
-    return sim, book
-
-
-def _check_replay(sim: Simulation, metrics: pd.DataFrame | None, step: int, info: dict) -> None:
-    """Raise if the replay's flows up to ``step`` differ from the stored run's (engine changed)."""
-    if metrics is None or metrics.empty:
-        return
-    rec = sim.recorder
-    for metric in ("produced_g", "consumed_g", "seized_g"):
-        cols = [i for i, k in enumerate(rec.keys) if k[0] == metric]
-        mine = float(rec.values[:step, cols].sum()) / sim.scale
-        m = metrics[(metrics["metric"] == metric) & (metrics["step"] < step)]
-        stored = float(m["value"].sum())
-        if not math.isclose(mine, stored, rel_tol=1e-9, abs_tol=1e-9):
-            made, now = info.get("version"), _version()
-            why = (f"the engine has changed since the run was stored (both say version {now}: a "
-                   "development change)" if made == now else
-                   f"the run was made with narcoflow {made} and this is {now}")
-            raise NetworkError(
-                f"re-simulating run {info.get('run_id')} does not reproduce it: {metric} up to step "
-                f"{step} is {mine:.6g} g, the stored run has {stored:.6g} g; {why}. Re-run the "
-                "scenario with this version and take the snapshot of the new run.")
-
-
-def _version() -> str:
-    from narcoflow.engine.simulation import ENGINE_VERSION
-
-    return ENGINE_VERSION
-
-
-def _holdings(sim: Simulation) -> np.ndarray:
-    """Grams held per actor slot: stock of every drug plus the domestic lots it carries."""
-    a = sim.actors
-    held = a.stock.sum(axis=1)
-    sh = sim.shipments
-    if sh.n:
-        dom = ~sh.view("foreign") & (sh.view("carrier") >= 0)
-        held = held + np.bincount(sh.view("carrier")[dom], weights=sh.view("grams")[dom], minlength=a.cap)
-    return held
-
-
-def _by_uid(sim: Simulation, per_slot: np.ndarray) -> dict[int, float]:
-    a = sim.actors
-    act = np.flatnonzero(a.active)
-    return dict(zip(a.uid[act].tolist(), per_slot[act].tolist(), strict=True))
-
-
 def snapshot(source, step: int | None = None, *, window: int = DEFAULT_WINDOW, db=None) -> Snapshot:
     """The actor network of a run at ``step``, with the flows of the last ``window`` weeks.
 
@@ -274,29 +133,16 @@ def snapshot(source, step: int | None = None, *, window: int = DEFAULT_WINDOW, d
     >>> max(abs(g) for g in ledger_gaps(snap).values()) < 1e-6
     True
     """
-    info, metrics = _info_of(source, db)
+    info, metrics = run_info(source, db)
     steps = int(info["steps"])
     step = check_step(step, steps)
     if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1:
         raise NetworkError(f"window {window!r} must be a whole number of weeks >= 1.")
     window = min(int(window), step)
-    sim, book = replay(info, extra_steps=max(0, step + DEFAULT_HORIZON - steps), catalog=True)
-    sim.init()
-    start = step - window
-    sim.run(until=start)
-    held0 = _by_uid(sim, _holdings(sim))
-    state0 = float(sim.state_stock.sum())
-    book["on"][0] = True
-    book_proc = next(p for p in sim.processes if isinstance(p, _ActorCatalog))
-    book_proc.step(sim)  # actors alive at the start of the window
-    log = sim.enable_flow_log()
-    sim.run(until=step)
-    book["on"][0] = False
-    _check_replay(sim, metrics, step, info)
-    flows = log.to_frame()
-    held1 = _by_uid(sim, _holdings(sim))
-    graph = _build_graph(sim, flows, book, held0, held1)
-    graph.nodes["state"]["stock_start_g"] = state0 / sim.scale
+    w = replay_window(info, metrics, step, window, horizon=DEFAULT_HORIZON)
+    sim = w.sim
+    graph = _build_graph(sim, w.flows, w.book, w.held0, w.held1)
+    graph.nodes["state"]["stock_start_g"] = w.state0 / sim.scale
     graph.nodes["state"]["stock_g"] = float(sim.state_stock.sum()) / sim.scale
     graph.graph.update({
         "run_id": str(info.get("run_id") or ""), "scenario": str(info["scenario"]),
