@@ -208,7 +208,7 @@ def test_show_runs_export_on_stored_run(tmp_path: Path, stored_db: Path):
     shown = invoke("show", run_id[:8], "--db", stored_db)
     assert shown.exit_code == 0, shown.output
     assert shown.output.splitlines()[-1] == f"run_id: {run_id}"
-    for title in ("Production by sector", "Seizures by agency", "Exports arrived abroad"):
+    for title in ("Production by sector", "Seizures by agency", "Seizures abroad", "Exports arrived abroad"):
         assert title in shown.output
 
     listed = invoke("runs", "--db", stored_db)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -158,6 +159,22 @@ def test_summary_tables_from_stored_run(db: Path):
     overview = tables["overview"].set_index("quantity")["value"]
     assert overview["State export revenue"] == pytest.approx(0.48)
     assert overview["Retail price at the end (mean over provinces)"] == pytest.approx(21.5)
+    # Seizures are split: the provinces' (mps) in the country, China's abroad.
+    assert overview["Seizures in the country"] == pytest.approx(0.6)
+    assert overview["Seizures abroad"] == pytest.approx(0.9)
+    where = tables["seizures"].set_index("agency")["where"]
+    assert where["mps"] == "in the country" and where["china"] == "abroad"
+
+
+def test_summary_price_mean_is_weighted_by_population(db: Path):
+    """With the run's info, each province's final retail price weighs by its population."""
+    info = {"parameters": json.dumps({"regions": [{"name": "Pyongyang", "population": 3_000_000},
+                                                  {"name": "North Hamgyong", "population": 1_000_000}]})}
+    tables = summarize(store.load_metrics(db, make_results().run_id), info)
+    overview = tables["overview"].set_index("quantity")["value"]
+    # final prices 21 (Pyongyang) and 22 (North Hamgyong): (3 * 21 + 1 * 22) / 4
+    assert overview["Retail price at the end (mean over provinces, weighted by population)"] == \
+        pytest.approx(21.25)
 
 
 def test_engine_results_round_trip(tmp_path: Path):

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from narcoflow import extras
 from narcoflow.calibration.targets import Targets, check_period, distance
 from narcoflow.errors import NarcoflowError
 from narcoflow.experiments.runner import RunSpec, execute_spec, planned_run_id
@@ -141,7 +142,7 @@ def _store_calibration(db: Path, cid: str, scenario, targets: Targets, params: l
 
 def _sampler(workers: int, dask_address: str | None, dask_local: int | None):
     """(pyabc sampler, executor to close or None)."""
-    import pyabc
+    pyabc = extras.require("pyabc")
 
     if dask_address or dask_local:
         from narcoflow.experiments.executors import DaskExecutor
@@ -225,7 +226,7 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
 
     Returns (calibration_id, posterior frame, diagnostics frame).
     """
-    import pyabc
+    pyabc = extras.require("pyabc")
 
     params = list(params or targets.parameters)
     unc = uncertain_parameters(scenario)

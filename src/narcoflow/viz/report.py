@@ -27,6 +27,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 import narcoflow
+from narcoflow import extras
 from narcoflow.results.report_data import ReportData, ReportError, load_report_data
 from narcoflow.viz import figures
 from narcoflow.viz import report_html as sections
@@ -160,6 +161,7 @@ def write_static(data: ReportData, out: str | os.PathLike, fmt: str) -> list[Pat
     """
     if fmt not in ("png", "svg"):
         raise ReportError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}.")
+    extras.check("kaleido")
     out = Path(out)
     _check_out(out)
     figs = build_figures(data)
@@ -193,6 +195,8 @@ def make_report(db: str | os.PathLike, ident: str, out: str | os.PathLike = "rep
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise ReportError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}.")
+    if fmt != "html":
+        extras.check("kaleido")
     _check_out(Path(out))
     data = load_report_data(db, ident)
     if fmt == "html":

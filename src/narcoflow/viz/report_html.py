@@ -370,7 +370,7 @@ click a code to read it.</p>
 
 
 def overview(data: ReportData) -> str:
-    tables = summarize(data.metrics)
+    tables = summarize(data.metrics, {"parameters": data.scenario} if data.scenario else data.info)
     ov = tables["overview"].copy()
     ov["value"] = [_fmt_unit(v, u) for v, u in zip(ov["value"], ov["unit"], strict=True)]
     ov = ov.rename(columns={"quantity": "over the whole period", "value": "value", "unit": "unit"})
