@@ -41,7 +41,10 @@ def calibrate(
     """Fit uncertain parameters to targets with ABC-SMC (pyabc); rerunning resumes. See docs/calibration.md."""
     import logging
 
-    import pyabc  # noqa: F401  (creates its loggers, which set their own levels)
+    from narcoflow import extras
+
+    with user_errors():
+        extras.require("pyabc")  # creates its loggers, which set their own levels
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from narcoflow.calibration.calibrate import calibrate as run_calibration

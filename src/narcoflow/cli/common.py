@@ -41,11 +41,19 @@ DEFAULT_DB_PATH = Path(DEFAULT_DB)
 
 
 # ---------------------------------------------------------------------------- output and errors
+#: Width of piped or captured output (unless COLUMNS says otherwise): wide enough that no
+#: table squeezes its columns and cuts or wraps their names.
+PIPED_WIDTH = 240
+
+
 def console(*, stderr: bool = False) -> Console:
-    """A Rich console; piped or captured output gets 120 columns instead of 80."""
+    """A Rich console; piped or captured output is `PIPED_WIDTH` columns wide instead of 80
+    (``COLUMNS`` in the environment wins), so tables keep their column names whole."""
+    import os
+
     con = Console(stderr=stderr, highlight=False)
-    if not con.is_terminal:
-        con.width = 120  # piped or captured output: avoid squeezing tables into 80 columns
+    if not con.is_terminal and not os.environ.get("COLUMNS"):
+        con.width = PIPED_WIDTH
     return con
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from narcoflow.cli.common import DEFAULT_DB_PATH, DbOption, console
+from narcoflow.cli.common import DEFAULT_DB_PATH, DbOption, console, user_errors
 
 
 def dashboard(
@@ -20,6 +20,10 @@ def dashboard(
     import subprocess
     import sys
 
+    from narcoflow import extras
+
+    with user_errors():
+        extras.check("solara", "anywidget")
     env = dict(os.environ, SOLARA_TELEMETRY_MIXPANEL_ENABLE="false",
                NARCOFLOW_DASHBOARD_DB=str(db.resolve()))
     cmd = [sys.executable, "-m", "solara", "run", "narcoflow.app.dashboard", "--host", host,

@@ -70,11 +70,20 @@ def run(
              "is replaced).", dir_okay=False)] = DEFAULT_DB_PATH,
     profile: Annotated[bool, typer.Option(
         "--profile", help="Also print the CPU seconds spent in each process (all threads together).")] = False,
+    policy: Annotated[str | None, typer.Option(
+        "--policy", help="Run the scenario under this policy (`narcoflow levers SCENARIO` lists "
+                         "them); the same as one replication of `narcoflow compare`.",
+        show_default=False)] = None,
+    lever: Annotated[list[str] | None, typer.Option(
+        "--lever", help="NAME=VALUE: set a lever (crackdown=2) or a parameter by its dotted path "
+                        "(state.siphon_rate=0); repeat the option; applied after --policy.",
+        show_default=False)] = None,
 ) -> None:
     """Run a scenario, save it and print its summary.
 
     The output file is checked before the simulation starts. The run is saved to the DuckDB
-    file given by --out; the last line printed is `run_id: ID`.
+    file given by --out; the last line printed is `run_id: ID`. The first run after an install
+    compiles the engine's kernels (about 40 s, said once); later runs reuse them.
     """
     from rich.progress import (
         BarColumn,
@@ -91,12 +100,15 @@ def run(
 
     with user_errors():
         check_run_settings(seed=seed, scale=scale, years=years, label="--{}")
-        sc = load(scenario)
+        sc = _with_policy(load(scenario), policy, lever or [], years)
         store.check_writable(out)
 
         from narcoflow.engine import Simulation
+        from narcoflow.engine.compiled import COMPILE_NOTE, needs_compiling
 
         sim = Simulation(sc, seed=seed, scale=scale, years=years, profile=profile)
+        if needs_compiling():
+            console(stderr=True).print(COMPILE_NOTE, markup=False, soft_wrap=True)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("steps"), TimeElapsedColumn(), TextColumn("ETA"),
                    TimeRemainingColumn())
@@ -109,12 +121,52 @@ def run(
         res = sim.results
         run_id = store.save(res, out)
         con = console()
-        print_summary(res.info, summarize(res.metrics), con)
+        print_summary(res.info, summarize(res.metrics, res.info), con)
         if profile:
             con.print()
             con.print(_timings_table(res.timings))
         con.print(f"\nSaved to {out}", markup=False, soft_wrap=True)
     typer.echo(f"run_id: {run_id}")
+
+
+def parse_setting(text: str) -> tuple[str, float]:
+    """``NAME=VALUE`` of a --lever option."""
+    from narcoflow.errors import NarcoflowError
+
+    name, sep, value = text.partition("=")
+    try:
+        if not (sep and name.strip()):
+            raise ValueError
+        return name.strip(), float(value)
+    except ValueError:
+        raise NarcoflowError(f"--lever {text!r}: expected NAME=VALUE, for example crackdown=2 or "
+                             "state.siphon_rate=0 (`narcoflow levers` lists the levers).") from None
+
+
+def _with_policy(sc, policy: str | None, levers: list[str], years: float | None):
+    """The scenario with the policy (cut to the run's period) and then the --lever settings applied."""
+    import datetime as dt
+    import difflib
+
+    from narcoflow.errors import NarcoflowError
+    from narcoflow.experiments.levers import apply_policy, scenario_at
+    from narcoflow.experiments.runner import n_steps
+    from narcoflow.scenario.loader import iter_params
+    from narcoflow.scenario.policy import LEVERS
+
+    values = dict(parse_setting(text) for text in levers)
+    paths = {path for path, _ in iter_params(sc)}
+    for name in values:
+        if name not in LEVERS and name not in paths:
+            near = difflib.get_close_matches(name, [*LEVERS, *paths], n=4, cutoff=0.6)
+            raise NarcoflowError(
+                f"--lever {name}: not a lever (`narcoflow levers` lists them) nor a parameter path "
+                f"of scenario {sc.name!r} (docs/scenarios.md)"
+                + (f"; did you mean {', '.join(near)}?" if near else "."))
+    if policy is not None:
+        until = sc.start + dt.timedelta(weeks=n_steps(sc, years))
+        sc = apply_policy(sc, policy, until=until)
+    return scenario_at(sc, values) if values else sc
 
 
 def _timings_table(timings: dict[str, float]):

@@ -17,7 +17,7 @@ def show(run_id: RunIdArg, db: DbOption = DEFAULT_DB_PATH) -> None:
 
     with user_errors():
         res = store.load_results(db, run_id)
-        print_summary(res.info, summarize(res.metrics), console())
+        print_summary(res.info, summarize(res.metrics, res.info), console())
     typer.echo(f"run_id: {res.run_id}")
 
 
@@ -47,18 +47,18 @@ def runs(db: DbOption = DEFAULT_DB_PATH) -> None:
 def export(
     run_id: RunIdArg,
     out: Annotated[Path, typer.Option(
-        help="Parquet file to write (replaced if it exists).", dir_okay=False,
-        show_default=False)],
+        help="File to write (replaced if it exists): *.parquet (or *.pq) for Parquet, *.csv "
+             "for CSV; any other name is refused.", dir_okay=False, show_default=False)],
     db: DbOption = DEFAULT_DB_PATH,
 ) -> None:
-    """Export a stored run's metrics to Parquet.
+    """Export a stored run's metrics to Parquet or CSV (chosen by the name of --out).
 
     The file holds the metrics table of the run with a leading run_id column.
     """
     from narcoflow.results import store
 
     with user_errors():
-        path = store.export_parquet(db, run_id, out)
+        path = store.export_metrics(db, run_id, out)
         console().print(f"Wrote {path}", markup=False, soft_wrap=True)
 
 

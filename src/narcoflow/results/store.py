@@ -307,11 +307,18 @@ def load_results(path: str | os.PathLike, run_id: str) -> Results:
     return Results(metrics=load_metrics(path, info["run_id"]), info=info)
 
 
-def export_parquet(path: str | os.PathLike, run_id: str, out: str | os.PathLike) -> Path:
-    """Write one run's metrics (with a leading ``run_id`` column) to a Parquet file.
+#: File name endings `export_metrics` writes, and the format of each.
+EXPORT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
-    The file is written next to ``out`` first and moved into place, so an existing ``out`` is
-    only replaced by a complete file.
+
+def export_metrics(path: str | os.PathLike, run_id: str, out: str | os.PathLike,
+                   fmt: str | None = None) -> Path:
+    """Write one run's metrics (with a leading ``run_id`` column) to a Parquet or CSV file.
+
+    The format is ``fmt`` (``"parquet"`` or ``"csv"``), else read from the name's ending
+    (``.parquet``, ``.pq``, ``.csv``); any other ending is refused rather than guessed. The file
+    is written next to ``out`` first and moved into place, so an existing ``out`` is only
+    replaced by a complete file.
 
     Returns
     -------
@@ -319,6 +326,12 @@ def export_parquet(path: str | os.PathLike, run_id: str, out: str | os.PathLike)
         ``out``.
     """
     out = Path(out)
+    if fmt is None:
+        fmt = EXPORT_FORMATS.get(out.suffix.lower())
+        if fmt is None:
+            raise StoreError(f"Cannot tell which format to write {out} in: name it *.parquet or *.csv.")
+    if fmt not in ("parquet", "csv"):
+        raise StoreError(f"Unknown export format {fmt!r}: parquet or csv.")
     if not out.parent.is_dir():
         raise StoreError(f"Cannot write {out}: the directory {out.parent} does not exist.")
     if out.is_dir():
@@ -328,9 +341,18 @@ def export_parquet(path: str | os.PathLike, run_id: str, out: str | os.PathLike)
     df.insert(0, "run_id", pd.array([info["run_id"]] * len(df), dtype="string"))
     tmp = out.with_name(f".{out.name}.tmp")
     try:
-        df.to_parquet(tmp, index=False)
+        if fmt == "csv":
+            df.to_csv(tmp, index=False, date_format="%Y-%m-%d")
+        else:
+            df.to_parquet(tmp, index=False)
         os.replace(tmp, out)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StoreError(f"Cannot write {out} ({exc.strerror or exc}).") from None
     return out
+
+
+def export_parquet(path: str | os.PathLike, run_id: str, out: str | os.PathLike) -> Path:
+    """Write one run's metrics (with a leading ``run_id`` column) to a Parquet file, whatever
+    the name of ``out``; see `export_metrics`."""
+    return export_metrics(path, run_id, out, "parquet")
