@@ -89,10 +89,10 @@ def _run_and_wait(page, previous: str | None = None) -> str:
 def _consumed_label(db, run_id: str) -> str:
     """The Sankey node label the run's stored metrics imply for domestic consumption."""
     from narcoflow.results import store
-    from narcoflow.viz.figures import _kg_text
+    from narcoflow.viz.style import kg_text
 
     m = store.load_metrics(db, run_id)
-    return f"Consumed in North Korea: {_kg_text(m.loc[m['metric'] == 'consumed_g', 'value'].sum())}"
+    return f"Consumed in North Korea: {kg_text(m.loc[m['metric'] == 'consumed_g', 'value'].sum())}"
 
 
 def _open_tab(page, name: str, shows) -> None:

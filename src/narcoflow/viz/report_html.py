@@ -24,6 +24,7 @@ from narcoflow.results.summary import summarize
 from narcoflow.viz import figures
 from narcoflow.viz import flows as fl
 from narcoflow.viz.geography import load_geography, load_source_codes
+from narcoflow.viz.style import kg_text
 
 _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True,
                   "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -212,15 +213,11 @@ market (producers, couriers, wholesalers, sellers); state exports leave through 
 trading companies (S8), private exports through smugglers at the border crossings (S13).
 "Abroad, not delivered" pools what was seized abroad or was still travelling at the end
 (the engine does not record which channel a seizure abroad came from). Hover a band for its
-size; the menu shows one drug at a time. In total {fl_kg(produced)} were produced; the largest
+size; the menu shows one drug at a time. In total {kg_text(produced)} were produced; the largest
 ends: {esc(share)}.</p>
 <div class="figure">{_figure_div(fig, "sankey")}</div>
 <p class="caption">Balance check: every inner node passes on what it receives, and the ends add
-up to production, to within {fl_kg(gap)} ({rel:.1e} of production).</p>"""
-
-
-def fl_kg(grams: float) -> str:
-    return figures._kg_text(grams)
+up to production, to within {kg_text(gap)} ({rel:.1e} of production).</p>"""
 
 
 def map_section(data: ReportData, fig: go.Figure) -> str:

@@ -25,7 +25,8 @@ import plotly.graph_objects as go
 
 from narcoflow.experiments.outcomes import outcomes_for, outcomes_of
 from narcoflow.metrics import metric
-from narcoflow.viz.figures import SERIES_COLOURS, _layout, _monthly
+from narcoflow.viz.style import SERIES_COLOURS, layout
+from narcoflow.viz.timeseries import monthly
 
 
 def _quantity(title: str, name: str, how: str | None = None,
@@ -88,11 +89,11 @@ def overlay_figure(runs: Mapping[str, pd.DataFrame], quantity: str) -> go.Figure
         rows = metrics[metrics["metric"] == metric]
         for col, val in where.items():
             rows = rows[rows[col] == val]
-        monthly = _monthly(rows, None, how=how)
-        y = monthly["total"] * factor if len(monthly) else pd.Series(dtype=float)
-        fig.add_trace(go.Scatter(x=monthly.index, y=y, mode="lines", name=label,
+        series = monthly(rows, None, how=how)
+        y = series["total"] * factor if len(series) else pd.Series(dtype=float)
+        fig.add_trace(go.Scatter(x=series.index, y=y, mode="lines", name=label,
                                  line={"color": SERIES_COLOURS[i % len(SERIES_COLOURS)], "width": 1.8},
                                  hovertemplate=f"{label}: %{{y:,.1f}}<extra></extra>"))
-    _layout(fig, title, height=380)
+    layout(fig, title, height=380)
     fig.update_layout(hovermode="x unified")
     return fig

@@ -1,0 +1,170 @@
+"""The report's time series: monthly production, consumption, users, seizures, exports and
+prices by tier, with the scenario's dated events (campaigns shaded, dates dotted and numbered).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from narcoflow.metrics import metric
+from narcoflow.viz import flows as fl
+from narcoflow.viz.style import SERIES_COLOURS, layout
+
+
+def monthly(df: pd.DataFrame, by: str | None, *, how: str) -> pd.DataFrame:
+    """Monthly sums (flows) or month-end values (levels), one column per ``by`` value."""
+    if df.empty:
+        return pd.DataFrame()
+    df = df.assign(month=pd.to_datetime(df["date"]).dt.to_period("M").dt.to_timestamp())
+    key = df[by].astype("object").fillna("-") if by else "total"
+    df = df.assign(key=key)
+    if how == "sum":
+        out = df.groupby(["month", "key"])["value"].sum()
+    elif how == "mean":
+        out = df.groupby(["month", "key"])["value"].mean()
+    else:  # last value in the month of the summed level
+        steps = df.groupby(["step", "month", "key"], as_index=False)["value"].sum()
+        out = steps.sort_values("step").groupby(["month", "key"])["value"].last()
+    return out.unstack("key").sort_index()
+
+
+def event_markers(scenario: dict[str, Any], start, end) -> list[dict]:
+    """Dated events inside [start, end]: relocations, campaigns, seizures, output cuts.
+
+    Each is ``{"start", "end" (None for a date), "label", "kind"}``, sorted by start.
+    """
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    out = []
+    for fac in scenario.get("state", {}).get("facilities", []):
+        if fac.get("relocation_date"):
+            old = fac.get("relocated_from_name") or fac.get("relocated_from")
+            out.append({"start": fac["relocation_date"], "end": None, "kind": "relocation",
+                        "label": f"{old} moved to {fac['name']} (S4)"})
+    schedule = scenario.get("state", {}).get("production_schedule", [])
+    for step in schedule[1:]:
+        mult = step["multiplier"]["value"] if isinstance(step["multiplier"], dict) else step["multiplier"]
+        src = step["multiplier"].get("source", "") if isinstance(step["multiplier"], dict) else ""
+        out.append({"start": step["start"], "end": None, "kind": "schedule",
+                    "label": f"state output set to {mult:g} x capacity" + (f" ({src})" if src else "")})
+    for ev in scenario.get("events", []):
+        name = ev.get("name") or ev["type"].replace("_", " ")
+        what = {"crackdown": "crackdown", "border_closure": "border closure",
+                "state_shipment_seizure": "seizure", "foreign_crackdown": "crackdown abroad",
+                "precursor_control": "precursor control"}.get(ev["type"], ev["type"])
+        detail = ""
+        mult = ev.get("multiplier")
+        if ev["type"] == "state_shipment_seizure":
+            grams = ev.get("grams", {})
+            grams = grams.get("value", 0) if isinstance(grams, dict) else grams
+            detail = f", {grams / 1e3:,.0f} kg seized in {ev.get('destination', 'China')}"
+        elif isinstance(mult, dict) and mult.get("value", 1) != 1:
+            detail = f", x{mult['value']:g}"
+        where = f" in {', '.join(ev['regions'])}" if ev.get("regions") else ""
+        src = ev.get("source") or (mult.get("source") if isinstance(mult, dict) else "") or ""
+        out.append({"start": ev["start"], "end": ev.get("end"), "kind": ev["type"],
+                    "label": f"{name} ({what}{where}{detail})" + (f" [{src}]" if src else "")})
+    kept = []
+    for ev in out:
+        s = pd.Timestamp(ev["start"])
+        e = pd.Timestamp(ev["end"]) if ev.get("end") else None
+        if s <= end and (e or s) >= start:
+            kept.append({**ev, "start": max(s, start), "end": min(e, end) if e is not None else None})
+    return sorted(kept, key=lambda e: e["start"])
+
+
+_SERIES_FIXED = {"state": "#b2182b", "private": "#2166ac", "methamphetamine": "#e08214",
+                 "heroin": "#542788", "cocaine": "#1b7837", "mps": "#2166ac", "nsa": "#b2182b",
+                 "border_guard": "#01665e", "china": "#e08214", "japan": "#542788",
+                 "south_korea": "#1b7837", "diplomatic": "#f4a582", "trading_company": "#8c510a",
+                 "retail": "#b2182b", "wholesale": "#e08214", "producer": "#2166ac",
+                 "total": "#252525"}
+
+
+def _series_label(key: str) -> str:
+    if key in fl.AGENCY_LABELS:
+        return fl.AGENCY_LABELS[key]
+    if key == "private":
+        return "private"
+    if key in fl.CHANNEL_LABELS:
+        return fl.CHANNEL_LABELS[key].lower()
+    return {"total": "all", "-": "unknown"}.get(key, key.replace("_", " "))
+
+
+_EVENT_COLOURS = {"crackdown": "rgba(178,24,43,0.10)", "foreign_crackdown": "rgba(33,102,172,0.10)",
+                  "border_closure": "rgba(118,42,131,0.12)", "precursor_control": "rgba(27,120,55,0.10)"}
+
+
+def timeseries_figure(metrics: pd.DataFrame, scenario: dict[str, Any], *,
+                      title: str = "Over time") -> go.Figure:
+    """Monthly production, consumption, users, seizures, exports and prices by tier, with the
+    scenario's dated events (numbered at the top, listed under the plot)."""
+    def rows(metric):
+        return metrics[metrics["metric"] == metric]
+
+    def unit(name):  # the registry's unit of a monthly series (narcoflow.metrics)
+        return metric(name).series_unit()
+
+    panels = [
+        (f"Production ({unit('produced_g')})", monthly(rows("produced_g"), "channel", how="sum") / 1e3),
+        (f"Consumption in North Korea ({unit('consumed_g')})",
+         monthly(rows("consumed_g"), "drug", how="sum") / 1e3),
+        (f"Users ({unit('users')})", monthly(rows("users"), None, how="last")),
+        (f"Seizures by agency ({unit('seized_g')})", monthly(rows("seized_g"), "channel", how="sum") / 1e3),
+        (f"Exports dispatched by channel ({unit('exported_g')})",
+         monthly(rows("exported_g"), "channel", how="sum") / 1e3),
+    ]
+    price = rows("price_usd_per_g")
+    price = price[price["channel"].isin(["producer", "wholesale", "retail"])]
+    panels.append((f"Methamphetamine price by tier ({unit('price_usd_per_g')}, mean over provinces)",
+                   monthly(price, "channel", how="mean")))
+    n = len(panels)
+    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.035,
+                        subplot_titles=[p[0] for p in panels])
+    for i, (_, table) in enumerate(panels, start=1):
+        legend = "legend" if i == 1 else f"legend{i}"
+        domain = fig.layout[f"yaxis{'' if i == 1 else i}"].domain
+        fig.update_layout({legend: {"x": 1.01, "xanchor": "left", "y": domain[1], "yanchor": "top",
+                                    "font": {"size": 11}, "tracegroupgap": 0,
+                                    "bgcolor": "rgba(255,255,255,0)"}})
+        for j, key in enumerate(table.columns if len(table) else []):
+            label = _series_label(str(key))
+            colour = _SERIES_FIXED.get(str(key), SERIES_COLOURS[j % len(SERIES_COLOURS)])
+            fig.add_trace(go.Scatter(x=table.index, y=table[key], mode="lines", name=label,
+                                     legend=legend, line={"color": colour, "width": 1.6},
+                                     hovertemplate=f"{label}: %{{y:,.1f}}<extra></extra>"),
+                          row=i, col=1)
+    fig.update_yaxes(type="log", dtick=1, row=n, col=1)
+    dates = pd.to_datetime(metrics["date"]) if len(metrics) else pd.Series(dtype="datetime64[ns]")
+    events = event_markers(scenario, dates.min(), dates.max()) if len(dates) else []
+    lines, shapes, notes = [], [], []
+    for k, ev in enumerate(events, start=1):
+        # one shape spanning every panel (shared x axis; y in paper units): far faster than
+        # add_vrect(row="all"), which makes one shape per panel
+        if ev["end"] is not None:
+            shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": ev["start"],
+                           "x1": ev["end"], "y0": 0, "y1": 1, "line": {"width": 0}, "layer": "below",
+                           "fillcolor": _EVENT_COLOURS.get(ev["kind"], "rgba(0,0,0,0.06)")})
+        else:
+            colour = "#999999" if ev["kind"] == "schedule" else "#67001f"
+            shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": ev["start"],
+                           "x1": ev["start"], "y0": 0, "y1": 1,
+                           "line": {"color": colour, "width": 1, "dash": "dot"}})
+        notes.append({"x": ev["start"], "xref": "x", "y": 1.0, "yref": "paper",
+                      "yshift": 26 + 11 * (k % 3), "text": str(k), "showarrow": False,
+                      "font": {"size": 10, "color": "#67001f"},
+                      "hovertext": f"{ev['start']:%Y-%m-%d}: {ev['label']}"})
+        when = f"{ev['start']:%b %Y}" + (f"-{ev['end']:%b %Y}" if ev["end"] is not None else "")
+        lines.append(f"{k}. {when}: {ev['label']}")
+    fig.update_layout(shapes=shapes, annotations=[*fig.layout.annotations, *notes])
+    height = 170 * n + 120 + 15 * len(lines)
+    if lines:
+        fig.add_annotation(text="<br>".join(lines), xref="paper", yref="paper", x=0, y=0,
+                           yshift=-40, yanchor="top", xanchor="left", align="left", showarrow=False,
+                           font={"size": 10, "color": "#404040"})
+    layout(fig, title, height=height)
+    fig.update_layout(margin={"t": 110, "b": 60 + 15 * len(lines)}, hovermode="x unified")
+    return fig
