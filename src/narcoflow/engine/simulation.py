@@ -253,11 +253,24 @@ class Simulation:
             self._results = Results(metrics=df, info=info, timings=dict(self.timings))
         return self._results
 
+    @property
+    def status(self) -> str:
+        """``new``, ``initialized`` (no step yet), ``paused at step k of n`` or ``finished``."""
+        if self.finished:
+            return "finished"
+        if self.steps_done:
+            return f"paused at step {self.steps_done} of {self.n_steps}"
+        return "initialized" if self.initialized else "new"
+
     def __repr__(self) -> str:
-        status = "finished" if self.finished else ("initialized" if self.initialized else "new")
         return (f"Simulation({self.scenario.name!r}; seed={self.seed}; scale={self.scale}; "
                 f"{self.scenario.start}..{self.date_of(self.n_steps)}; {self.n_steps} weekly steps; "
-                f"{len(self.processes)} processes; {status})")
+                f"{len(self.processes)} processes; {self.status})")
+
+    def _repr_html_(self) -> str:
+        from narcoflow.results.display import simulation_html
+
+        return simulation_html(self)
 
     # ------------------------------------------------------------------ interventions
     def arrest_actors(self, slots: np.ndarray, *, count_role: bool = True) -> None:

@@ -186,6 +186,11 @@ class Results:
         """
         return last_value(self.metrics, metric, **filters)
 
+    def _repr_html_(self) -> str:
+        from narcoflow.results.display import results_html
+
+        return results_html(self)
+
     def __repr__(self) -> str:
         i = self.info
         return (f"Results(run_id={i['run_id']!r}, scenario={i['scenario']!r}, seed={i['seed']}, "
