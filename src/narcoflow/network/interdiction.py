@@ -42,10 +42,10 @@ from narcoflow.network.flows import (
     FlowEvaluator,
     FlowNetwork,
     _solve_max_flow,
-    reduce_network,
     removable,
 )
 from narcoflow.network.metrics import node_metrics
+from narcoflow.network.reduction import reduce_network
 from narcoflow.network.snapshot import NetworkError, Snapshot
 
 PLAN_NAMES = ("optimal", "degree", "betweenness", "throughput", "random")
