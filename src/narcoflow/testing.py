@@ -286,20 +286,21 @@ def check_process(process_cls, *, scale: float = 0.002, weeks: int = 60, seed: i
     recorded: list[str] = []
     accessed: set[str] = set()
     changed: set[str] = set()
-    real_init = proc.init
     params: set[str] = set()
 
-    def watched_init(target):  # log only this process's draws and parameters during the run's init
-        undo = _record_streams(sim, streams_log)
-        try:
-            real_init(_Tracer(target, params))
-        finally:
-            undo()
-    proc.init = watched_init
+    def watched(real):  # log only this process's draws and parameters during the run's init
+        def call(target):
+            undo = _record_streams(sim, streams_log)
+            try:
+                real(_Tracer(target, params))
+            finally:
+                undo()
+        return call
+    proc.init, proc.populate = watched(proc.init), watched(proc.populate)
     try:
         sim.init()
     finally:
-        del proc.init
+        del proc.init, proc.populate
     if check_init:
         check_init_idempotent(sim, proc)
 

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from narcoflow.engine.bundles import BundledTable
 from narcoflow.errors import ConservationError
 
 
-class Ledger:
+class Ledger(BundledTable):
+    """Grams per drug produced, consumed, seized and delivered abroad since the start; kernels
+    that move product out of the market add to it through ``ledger.cols``."""
+
+    COLUMNS = {"produced": (np.float64, 1), "consumed": (np.float64, 1), "seized": (np.float64, 1),
+               "delivered": (np.float64, 1)}
+
     def __init__(self, n_drugs: int):
         self.produced = np.zeros(n_drugs)
         self.consumed = np.zeros(n_drugs)

@@ -121,6 +121,13 @@ class Simulation:
             state = self._draws[name] = kernel_stream(self.seed, name)
         return state
 
+    def restart_streams(self, name: str) -> None:
+        """Start the streams of process ``name`` (`rng` and `draws`) again from the run seed, as if
+        nothing had been drawn from them: a process whose ``init`` draws calls it first, so that a
+        second ``init`` draws the same numbers."""
+        self._rngs.pop(name, None)
+        self._draws.pop(name, None)
+
     def init(self) -> Simulation:
         sc = self.scenario
         self._rngs: dict[str, np.random.Generator] = {}
@@ -162,6 +169,7 @@ class Simulation:
         self.arrest_requests = arrests.ArrestRequests()
         for p in self.processes:
             p.init(self)
+            p.populate(self)
         self.initialized = True
         return self
 

@@ -7,8 +7,10 @@ threads (`narcoflow.engine.parallel`), draw instead from `uniform`, a pure funct
 key and the person, so results do not depend on the executor or the thread count either.
 
 One module per part of the model; everything is re-exported here (``kernels.<name>``):
-tables (upkeep of the state tables and the recorder), retail, supply (producers, delivery,
-smuggling, transit, state exports, siphoning), demand, enforcement, recruitment, prices.
+tables (upkeep of the state tables and the recorder), retail, demand, enforcement, recruitment,
+prices. The supply side's kernels live beside their processes (`narcoflow.engine.processes`:
+timeline, state production, siphoning, state exports, producers, delivery, smuggling,
+transit), each process file holding its rule, its parameters and its kernels.
 """
 
 from __future__ import annotations
@@ -41,16 +43,6 @@ from narcoflow.engine.kernels.retail import (  # noqa: F401
     retail_serve,
     sum_rows,
     uniform,
-)
-from narcoflow.engine.kernels.supply import (  # noqa: F401
-    border_crossing,
-    delivery,
-    export_allocation,
-    producer_entries,
-    producer_exits,
-    siphon,
-    state_exports,
-    transit,
 )
 from narcoflow.engine.kernels.tables import (  # noqa: F401
     active_stock,

@@ -1,6 +1,8 @@
 """The process interface: a small unit with ``init(sim)`` and ``step(sim)``.
 
-A process describes itself, so a reader sees in one place what it does and what it touches:
+``init`` reads the scenario and is idempotent; ``populate`` (optional) creates the initial
+population once, right after ``init``. A process describes itself, so a reader sees in one place
+what it does and what it touches:
 
 - ``claims``: the report claims (S1-S14) it implements;
 - ``params``: the scenario parameters its rule uses, as dotted paths into the schema
@@ -32,7 +34,15 @@ class Process:
     streams: tuple[str, ...] = ()
 
     def init(self, sim: Simulation) -> None:
-        """Set up state before the first step (default: nothing)."""
+        """Set up the process from the scenario before the first step (default: nothing).
+
+        Idempotent: calling it again leaves the process and the state as calling it once (a
+        process that draws here restarts its streams first, `Simulation.restart_streams`).
+        """
+
+    def populate(self, sim: Simulation) -> None:
+        """Create the process's initial population (actors, users, flags), once per run, right
+        after its ``init`` (default: nothing). Not idempotent: it adds to the state."""
 
     def step(self, sim: Simulation) -> None:
         raise NotImplementedError

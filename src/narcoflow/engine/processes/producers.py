@@ -11,15 +11,21 @@ Exit (per producer, per week): base rate + max rate x logistic(-(own margin - le
 (its sell-through, see `Delivery`); entrants expect their city's sell-through. A producer holding
 more than four weeks of unsold output makes nothing that week. Production only where the skills
 are (S6); with no precursor there is neither entry nor output (S7). Private product is meth of low purity (S10).
+
+The skilled pools and the initial producers (T3, T4: famine-era private production) are the
+population this process creates, in ``populate``; ``init`` only reads the scenario.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
-from narcoflow.engine import arrests, kernels
+from narcoflow.engine import arrests, bundles
 from narcoflow.engine import state as st
+from narcoflow.engine.draws import binomial, next_double
 from narcoflow.engine.flowlog import SOURCE
+from narcoflow.engine.kernels.tables import row_totals_of
 from narcoflow.engine.processes.base import Process
 
 
@@ -43,20 +49,35 @@ class ProducerEntryExit(Process):
     writes = ("actors", "persons")
 
     def init(self, sim) -> None:
-        sc, rng = sim.scenario, sim.rng(self.name)
-        pv = sc.private
-        self.city_region = np.array([sim.region_index[c.region] for c in pv.chemical_cities])
+        pv = sim.scenario.private
+        city_region = np.array([sim.region_index[c.region] for c in pv.chemical_cities], dtype=np.int64)
+        # Skilled pool of each city: its skilled share of the city's population, at most the region's.
+        pool_sizes = np.array([min(int(round(c.population * sim.scale * c.skilled_share.value)),
+                                   int(sim.persons.sizes[r]))
+                               for c, r in zip(pv.chemical_cities, city_region, strict=True)], dtype=np.int64)
+        self.p = bundles.make(  # the kernels' parameters
+            city_region=city_region, pool_sizes=pool_sizes,
+            output_per_week=float(pv.output_g_per_week.value),
+            precursor_cost=float(pv.precursor_cost_usd_per_g.value),
+            legal_income=float(pv.legal_income_usd_per_week.value),
+            # weekly arrest probability x penalty cost (x the region's enforcement multiplier)
+            risk_per_mult=float(sim.scenario.enforcement.weekly_arrest_prob["producer"].value
+                                * pv.penalty_cost_usd.value),
+            horizon=float(pv.planning_horizon_weeks.value), setup_cost=float(pv.setup_cost_usd.value),
+            max_entry=float(pv.max_entry_rate.value), base_exit=float(pv.base_exit_rate.value),
+            max_exit=float(pv.max_exit_rate.value),
+        )
+
+    def populate(self, sim) -> None:
+        """Draw each city's skilled persons, then the initial producers, spread by pool size."""
+        rng, pv, persons = sim.rng(self.name), sim.scenario.private, sim.persons
         self.skilled = []
-        for c, r in zip(pv.chemical_cities, self.city_region, strict=True):
-            k = int(round(c.population * sim.scale * c.skilled_share.value))
-            k = min(k, int(sim.persons.sizes[r]))
-            ids = sim.persons.start[r] + rng.choice(int(sim.persons.sizes[r]), size=k, replace=False)
-            sim.persons.flags[ids] |= st.SKILLED
+        for r, k in zip(self.p.city_region, self.p.pool_sizes, strict=True):
+            ids = persons.start[r] + rng.choice(int(persons.sizes[r]), size=int(k), replace=False)
+            persons.flags[ids] |= st.SKILLED
             self.skilled.append(np.sort(ids))
-        self.pool_sizes = np.array([len(s) for s in self.skilled], dtype=np.int64)
-        # Initial producers (T3, T4: famine-era private production), spread by skilled pool size.
-        n0 = pv.initial_producers_per_million.value * sim.persons.n / 1e6
-        sizes = np.array([len(s) for s in self.skilled], dtype=float)
+        n0 = pv.initial_producers_per_million.value * persons.n / 1e6
+        sizes = self.p.pool_sizes.astype(float)
         if sizes.sum() > 0 and n0 > 0:
             per_city = rng.multinomial(int(rng.poisson(n0)), sizes / sizes.sum())
             for ci, k in enumerate(per_city):
@@ -64,7 +85,7 @@ class ProducerEntryExit(Process):
 
     def enter(self, sim, rng, city: int, k: int) -> np.ndarray:
         pv = sim.scenario.private
-        r = int(self.city_region[city])
+        r = int(self.p.city_region[city])
         persons = sim.persons.sample_free(sim.draws(self.name), r, k, st.ACTOR | st.JAILED, pool=self.skilled[city])
         if len(persons) == 0:
             return persons
@@ -81,29 +102,73 @@ class ProducerEntryExit(Process):
 
     def step(self, sim) -> None:
         rng, a, pv, state = sim.rng(self.name), sim.actors, sim.scenario.private, sim.draws(self.name)
-        enf = sim.scenario.enforcement
         availability = pv.precursor_availability.value * sim.precursor_mult
         price = producer_price(sim)
-        risk = enf.weekly_arrest_prob["producer"].value * pv.penalty_cost_usd.value  # x enforcement_mult
-        legal = pv.legal_income_usd_per_week.value
         # Exit first (decided on last week's prices), then entry.
-        leaving = kernels.producer_exits(state, a.of_role(st.PRODUCER), a.output_g, a.sell_ema, a.region,
-                                         a.supplier, price, sim.enforcement_mult, availability,
-                                         pv.precursor_cost_usd_per_g.value, legal, risk, pv.base_exit_rate.value,
-                                         pv.max_exit_rate.value)
+        leaving = _exits(state, a.of_role(st.PRODUCER), a.cols, price, sim.enforcement_mult, availability, self.p)
         if len(leaving):
             arrests.move_stock(sim, leaving, a.supplier[leaving].astype(np.int64), np.ones(len(leaving)))
             sim.persons.flags[a.person[leaving]] &= ~np.uint8(st.ACTOR)
             arrests.remove_actors(sim, leaving)
         if availability <= 0:
             return
-        k = kernels.producer_entries(state, a.of_role(st.PRODUCER), a.city, a.sell_ema, self.city_region,
-                                     self.pool_sizes, price, sim.enforcement_mult, availability,
-                                     pv.output_g_per_week.value, pv.precursor_cost_usd_per_g.value, legal, risk,
-                                     pv.planning_horizon_weeks.value, pv.setup_cost_usd.value,
-                                     pv.max_entry_rate.value)
+        k = _entries(state, a.of_role(st.PRODUCER), a.cols, price, sim.enforcement_mult, availability, self.p)
         for ci in k.nonzero()[0].tolist():
             self.enter(sim, rng, int(ci), int(k[ci]))
+
+
+@njit(cache=True, inline="always")
+def _logistic(x):
+    return 1.0 / (1.0 + np.exp(-min(max(x, -50.0), 50.0)))
+
+
+@njit(cache=True, inline="always")
+def _net_gain(output, price, precursor_cost, legal_income, risk):
+    """Expected weekly gain of producing over legal work, net of risk (USD)."""
+    return output * (price - precursor_cost) - legal_income - risk
+
+
+@njit(cache=True)
+def _exits(state, producers, a, price_r, enforcement_mult, availability, p):
+    """Producers leaving this week: each with ``base_exit + max_exit x logistic(-net / legal
+    income)``, its net gain counting only what it sells; only those with a buyer (a leaver hands
+    its stock to its deliverer; without one it stays on a week)."""
+    output, sell_ema, region, supplier = a.output_g, a.sell_ema, a.region, a.supplier
+    out = np.empty(len(producers), dtype=np.int64)
+    n = 0
+    for s in producers:
+        r = region[s]
+        net = _net_gain(output[s] * availability * sell_ema[s], price_r[r], p.precursor_cost, p.legal_income,
+                        p.risk_per_mult * enforcement_mult[r])
+        p_exit = min(p.base_exit + p.max_exit * _logistic(-net / p.legal_income), 1.0)
+        if next_double(state) < p_exit and supplier[s] >= 0:
+            out[n] = s
+            n += 1
+    return out[:n]
+
+
+@njit(cache=True)
+def _entries(state, producers, a, price_r, enforcement_mult, availability, p):
+    """Entrants per chemical city this week: a binomial count of its skilled pool at
+    ``max_entry x availability x logistic(value / set-up cost)``, value = horizon x net gain -
+    set-up cost, entrants expecting their city's mean sell-through (1 if it has no producer)."""
+    city, sell_ema, city_region = a.city, a.sell_ema, p.city_region
+    n_cities = len(city_region)
+    n_local = np.zeros(n_cities)
+    sold = np.zeros(n_cities)
+    for s in producers:
+        n_local[city[s]] += 1
+        sold[city[s]] += sell_ema[s]
+    k = np.zeros(n_cities, dtype=np.int64)
+    for c in range(n_cities):
+        r = city_region[c]
+        sell = sold[c] / n_local[c] if n_local[c] > 0 else 1.0
+        net = _net_gain(p.output_per_week * availability * sell, price_r[r], p.precursor_cost, p.legal_income,
+                        p.risk_per_mult * enforcement_mult[r])
+        value = p.horizon * net - p.setup_cost
+        p_entry = p.max_entry * availability * _logistic(value / p.setup_cost)
+        k[c] = binomial(state, p.pool_sizes[c], min(1.0, p_entry))
+    return k
 
 
 class PrivateProduction(Process):
@@ -119,7 +184,7 @@ class PrivateProduction(Process):
         availability = pv.precursor_availability.value * sim.precursor_mult
         prod = a.of_role(st.PRODUCER)
         # A producer whose unsold stock exceeds a month of output waits for buyers.
-        prod = prod[kernels.row_totals_of(a.stock, prod) < 4 * a.output_g[prod]]
+        prod = prod[row_totals_of(a.stock, prod) < 4 * a.output_g[prod]]
         if len(prod) == 0 or availability <= 0:
             return
         g = a.output_g[prod] * availability
