@@ -2,21 +2,22 @@
 
 Every error a user can cause (`NarcoflowError`, and pydantic, YAML, OS or DuckDB errors that
 leak out) is printed as one red paragraph on stderr with exit code 2, never as a traceback.
+
+Nothing heavy is imported here or at the top of the command modules (`narcoflow --help`,
+``scenarios``, ``validate`` and ``runs`` stay fast): each command imports what it needs when it
+runs, and `user_errors` recognises a library's errors only once that library has been imported.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
-import pydantic
 import typer
-import yaml
-from rich.console import Console
 
 from narcoflow.errors import NarcoflowError
 from narcoflow.settings import DEFAULT_DB, YEARS
@@ -46,10 +47,12 @@ DEFAULT_DB_PATH = Path(DEFAULT_DB)
 PIPED_WIDTH = 240
 
 
-def console(*, stderr: bool = False) -> Console:
+def console(*, stderr: bool = False):
     """A Rich console; piped or captured output is `PIPED_WIDTH` columns wide instead of 80
     (``COLUMNS`` in the environment wins), so tables keep their column names whole."""
     import os
+
+    from rich.console import Console
 
     con = Console(stderr=stderr, highlight=False)
     if not con.is_terminal and not os.environ.get("COLUMNS"):
@@ -76,14 +79,26 @@ def user_errors() -> Iterator[None]:
         yield
     except NarcoflowError as exc:
         raise fail(str(exc)) from None
-    except pydantic.ValidationError as exc:
-        raise fail(f"invalid input: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise fail(f"malformed YAML: {exc}") from None
-    except duckdb.Error as exc:
-        raise fail(f"results database error: {exc}") from None
-    except OSError as exc:
-        raise fail(_os_message(exc)) from None
+    except Exception as exc:
+        message = _library_message(exc)
+        if message is None:
+            raise
+        raise fail(message) from None
+
+
+def _library_message(exc: Exception) -> str | None:
+    """The message of a pydantic, YAML, DuckDB or OS error; None for any other error (a bug).
+
+    A library that was never imported cannot have raised, so none is imported here.
+    """
+    for module, name, prefix in (("pydantic", "ValidationError", "invalid input"),
+                                 ("yaml", "YAMLError", "malformed YAML"),
+                                 ("duckdb", "Error", "results database error")):
+        if module in sys.modules and isinstance(exc, getattr(sys.modules[module], name)):
+            return f"{prefix}: {exc}"
+    if isinstance(exc, OSError):
+        return _os_message(exc)
+    return None
 
 
 def fmt_number(v) -> str:

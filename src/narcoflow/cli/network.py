@@ -14,7 +14,6 @@ from typing import Annotated
 import typer
 
 from narcoflow.cli.common import DEFAULT_DB_PATH, DbOption, RunIdArg, console, fmt_number, user_errors
-from narcoflow.results import store
 
 StepOpt = Annotated[int | None, typer.Option(
     help="Snapshot after this many weekly steps, in [1, the run's steps].",
@@ -33,6 +32,7 @@ def _json_default(o):
 def _take_snapshot(run_id: str, db: Path, step: int | None, window: int, *, quiet: bool,
                    target: str | None = None):
     from narcoflow.network.snapshot import NetworkError, check_step, snapshot
+    from narcoflow.results import store
 
     res = store.load_results(db, run_id)
     step = check_step(step, int(res.info["steps"]), flag="--step")
