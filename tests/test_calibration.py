@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from narcoflow.calibration.calibrate import _Model, calibrate, intervals
+from narcoflow.calibration.calibrate import Model, calibrate, intervals
 from narcoflow.calibration.targets import Target, Targets, load_targets
 from narcoflow.errors import NarcoflowError
 from narcoflow.scenario import load, uncertain_parameters
@@ -38,7 +38,7 @@ def test_identifiability_on_synthetic_truth(tmp_path):
     target = Target(name="consumed", metric="consumed_g", years=(1998, 1999), observed=1.0, reliability="M")
     # Common random numbers (seed=11 for the truth and every particle): at scale 0.001 two years of
     # consumption vary by a factor of ten between seeds, which would hide the parameter.
-    truth = _Model(sc, Targets(targets=[target]), [PARAM], 0.001, 2).run({PARAM: TRUTH}, 11)["consumed"]
+    truth = Model(sc, Targets(targets=[target]), [PARAM], 0.001, 2).run({PARAM: TRUTH}, 11)["consumed"]
     synth = Targets(parameters=[PARAM], targets=[target.model_copy(update={"observed": truth})])
     np.random.seed(7)  # noqa: NPY002 - pyabc samples with numpy's global generator: a reproducible test
     cid, post, diag = calibrate(sc, synth, tmp_path / "c.duckdb", populations=3, particles=12,

@@ -134,7 +134,8 @@ def scenario_dict(info: dict[str, Any]) -> dict[str, Any]:
 
 def _calibration(path: Path, ident: str) -> dict[str, Any] | None:
     """A stored calibration (id or unique prefix from table ``calibrations``), or None."""
-    from narcoflow.calibration.calibrate import intervals, load_calibration
+    from narcoflow.calibration.outputs import intervals
+    from narcoflow.calibration.storage import load_calibration
 
     with store._connect(path, read_only=True) as con:
         tables = _tables(con)

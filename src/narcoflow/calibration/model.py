@@ -1,0 +1,49 @@
+"""The model as pyabc sees it: parameter values -> the value of every target, one run each.
+
+Shared by the fitting (`narcoflow.calibration.calibrate`) and the predictive check
+(`narcoflow.calibration.outputs`); picklable, so that pyabc's worker processes and Dask can run it.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+from narcoflow.calibration.targets import Targets
+from narcoflow.experiments.runner import RunSpec, execute_spec, planned_run_id
+from narcoflow.scenario.loader import with_values
+
+
+class Model:
+    """Picklable pyabc model: parameters -> {target name: model value}.
+
+    Each run's seed is ``seed`` (common random numbers: every particle alike) or, when ``seed`` is
+    None, derived from the particle's values. With ``counter`` (a file path), each finished run
+    appends one byte to it, so that a progress bar in the parent process can count runs made by
+    worker processes.
+    """
+
+    def __init__(self, scenario, targets: Targets, params: list[str], scale: float, years: float | None,
+                 counter: str | None = None, seed: int | None = None):
+        self.scenario, self.targets, self.params = scenario, targets, params
+        self.scale, self.years, self.counter, self.seed = scale, years, counter, seed
+
+    def __call__(self, par) -> dict[str, float]:
+        values = {p: float(par[f"p{i}"]) for i, p in enumerate(self.params)}
+        seed = (self.seed if self.seed is not None
+                else zlib.crc32(json.dumps(values, sort_keys=True).encode()) % (2**31))
+        return self.run(values, seed)
+
+    def run(self, values: dict[str, float], seed: int) -> dict[str, float]:
+        sc = with_values(self.scenario, values)
+        spec = RunSpec(scenario=sc, seed=seed, scale=self.scale, years=self.years,
+                       run_id=planned_run_id(sc, seed=seed, scale=self.scale, years=self.years))
+        out = execute_spec(spec)
+        res = {t.name: t.evaluate(out.results.metrics) for t in self.targets.targets}
+        if self.counter:
+            try:
+                with open(self.counter, "ab") as fh:
+                    fh.write(b".")
+            except OSError:
+                pass
+        return res
