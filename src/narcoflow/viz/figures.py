@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots
 
 from narcoflow.viz import flows as fl
 from narcoflow.viz.maps import map_figure, map_values
-from narcoflow.viz.style import FONT, SERIES_COLOURS, kg_text, layout, rgba
+from narcoflow.viz.style import FONT, SERIES_COLOURS, layout, mass_text, mass_unit, rgba
 from narcoflow.viz.timeseries import event_markers, timeseries_figure
 
 __all__ = ["FONT", "SERIES_COLOURS", "comparison_figure", "event_markers", "map_figure", "map_values",
@@ -66,7 +66,8 @@ def _order(label: str) -> tuple[int, str]:
     return len(ranks), label
 
 
-_SANKEY_X = (0.001, 0.2, 0.4, 0.58, 0.76, 0.999)
+#: x of each column; the inner columns leave room for the end column's labels, drawn to its left
+_SANKEY_X = (0.001, 0.18, 0.36, 0.5, 0.62, 0.999)
 
 
 def _sankey_trace(links: pd.DataFrame, *, visible: bool = True) -> go.Sankey:
@@ -95,20 +96,24 @@ def _sankey_trace(links: pd.DataFrame, *, visible: bool = True) -> go.Sankey:
             tops[n] = top
             ys[n] = min(0.99, top + h / 2)
             top += h + gap
-    labels = [f"{n}: {kg_text(through[n])}" for n in nodes]
+    # One unit for the whole figure (the largest node's). Inner nodes put name and amount on two
+    # lines, narrow enough not to run into the next column; the end column (labels to the left
+    # of its nodes, many small nodes stacked) keeps one line each.
+    unit, factor = mass_unit(float(through.max()) if len(through) else 0.0)
+    labels = [f"{n}{': ' if _column(n) == 5 else '<br>'}{mass_text(through[n], unit)}" for n in nodes]
     colours = [_node_colour(n) for n in nodes]
     return go.Sankey(
-        visible=visible, arrangement="snap", valueformat=",.1f", valuesuffix=" kg",
+        visible=visible, arrangement="snap", valueformat=",.2f", valuesuffix=f" {unit}",
         node={"label": labels, "color": colours, "pad": 12, "thickness": 16,
               "x": [_SANKEY_X[_column(n)] for n in nodes], "y": [ys[n] for n in nodes],
               "line": {"color": "white", "width": 0.5},
               "hovertemplate": "%{label}<extra></extra>"},
         link={"source": [index[s] for s in links["source"]],
               "target": [index[t] for t in links["target"]],
-              "value": (links["grams"] / 1e3).tolist(),
+              "value": (links["grams"] * factor).tolist(),
               "color": [rgba(_node_colour(s), 0.35) for s in links["source"]],
-              "hovertemplate": "%{source.label}<br>-> %{target.label}<br>%{value:,.1f} kg"
-                               "<extra></extra>"},
+              "hovertemplate": "%{source.label}<br>-> %{target.label}<br>%{value:,.2f}"
+                               f" {unit}<extra></extra>"},
     )
 
 

@@ -34,12 +34,12 @@ from narcoflow.viz import report_html as sections
 from narcoflow.viz.report_html import esc, iter_parameters, source_codes_used
 
 __all__ = ["FORMATS", "STATIC_SIZE", "ReportData", "ReportError", "build_figures", "iter_parameters",
-           "load_report_data", "make_report", "render_html", "source_codes_used", "static_paths",
+           "load_report_data", "make_report", "render_html", "source_codes_used", "static_figure", "static_paths",
            "write_html", "write_static"]
 
 FORMATS = ("html", "png", "svg")
 #: figure key -> (width, height) of the static images, in CSS pixels
-STATIC_SIZE = {"sankey": (1200, 700), "map": (1300, 640), "timeseries": (1100, None),
+STATIC_SIZE = {"sankey": (1400, 760), "map": (1300, 640), "timeseries": (1100, None),
                "comparison": (1100, None)}
 
 
@@ -153,6 +153,16 @@ def static_paths(out: str | os.PathLike, keys, fmt: str) -> dict[str, Path]:
     return {k: out.with_name(f"{out.stem}-{k}.{fmt}") for k in keys}
 
 
+def static_figure(fig: go.Figure) -> go.Figure:
+    """A copy of ``fig`` for a static image: no menu, and only the traces shown at first (a menu's
+    other choices, e.g. the Sankey's per-drug views, cannot be picked in an image)."""
+    fig = go.Figure(fig)
+    fig.layout.updatemenus = ()
+    if fig.layout.updatemenus == () and any(getattr(tr, "visible", None) is False for tr in fig.data):
+        fig.data = [tr for tr in fig.data if getattr(tr, "visible", None) is not False]
+    return fig
+
+
 def write_static(data: ReportData, out: str | os.PathLike, fmt: str) -> list[Path]:
     """Write each figure of the report as a PNG or SVG file next to ``out``.
 
@@ -168,8 +178,7 @@ def write_static(data: ReportData, out: str | os.PathLike, fmt: str) -> list[Pat
     paths = static_paths(out, figs, fmt)
     images, files, widths, heights = [], [], [], []
     for key, fig in figs.items():
-        fig = go.Figure(fig)
-        fig.update_layout(updatemenus=[])
+        fig = static_figure(fig)
         width, height = STATIC_SIZE.get(key, (1100, None))
         images.append(fig)
         files.append(paths[key])

@@ -29,3 +29,19 @@ def rgba(hex_colour: str, alpha: float) -> str:
 def kg_text(grams: float) -> str:
     kg = grams / 1e3
     return f"{kg / 1e3:,.1f} t" if kg >= 1e4 else f"{kg:,.0f} kg" if kg >= 10 else f"{kg:,.2f} kg"
+
+
+def mass_unit(grams: float) -> tuple[str, float]:
+    """One unit for every mass of a figure whose largest is ``grams``: ``("t", 1e-6)`` from 10 t
+    on, else ``("kg", 1e-3)`` (the factor converts grams)."""
+    return ("t", 1e-6) if grams >= 1e7 else ("kg", 1e-3)
+
+
+def mass_text(grams: float, unit: str) -> str:
+    """``grams`` in ``unit`` (``t`` or ``kg``), with enough digits to tell small flows from zero."""
+    v = grams * (1e-6 if unit == "t" else 1e-3)
+    if v == 0 or abs(v) >= 100:
+        return f"{v:,.0f} {unit}"
+    if abs(v) >= 10:
+        return f"{v:,.1f} {unit}"
+    return f"{v:,.2f} {unit}" if abs(v) >= 0.01 else f"{v:.1g} {unit}"
