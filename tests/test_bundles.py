@@ -61,3 +61,15 @@ def test_parameter_bundle():
     q = copy.deepcopy(p)
     q.weights[1] = 10.0
     assert _scaled(q, 4.0) == 12.0 and _scaled(p, 4.0) == 4.0
+
+
+def test_in_place_update_keeps_the_bundle():
+    """``table.col += x`` reassigns the same array: the bundle is kept (not rebuilt every step)."""
+    from narcoflow.engine.ledger import Ledger
+
+    ledger = Ledger(2)
+    first = ledger.cols
+    ledger.consumed += np.array([1.0, 2.0])
+    assert ledger.cols is first
+    ledger.consumed = np.zeros(2)
+    assert ledger.cols is not first

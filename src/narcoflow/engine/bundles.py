@@ -155,7 +155,7 @@ class BundledTable:
     COLUMNS: dict = {}
 
     def __setattr__(self, name, value):
-        if name in self.COLUMNS:
+        if name in self.COLUMNS and self.__dict__.get(name) is not value:  # (``x.col += 1`` keeps it)
             object.__setattr__(self, "_cols", None)
         object.__setattr__(self, name, value)
 

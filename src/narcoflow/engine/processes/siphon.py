@@ -1,6 +1,11 @@
 """NSA siphoning (S5): officials controlling state production leak a share of the output into
 the domestic market, selling it to a wholesaler of the factory's region (or, if there is none,
 of any region). With no wholesaler anywhere nothing is siphoned that week.
+
+    leaked (facility f, drug d) = min(siphon_rate x this week's output of f in d, state stock of d)
+
+The leak leaves the state's stock at the stock's purity and joins the wholesaler's stock. One
+wholesaler is drawn per facility from the process's kernel stream, facilities in order.
 """
 
 from __future__ import annotations
