@@ -11,7 +11,7 @@ from narcoflow.testing import ConformanceError, check_declarations, check_proces
 
 #: Processes whose init still creates population (actors, users) or draws again when called twice;
 #: the engine restructure makes them idempotent (strict xfail: the marker must go when fixed).
-INIT_NOT_YET_IDEMPOTENT = {"Demand", "Recruitment"}
+INIT_NOT_YET_IDEMPOTENT: set[str] = set()
 
 IDS = [cls.__name__ for cls in PROCESS_ORDER]
 

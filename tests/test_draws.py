@@ -71,7 +71,7 @@ def test_streams_are_reproducible_and_independent():
 
 @pytest.mark.parametrize(("n", "k", "reps"), [(5000, 4, 20_000), (50, 40, 4000)])  # Floyd; bitmap
 def test_distinct_rows_are_a_uniform_subset(n, k, reps):
-    from narcoflow.engine.kernels import distinct_rows
+    from narcoflow.engine.draws import distinct_rows
 
     state = kernel_stream(11, f"rows-{n}-{k}")
     counts = np.zeros(n)

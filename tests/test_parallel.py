@@ -7,10 +7,10 @@ import pytest
 from scipy import stats
 
 from conftest import SMALL, conservation_gap
-from narcoflow.engine import Simulation, kernels, parallel
+from narcoflow.engine import Simulation, parallel
 from narcoflow.engine import state as st
+from narcoflow.engine.draws import counter_key, uniform
 from narcoflow.engine.processes import retail
-from narcoflow.engine.rng import counter_key
 
 
 def _run_chunked(monkeypatch, threads: str, chunk_users: int = 50):
@@ -55,14 +55,14 @@ def test_bad_thread_setting_names_the_variable(monkeypatch):
 
 def test_counter_draws_are_uniform_and_pure():
     key = counter_key(1, "retail", 10)
-    draws = np.array([kernels.uniform(key, c) for c in range(20_000)])
+    draws = np.array([uniform(key, c) for c in range(20_000)])
     assert ((draws >= 0) & (draws < 1)).all()
     assert stats.kstest(draws, "uniform").pvalue > 1e-3
     # Neighbouring counters (a person's search and leave draws) are not correlated.
     assert abs(np.corrcoef(draws[0::2], draws[1::2])[0, 1]) < 0.05
-    assert kernels.uniform(key, 17) == kernels.uniform(key, 17)
+    assert uniform(key, 17) == uniform(key, 17)
     other_step = counter_key(1, "retail", 11)
-    assert kernels.uniform(other_step, 17) != kernels.uniform(key, 17)
+    assert uniform(other_step, 17) != uniform(key, 17)
     assert counter_key(1, "retail", 10) == key != counter_key(2, "retail", 10)
 
 

@@ -2,8 +2,8 @@
 
 Results never depend on the number of threads: the table is cut into chunks by its length alone
 (`n_chunks`), each chunk sums into a buffer of its own, and the buffers are added in chunk order.
-Per-user random draws inside a chunk are counter-based (`narcoflow.engine.rng.counter_key` and
-`kernels.uniform`: a function of the run seed, the process, the step and the person), so they do
+Per-user random draws inside a chunk are counter-based (`narcoflow.engine.draws.counter_key` and
+`draws.uniform`: a function of the run seed, the process, the step and the person), so they do
 not depend on which thread visits a user, or when. The kernels release the GIL (Numba
 ``nogil=True``); the threads are plain Python threads, so this is safe under forked or spawned
 worker processes and from several threads at once (the dashboard runs one simulation per tab).

@@ -19,11 +19,27 @@ and margins (S7). Foreign import prices are scenario inputs (C9, C12-C16), recor
 
 from __future__ import annotations
 
-import numpy as np
+from typing import NamedTuple
 
-from narcoflow.engine import kernels
+import numpy as np
+from numba import njit
+
 from narcoflow.engine import state as st
+from narcoflow.engine.kernels.tables import stock_by_role
 from narcoflow.engine.processes.base import Process
+
+
+class PriceParams(NamedTuple):
+    """The scenario's price parameters of the rule (built once in init)."""
+
+    normal: float  # prices.normal_fill
+    markup: float  # prices.retail_markup
+    wholesale_markup: float  # prices.wholesale_markup
+    speed: float  # prices.adjustment_speed
+    glut_weight: float  # prices.glut_weight
+    target_cover: float  # distribution.seller_target_cover_weeks + wholesaler_target_cover_weeks
+    min_retail: float  # prices.min_retail_usd_per_g
+    max_retail: float  # prices.max_retail_usd_per_g
 
 
 class Prices(Process):
@@ -38,7 +54,11 @@ class Prices(Process):
     records = ("price_usd_per_g",)
 
     def init(self, sim) -> None:
-        pr = sim.scenario.prices
+        pr, dist = sim.scenario.prices, sim.scenario.distribution
+        self.p = PriceParams(pr.normal_fill.value, pr.retail_markup.value, pr.wholesale_markup.value,
+                             pr.adjustment_speed.value, pr.glut_weight.value,
+                             dist.seller_target_cover_weeks.value + dist.wholesaler_target_cover_weeks.value,
+                             pr.min_retail_usd_per_g.value, pr.max_retail_usd_per_g.value)
         self.wholesale = pr.initial_retail_usd_per_g.value / pr.retail_markup.value
         dests = sim.scenario.border.destinations
         self.import_price = np.array([d.price_usd_per_g.value for d in dests])
@@ -50,13 +70,9 @@ class Prices(Process):
                            + [("price_usd_per_g", "methamphetamine", d.name, "import") for d in dests])
 
     def step(self, sim) -> None:
-        a, pr, dist, sh = sim.actors, sim.scenario.prices, sim.scenario.distribution, sim.shipments
-        levels = self._levels
-        self.wholesale = kernels.prices(
-            self.wholesale, sim.week_demand, sim.week_consumed, a.stock, a.active, sh.n, sh.grams, sh.foreign,
-            pr.normal_fill.value, pr.retail_markup.value, pr.wholesale_markup.value, pr.adjustment_speed.value,
-            pr.glut_weight.value, dist.seller_target_cover_weeks.value + dist.wholesaler_target_cover_weeks.value,
-            pr.min_retail_usd_per_g.value, pr.max_retail_usd_per_g.value, sim.retail_price, levels)
+        sh, levels = sim.shipments, self._levels
+        self.wholesale = prices(self.wholesale, sim.week_demand, sim.week_consumed, sim.actors.cols, sh.cols, sh.n,
+                                self.p, sim.retail_price, levels)
         sim.recorder.record(self.price_keys, levels, level=True)
 
 
@@ -80,8 +96,48 @@ class RecordLevels(Process):
 
     def step(self, sim) -> None:
         a, rec, sh = sim.actors, sim.recorder, sim.shipments
-        held = kernels.stock_by_role(a.stock, a.active, a.role, len(st.ROLE_NAMES))
+        held = stock_by_role(a.stock, a.active, a.role, len(st.ROLE_NAMES))
         transit = np.bincount(sh.view("drug"), weights=sh.view("grams"), minlength=sim.n_drugs)
         rec.record(self.stock_keys, np.concatenate([sim.state_stock, held.ravel(), transit]), level=True)
         rec.record(self.active_keys, a.count.ravel(), level=True)  # kept up to date by Actors
         rec.add_by("users", sim.users.region_counts, sim.region_names, dim="region", level=True)
+
+
+# ---------------------------------------------------------------- kernels
+@njit(cache=True)
+def prices(wholesale, demand_r, consumed_r, actors, lots, n_lots, p, retail_r, levels):
+    """One week of price adjustment (`Prices`): the national wholesale price moves
+    with national shortage and glut, each region's retail price adds its shortage premium (in
+    place in ``retail_r``). Writes the retail, wholesale and producer prices by region to the
+    start of ``levels``; returns the new national wholesale price. ``p``: `PriceParams`."""
+    stock, active, lot_grams, lot_foreign = actors.stock, actors.active, lots.grams, lots.foreign
+    normal, markup, wholesale_markup = p.normal, p.markup, p.wholesale_markup
+    speed, glut_weight, target_cover, min_retail, max_retail = p.speed, p.glut_weight, p.target_cover, \
+        p.min_retail, p.max_retail
+    n_r = len(demand_r)
+    total_demand = 0.0
+    total_consumed = 0.0
+    for r in range(n_r):
+        total_demand += demand_r[r]
+        total_consumed += consumed_r[r]
+    if total_demand > 0:
+        shortage = (normal - total_consumed / total_demand) / normal
+        held = 0.0
+        for d in range(stock.shape[1]):  # the whole private chain's stock (as the ledger's sum)
+            for s in range(len(active)):
+                if active[s]:
+                    held += stock[s, d]
+        for i in range(n_lots):
+            if not lot_foreign[i]:
+                held += lot_grams[i]
+        glut = min(5.0, held / total_demand / target_cover - 1.0)
+        wholesale *= np.exp(speed * (shortage - glut_weight * glut))
+        wholesale = min(max(wholesale, min_retail / markup), max_retail / markup)
+    for r in range(n_r):
+        served = consumed_r[r] / demand_r[r] if demand_r[r] > 0 else 1.0
+        premium = max(0.0, normal - served) / normal
+        retail_r[r] = min(max(wholesale * markup * (1.0 + premium), min_retail), max_retail)
+        levels[r] = retail_r[r]
+        levels[n_r + r] = retail_r[r] / markup
+        levels[2 * n_r + r] = retail_r[r] / markup / wholesale_markup
+    return wholesale

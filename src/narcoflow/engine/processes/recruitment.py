@@ -20,9 +20,11 @@ with ``rewire_prob`` a week. (Users without a seller do the same, at the start o
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
-from narcoflow.engine import kernels
 from narcoflow.engine import state as st
+from narcoflow.engine.draws import binomial, integer, next_double
+from narcoflow.engine.kernels.tables import row_totals, sample_free_regions
 from narcoflow.engine.processes.base import Process
 
 
@@ -43,7 +45,11 @@ class Recruitment(Process):
         # Smuggler positions per crossing: per million simulated persons (at least one).
         per_million = sc.border.smugglers_per_crossing_per_million.value
         self.smuggler_base = np.full(len(sc.border.crossings), per_million * sim.persons.n / 1e6)
-        # Start with a full chain for the initial users and producers.
+        # Start with a full chain for the initial users and producers. Only this process creates
+        # the chain's deliverers, wholesalers, sellers and smugglers, so if there are any, an
+        # earlier call of init built it: it is kept as it is (init is idempotent).
+        if sim.actors.count[[st.DELIVERER, st.WHOLESALER, st.SELLER, st.SMUGGLER]].any():
+            return
         self.fill(sim, rate=1.0)
         self.rewire(sim, prob=1.0)
 
@@ -55,21 +61,21 @@ class Recruitment(Process):
     # ---------------------------------------------------------------- helpers
     def fill(self, sim, rate: float) -> None:
         """Fill missing positions, tier by tier (each tier's positions count the tier below
-        after its own recruits): `kernels.recruit_counts` draws how many per region, and the
+        after its own recruits): `recruit_counts` draws how many per region, and the
         rare recruits are then drawn among the region's free persons."""
         a, dist, state = sim.actors, sim.scenario.distribution, sim.draws(self.name)
         count = a.count  # active actors per role and region, kept up to date as actors are added
         for role, base, per in ((st.SELLER, sim.users.region_counts, dist.users_per_seller.value),
                                 (st.WHOLESALER, count[st.SELLER], dist.sellers_per_wholesaler.value),
                                 (st.DELIVERER, count[st.PRODUCER], dist.producers_per_deliverer.value)):
-            k = kernels.recruit_counts(state, base, per, count[role], rate)
+            k = recruit_counts(state, base, per, count[role], rate)
             if k.any():
-                persons, regions = kernels.sample_free_regions(state, sim.persons.flags, sim.persons.start,
+                persons, regions = sample_free_regions(state, sim.persons.flags, sim.persons.start,
                                                                sim.persons.sizes, k, st.ACTOR | st.JAILED, st.ACTOR)
                 a.add(role, regions, persons, sim.t)
         # Smugglers per crossing (several crossings may share a region).
         have = np.bincount(a.crossing[a.of_role(st.SMUGGLER)], minlength=len(self.smuggler_base))
-        k = kernels.recruit_counts(state, self.smuggler_base, 1.0, have, rate)
+        k = recruit_counts(state, self.smuggler_base, 1.0, have, rate)
         for ci in k.nonzero()[0].tolist():
             slots = self._recruit(sim, st.SMUGGLER, int(self.crossing_region[ci]), int(k[ci]))
             a.crossing[slots] = ci
@@ -83,27 +89,120 @@ class Recruitment(Process):
     def rewire(self, sim, prob: float) -> None:
         a, state, n_r = sim.actors, sim.draws(self.name), sim.n_regions
         # Sellers -> a wholesaler of their region; producers -> a deliverer of theirs.
-        kernels.rewire_in_region(state, a.of_role(st.SELLER), a.supplier, a.region,
-                                 *a.by_region(st.WHOLESALER, n_r), prob)
-        kernels.rewire_in_region(state, a.of_role(st.PRODUCER), a.supplier, a.region,
-                                 *a.by_region(st.DELIVERER, n_r), prob)
+        rewire_in_region(state, a.of_role(st.SELLER), a.cols, a.by_region(st.WHOLESALER, n_r), prob)
+        rewire_in_region(state, a.of_role(st.PRODUCER), a.cols, a.by_region(st.DELIVERER, n_r), prob)
         # Wholesalers -> a deliverer with product to sell: of their region with
         # deliverer_same_region_prob, else of any region; weighted by the supply behind it.
         wh = a.of_role(st.WHOLESALER)
-        w = kernels.orphans(state, wh, a.supplier, prob)
+        w = orphans(state, wh, a.supplier, prob)
         if len(w) and len(a.of_role(st.DELIVERER)):
             a.supplier[w] = self._pick_deliverers(sim, w)
         # Wholesalers -> a smuggler (S13), with the region's border access.
         sm = a.of_role(st.SMUGGLER)
         if len(sm):
-            kernels.tie_smugglers(state, wh, a.export_tie, a.region, prob * self.border_access,
-                                  *a.by_region(st.SMUGGLER, n_r), sm)
+            tie_smugglers(state, wh, a.cols, prob * self.border_access, a.by_region(st.SMUGGLER, n_r), sm)
 
     def _pick_deliverers(self, sim, w: np.ndarray) -> np.ndarray:
         """A deliverer for each wholesaler of ``w``, picked with a weight equal to the product
         available behind it (its stock and its producers'): of the wholesaler's region with
         ``deliverer_same_region_prob`` (if the region has one), else of any region."""
         a = sim.actors
-        return kernels.pick_deliverers(sim.draws(self.name), w, a.region, *a.by_region(st.DELIVERER, sim.n_regions),
-                                       a.of_role(st.PRODUCER), a.supplier, a.stock,
-                                       sim.scenario.distribution.deliverer_same_region_prob.value)
+        return pick_deliverers(sim.draws(self.name), w, a.cols, a.by_region(st.DELIVERER, sim.n_regions),
+                               a.of_role(st.PRODUCER), sim.scenario.distribution.deliverer_same_region_prob.value)
+
+
+# ---------------------------------------------------------------- kernels
+@njit(cache=True)
+def recruit_counts(state, base, per, have, rate):
+    """Recruits per region (or crossing) this week: the missing positions
+    ``max(base / per, 1) - have`` (none where ``base`` is 0), stochastically rounded (0.3 -> 1 with
+    probability 0.3), each filled with probability ``rate`` (a binomial count)."""
+    k = np.zeros(len(base), dtype=np.int64)
+    for r in range(len(base)):
+        if base[r] <= 0:
+            continue
+        missing = max(base[r] / per, 1.0) - have[r]
+        if missing <= 0:
+            continue
+        whole = np.floor(missing)
+        n = int(whole) + (1 if next_double(state) < missing - whole else 0)
+        k[r] = binomial(state, n, rate)
+    return k
+
+
+@njit(cache=True)
+def rewire_in_region(state, slots, actors, targets, prob):
+    """Each of ``slots`` without a supplier looks with probability ``prob`` and ties to a random
+    actor of its region among ``targets`` (slots sorted by region, starts, counts), if there is
+    one."""
+    tie, region = actors.supplier, actors.region
+    sorted_slots, starts, counts = targets
+    for s in slots:
+        if tie[s] < 0 and next_double(state) < prob:
+            r = region[s]
+            c = counts[r]
+            if c > 0:
+                tie[s] = sorted_slots[starts[r] + integer(state, c)]
+
+
+@njit(cache=True)
+def orphans(state, slots, tie, prob):
+    """The entries of ``slots`` without a tie that look for one this week (probability ``prob``)."""
+    out = np.empty(len(slots), dtype=np.int64)
+    n = 0
+    for s in slots:
+        if tie[s] < 0 and next_double(state) < prob:
+            out[n] = s
+            n += 1
+    return out[:n]
+
+
+@njit(cache=True)
+def tie_smugglers(state, wholesalers, actors, p_region, by_region, smugglers):
+    """Wholesalers without a smuggler tie to one with their region's probability: of their own
+    region if it has any (``by_region``: smugglers sorted by region, starts, counts; S13:
+    own-region crossings first), else any of ``smugglers``."""
+    export_tie, region = actors.export_tie, actors.region
+    sm_sorted, starts, counts = by_region
+    for w in wholesalers:
+        if export_tie[w] >= 0:
+            continue
+        r = region[w]
+        if next_double(state) < p_region[r]:
+            c = counts[r]
+            if c > 0:
+                export_tie[w] = sm_sorted[starts[r] + integer(state, c)]
+            else:
+                export_tie[w] = smugglers[integer(state, len(smugglers))]
+
+
+@njit(cache=True)
+def pick_deliverers(state, wholesalers, actors, by_region, producers, same_region_prob):
+    """A deliverer for each of ``wholesalers``, weighted by the product available behind it (its
+    stock and its tied producers'): of the wholesaler's region with ``same_region_prob`` (if the
+    region has one), else of any region (S11: product flows from where it is abundant).
+    ``by_region``: the deliverers sorted by region, starts, counts."""
+    region, supplier, stock = actors.region, actors.supplier, actors.stock
+    dl_sorted, starts, counts = by_region
+    supply = row_totals(stock)
+    for p in producers:
+        if supplier[p] >= 0:
+            for d in range(stock.shape[1]):
+                supply[supplier[p]] += stock[p, d]
+    n_dl = len(dl_sorted)
+    cum = np.empty(n_dl)  # deliverers sorted by region: each region is a segment
+    acc = 0.0
+    for j in range(n_dl):
+        acc += supply[dl_sorted[j]] + 1e-9
+        cum[j] = acc
+    out = np.empty(len(wholesalers), dtype=np.int64)
+    for i in range(len(wholesalers)):
+        r = region[wholesalers[i]]
+        lo, hi = 0, n_dl
+        if next_double(state) < same_region_prob and counts[r] > 0:
+            lo, hi = starts[r], starts[r] + counts[r]
+        base = cum[lo - 1] if lo > 0 else 0.0
+        x = base + next_double(state) * (cum[hi - 1] - base)
+        j = np.searchsorted(cum[lo:hi], x) + lo
+        out[i] = dl_sorted[min(max(j, lo), hi - 1)]
+    return out
