@@ -15,28 +15,14 @@ first week (`Retail`).
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 from numba import njit
 
+from narcoflow.engine import bundles
 from narcoflow.engine import state as st
 from narcoflow.engine.draws import binomial, integer, next_double, normal, sample_rows
 from narcoflow.engine.kernels.tables import role_by_region, sample_free_regions
 from narcoflow.engine.processes.base import Process
-
-
-class DemandParams(NamedTuple):
-    """The scenario's ``consumption`` parameters of the rule (built once in init)."""
-
-    base: float  # base_initiation_per_week
-    peer: float  # peer_initiation_per_week
-    reference_price: float  # reference_price_usd_per_g
-    elasticity: float  # price_elasticity
-    use_g: float  # use_g_per_week (mean base weekly use)
-    sigma: float  # use_dispersion (of the lognormal use)
-    heroin_share: float
-    quit_rate: float  # quit_rate_per_week
 
 
 class Demand(Process):
@@ -52,9 +38,13 @@ class Demand(Process):
 
     def init(self, sim) -> None:
         c = sim.scenario.consumption
-        self.p = DemandParams(c.base_initiation_per_week.value, c.peer_initiation_per_week.value,
-                              c.reference_price_usd_per_g.value, c.price_elasticity.value, c.use_g_per_week.value,
-                              c.use_dispersion.value, c.heroin_share.value, c.quit_rate_per_week.value)
+        # The rule's parameters, as one bundle for the kernels.
+        self.p = bundles.make(
+            base=float(c.base_initiation_per_week.value), peer=float(c.peer_initiation_per_week.value),
+            reference_price=float(c.reference_price_usd_per_g.value), elasticity=float(c.price_elasticity.value),
+            use_g=float(c.use_g_per_week.value),  # mean base weekly use
+            sigma=float(c.use_dispersion.value),  # of the lognormal use
+            heroin_share=float(c.heroin_share.value), quit_rate=float(c.quit_rate_per_week.value))
         # The initial users. Only this process creates users, so users already in the table come
         # from an earlier call of init: they are removed and drawn again from the restarted
         # streams, the same ones (init is idempotent).

@@ -19,27 +19,13 @@ and margins (S7). Foreign import prices are scenario inputs (C9, C12-C16), recor
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 from numba import njit
 
+from narcoflow.engine import bundles
 from narcoflow.engine import state as st
 from narcoflow.engine.kernels.tables import stock_by_role
 from narcoflow.engine.processes.base import Process
-
-
-class PriceParams(NamedTuple):
-    """The scenario's price parameters of the rule (built once in init)."""
-
-    normal: float  # prices.normal_fill
-    markup: float  # prices.retail_markup
-    wholesale_markup: float  # prices.wholesale_markup
-    speed: float  # prices.adjustment_speed
-    glut_weight: float  # prices.glut_weight
-    target_cover: float  # distribution.seller_target_cover_weeks + wholesaler_target_cover_weeks
-    min_retail: float  # prices.min_retail_usd_per_g
-    max_retail: float  # prices.max_retail_usd_per_g
 
 
 class Prices(Process):
@@ -55,10 +41,13 @@ class Prices(Process):
 
     def init(self, sim) -> None:
         pr, dist = sim.scenario.prices, sim.scenario.distribution
-        self.p = PriceParams(pr.normal_fill.value, pr.retail_markup.value, pr.wholesale_markup.value,
-                             pr.adjustment_speed.value, pr.glut_weight.value,
-                             dist.seller_target_cover_weeks.value + dist.wholesaler_target_cover_weeks.value,
-                             pr.min_retail_usd_per_g.value, pr.max_retail_usd_per_g.value)
+        # The rule's parameters, as one bundle for the kernel.
+        self.p = bundles.make(
+            normal=float(pr.normal_fill.value), markup=float(pr.retail_markup.value),
+            wholesale_markup=float(pr.wholesale_markup.value), speed=float(pr.adjustment_speed.value),
+            glut_weight=float(pr.glut_weight.value),
+            target_cover=float(dist.seller_target_cover_weeks.value + dist.wholesaler_target_cover_weeks.value),
+            min_retail=float(pr.min_retail_usd_per_g.value), max_retail=float(pr.max_retail_usd_per_g.value))
         self.wholesale = pr.initial_retail_usd_per_g.value / pr.retail_markup.value
         dests = sim.scenario.border.destinations
         self.import_price = np.array([d.price_usd_per_g.value for d in dests])
@@ -109,7 +98,7 @@ def prices(wholesale, demand_r, consumed_r, actors, lots, n_lots, p, retail_r, l
     """One week of price adjustment (`Prices`): the national wholesale price moves
     with national shortage and glut, each region's retail price adds its shortage premium (in
     place in ``retail_r``). Writes the retail, wholesale and producer prices by region to the
-    start of ``levels``; returns the new national wholesale price. ``p``: `PriceParams`."""
+    start of ``levels``; returns the new national wholesale price. ``p``: the parameters (`Prices.init`)."""
     stock, active, lot_grams, lot_foreign = actors.stock, actors.active, lots.grams, lots.foreign
     normal, markup, wholesale_markup = p.normal, p.markup, p.wholesale_markup
     speed, glut_weight, target_cover, min_retail, max_retail = p.speed, p.glut_weight, p.target_cover, \
