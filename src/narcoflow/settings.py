@@ -24,6 +24,8 @@ from narcoflow.errors import ScenarioError
 
 #: Results database used when none is named (``--db``, ``--out``, `narcoflow.results.store`).
 DEFAULT_DB = "narcoflow.duckdb"
+#: Weeks per year, as the engine counts steps (``round(years * WEEKS_PER_YEAR)``).
+WEEKS_PER_YEAR = 52.1775
 
 
 class SettingError(ScenarioError, ValueError):
@@ -45,8 +47,11 @@ class RunSetting:
     def allowed(self) -> str:
         """The interval as printed in messages and help texts, e.g. ``(0, 1]`` or ``[0, inf)``."""
         left = "(" if self.low_open else "["
-        right = f"{self.high:g}]" if math.isfinite(self.high) else "inf)"
-        return f"{left}{self.low:g}, {right}"
+        right = f"{self._fmt(self.high)}]" if math.isfinite(self.high) else "inf)"
+        return f"{left}{self._fmt(self.low)}, {right}"
+
+    def _fmt(self, v) -> str:
+        return str(int(v)) if self.integer and math.isfinite(v) else f"{v:g}"
 
     def check(self, value, label: str | None = None):
         """Return ``value`` if allowed (None always is: not given); raise `SettingError` if not.
@@ -62,12 +67,13 @@ class RunSetting:
             raise SettingError(f"{label} {value!r} is not {what} ({self.meaning}).")
         inside = (self.low < value if self.low_open else self.low <= value) and value <= self.high
         if not inside:  # also NaN
-            raise SettingError(f"{label} {value:g} is out of range: it must be in {self.allowed} "
+            raise SettingError(f"{label} {self._fmt(value)} is out of range: it must be in {self.allowed} "
                                f"({self.meaning}).")
         return value
 
 
-SEED = RunSetting("seed", 0, math.inf, low_open=False, meaning="the random seed", integer=True)
+SEED = RunSetting("seed", 0, 2**63 - 1, low_open=False, integer=True,
+                  meaning="the random seed; seeds are stored as 64-bit integers")
 SCALE = RunSetting("scale", 0, 1, low_open=True, meaning="the share of the real population simulated")
 YEARS = RunSetting("years", 0, 100, low_open=True, meaning="the simulated years")
 
@@ -83,3 +89,7 @@ def check_run_settings(*, seed=None, scale=None, years=None, label: str = "{}") 
     """
     for setting, value in ((SEED, seed), (SCALE, scale), (YEARS, years)):
         setting.check(value, label.format(setting.name))
+    if years is not None and round(years * WEEKS_PER_YEAR) < 1:
+        raise SettingError(f"{label.format('years')} {years:g} is less than one week: a run needs "
+                           f"at least one weekly step ({label.format('years')} >= "
+                           f"{1 / WEEKS_PER_YEAR:.4f}).")

@@ -16,12 +16,16 @@ from pathlib import Path
 import solara
 import solara.lab
 
+from narcoflow.errors import NarcoflowError, ScenarioError, printable
 from narcoflow.experiments.levers import BASELINE, apply_levers, apply_policy, describe_levers
 from narcoflow.results import store
 from narcoflow.scenario import builtin_names, load
 from narcoflow.settings import SCALE, SEED, YEARS
 
 DB_ENV = "NARCOFLOW_DASHBOARD_DB"
+#: The one folder scenario files may be opened from (``narcoflow dashboard --scenarios``);
+#: default: the database's folder.
+SCENARIOS_ENV = "NARCOFLOW_DASHBOARD_SCENARIOS"
 _DB_LOCK = threading.RLock()  # one database user at a time across tabs (see the module docstring)
 
 
@@ -29,26 +33,73 @@ def db_path() -> Path:
     return Path(os.environ.get(DB_ENV, store.DEFAULT_DB))
 
 
+def scenario_folder(db: Path | None = None) -> Path:
+    """The folder the page may open scenario files from: ``NARCOFLOW_DASHBOARD_SCENARIOS`` if
+    set, else the database's folder. Nothing outside it (and no built-in base) is ever read."""
+    folder = os.environ.get(SCENARIOS_ENV)
+    return Path(folder).resolve() if folder else Path(db or db_path()).resolve().parent
+
+
 def scenario_choices(db: Path | None = None, extra: tuple[str, ...] = ()) -> dict[str, str]:
     """Scenarios the page offers, label -> name or path: the built-in ones, the calibrated
     scenario files next to the database (``*.scenario.yaml``, what ``narcoflow calibrate``
     writes) and any files the user opened in this page (``extra``)."""
     choices = {name: name for name in builtin_names()}
-    folder = Path(db or db_path()).resolve().parent
+    folder = scenario_folder(db)
     files = sorted(folder.glob("*.scenario.yaml")) if folder.is_dir() else []
     for path in [*files, *(Path(e) for e in extra)]:
         choices.setdefault(path.name, str(path))
     return choices
 
 
-def open_scenario(path: str) -> str:
-    """Check a scenario file the user typed; returns its path, raises ScenarioError with the
-    file, field and allowed range when it does not validate."""
-    path = path.strip()
-    if not path:
+def open_scenario(path: str, folder: Path | None = None) -> str:
+    """Check a scenario file the user typed; returns its resolved path.
+
+    Only ``.yaml``/``.yml`` files inside `scenario_folder` (``folder``) are opened, and their
+    ``base:`` files must be built-in scenarios or lie in that folder too. A file that is missing,
+    unreadable, outside the folder or not a scenario (no ``name`` or ``base`` at the top) gets
+    one and the same answer, which shows nothing of its content; a scenario file of the folder
+    that does not validate gets the usual problems (file, field, allowed range).
+    """
+    text = path.strip()
+    if not text:
         raise ValueError("Type the path of a scenario YAML file.")
-    load(path)
-    return str(Path(path).expanduser().resolve())
+    folder = (folder or scenario_folder()).resolve()
+    refusal = ScenarioError(
+        f"Cannot open {printable(text)[:200]}: the dashboard opens the built-in scenarios and "
+        f"scenario files (.yaml) in {printable(str(folder))} only.")
+    try:
+        target = Path(text).expanduser()
+        target = (target if target.is_absolute() else folder / target).resolve()
+        ok = (target.is_relative_to(folder) and target.suffix.lower() in (".yaml", ".yml")
+              and target.is_file() and looks_like_scenario(target))
+    except (OSError, ValueError, RuntimeError):
+        ok = False
+    if not ok:
+        raise refusal
+    load(target, root=folder)
+    return str(target)
+
+
+def looks_like_scenario(path: Path) -> bool:
+    """Whether ``path`` parses as a YAML mapping with ``name`` or ``base`` at its top level
+    (read with the loader's limits; False on any problem)."""
+    from narcoflow.scenario.loader import _read_file, _read_yaml_text
+
+    try:
+        data = _read_yaml_text(_read_file(path, "file"), "file")
+    except (NarcoflowError, OSError, ValueError):
+        return False
+    return "name" in data or "base" in data
+
+
+def open_scenario_message(path: str, folder: Path | None = None) -> str:
+    """What the page shows after the user typed ``path``: the error text, or "" if it opened."""
+    try:
+        open_scenario(path, folder)
+    except (NarcoflowError, ValueError) as exc:
+        return str(exc)
+    return ""
 
 
 def parse_inputs(scale: str, years: str, seed: str) -> tuple[float, float, int]:
@@ -220,8 +271,11 @@ def Page():
         set_file_text(text)
         try:
             path = open_scenario(text)
-        except Exception as exc:  # noqa: BLE001 - shown in the page: names file, field and range
+        except (NarcoflowError, ValueError) as exc:  # shown in the page: names file, field, range
             set_error(str(exc))
+            return
+        except Exception:  # noqa: BLE001 - never echo an unexpected error's text
+            set_error("Cannot open that file.")
             return
         set_error("")
         set_opened(tuple(dict.fromkeys([*opened, path])))

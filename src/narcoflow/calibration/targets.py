@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from narcoflow.errors import NarcoflowError
@@ -153,10 +152,9 @@ def load_targets(path: str | Path) -> Targets:
         if not builtin.exists():
             raise NarcoflowError(f"Targets file {path} not found")
         p = builtin
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise NarcoflowError(f"{p}: not valid YAML: {exc}") from exc
+    from narcoflow.scenario.loader import read_yaml_file
+
+    raw = read_yaml_file(p, "targets file")
     try:
         return Targets.model_validate(raw)
     except ValidationError as exc:

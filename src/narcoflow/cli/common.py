@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from narcoflow.errors import NarcoflowError
+from narcoflow.errors import NarcoflowError, printable
 from narcoflow.settings import DEFAULT_DB, YEARS
 
 #: Exit code of every error a user can cause.
@@ -62,7 +62,7 @@ def console(*, stderr: bool = False):
 
 def fail(message: str) -> typer.Exit:
     """Print ``Error: message`` in red on stderr; returns the exit to raise (code 2)."""
-    console(stderr=True).print(f"Error: {message}", style="bold red", markup=False,
+    console(stderr=True).print(f"Error: {printable(message)}", style="bold red", markup=False,
                                soft_wrap=True)
     return typer.Exit(EXIT_ERROR)
 

@@ -16,6 +16,7 @@ from narcoflow.cli.common import (
     fail,
     user_errors,
 )
+from narcoflow.errors import printable
 from narcoflow.settings import SCALE, check_run_settings
 
 
@@ -101,7 +102,7 @@ def run(
     with user_errors():
         check_run_settings(seed=seed, scale=scale, years=years, label="--{}")
         sc = _with_policy(load(scenario), policy, lever or [], years)
-        store.check_writable(out)
+        store.retry_busy(lambda: store.check_writable(out), out)  # waits while another run writes
 
         from narcoflow.engine import Simulation
         from narcoflow.engine.compiled import COMPILE_NOTE, needs_compiling
@@ -119,13 +120,19 @@ def run(
             except KeyboardInterrupt:
                 raise fail("interrupted; nothing was saved.") from None
         res = sim.results
-        run_id = store.save(res, out)
+        # waits up to store.BUSY_TIMEOUT s while another process writes; never loses the run
+        run_id, saved_to, why = store.save_or_beside(res, out)
+        if why is not None:
+            console(stderr=True).print(f"Warning: {printable(why)}\nThe run was saved to "
+                                       f"{printable(str(saved_to))} instead.", style="bold yellow",
+                                       markup=False, soft_wrap=True)
+        out = saved_to
         con = console()
         print_summary(res.info, summarize(res.metrics, res.info), con)
         if profile:
             con.print()
             con.print(_timings_table(res.timings))
-        con.print(f"\nSaved to {out}", markup=False, soft_wrap=True)
+        con.print(f"\nSaved to {printable(str(out))}", markup=False, soft_wrap=True)
     typer.echo(f"run_id: {run_id}")
 
 

@@ -44,12 +44,20 @@ def runs(db: DbOption = DEFAULT_DB_PATH) -> None:
         con.print(table)
 
 
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Replace an existing --out file of another kind (never the input database, "
+                    "a directory or a device).")]
+
+
 def export(
     run_id: RunIdArg,
     out: Annotated[Path, typer.Option(
-        help="File to write (replaced if it exists): *.parquet (or *.pq) for Parquet, *.csv "
-             "for CSV; any other name is refused.", dir_okay=False, show_default=False)],
+        help="File to write: *.parquet (or *.pq) for Parquet, *.csv for CSV; any other name is "
+             "refused. A file of that kind there is replaced; the input database, a directory or "
+             "a device never; another kind of file only with --force.", dir_okay=False,
+        show_default=False)],
     db: DbOption = DEFAULT_DB_PATH,
+    force: ForceOpt = False,
 ) -> None:
     """Export a stored run's metrics to Parquet or CSV (chosen by the name of --out).
 
@@ -58,7 +66,7 @@ def export(
     from narcoflow.results import store
 
     with user_errors():
-        path = store.export_metrics(db, run_id, out)
+        path = store.export_metrics(db, run_id, out, force=force)
         console().print(f"Wrote {path}", markup=False, soft_wrap=True)
 
 
@@ -69,12 +77,15 @@ def report(
              "`narcoflow compare`, or a calibration id from `narcoflow calibrate`.")],
     db: DbOption = DEFAULT_DB_PATH,
     out: Annotated[Path, typer.Option(
-        help="HTML file to write (replaced if it exists); with --format png|svg, the images "
+        help="HTML file to write (an HTML file there is replaced; the input database, a directory "
+             "or a device never; another kind of file only with --force); with --format png|svg, "
+             "the images "
              "are written next to it as <name>-<figure>.<format>.", dir_okay=False)
     ] = Path("report.html"),
     fmt: Annotated[str, typer.Option(
         "--format", help="html: one self-contained page that opens with no network; png or "
                          "svg: one static image per figure (needs Chromium).")] = "html",
+    force: ForceOpt = False,
 ) -> None:
     """Write a report of a stored run, experiment or calibration: flows, map, time series, parameters.
 
@@ -83,7 +94,7 @@ def report(
     from narcoflow.viz.report import make_report
 
     with user_errors():
-        for path in make_report(db, ident, out, fmt=fmt):
+        for path in make_report(db, ident, out, fmt=fmt, force=force):
             console().print(f"Wrote {path}", markup=False, soft_wrap=True)
 
 

@@ -97,7 +97,13 @@ def binomial(state, n, p):
     With ``n x min(p, 1 - p) <= 30``: inversion of the distribution function (NumPy's
     ``random_binomial_inversion``). Above: counting the successes by geometric jumps between them,
     ``floor(log U / log(1 - p)) + 1`` trials each, O(n p) draws; the model's large binomials (users
-    starting or quitting in a province) have n p of a few thousand at most."""
+    starting or quitting in a province) have n p of a few thousand at most.
+
+    ``p`` below 0 counts as 0 and above 1 as 1; a NaN ``p`` raises ``ValueError`` (it would
+    otherwise never end the geometric jumps: ``pos`` stays NaN)."""
+    if p != p:
+        raise ValueError("binomial draw with a NaN probability (a non-finite scenario parameter "
+                         "or state reached a kernel)")
     if n <= 0 or p <= 0.0:
         return 0
     if p >= 1.0:

@@ -75,6 +75,54 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+def _watch_parent(pid: int) -> None:
+    """In a worker: exit as soon as process ``pid`` (the one that made the pool) is gone, so a
+    killed ``narcoflow compare`` leaves no workers behind (their parent is the fork server, so
+    the kernel's parent-death signal alone would not do)."""
+    import signal
+    import threading
+
+    try:  # the kernel's parent-death signal: covers the fork server going away
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not on Linux
+        pass
+
+    def watch() -> None:
+        import select
+
+        try:
+            fd = os.pidfd_open(pid)
+        except (OSError, AttributeError):  # pragma: no cover - old kernel: poll
+            fd = None
+        while True:
+            if fd is not None:
+                select.select([fd], [], [])  # readable when the process exits
+                os._exit(1)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # pragma: no cover - pid reused by another user's process
+                os._exit(1)
+            threading.Event().wait(0.5)
+
+    if not _alive(pid):
+        os._exit(1)
+    threading.Thread(target=watch, name="narcoflow-parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover
+        return True
+    return True
+
+
 class ProcessExecutor(Executor):
     """A pool of ``n_workers`` local processes (default: one per core).
 
@@ -92,7 +140,8 @@ class ProcessExecutor(Executor):
     def _ensure_pool(self, n_items: int | None = None) -> ProcessPoolExecutor:
         if self._pool is None:
             n = self.n_workers if n_items is None else max(1, min(self.n_workers, n_items))
-            self._pool = ProcessPoolExecutor(max_workers=n, mp_context=_mp_context())
+            self._pool = ProcessPoolExecutor(max_workers=n, mp_context=_mp_context(),
+                                             initializer=_watch_parent, initargs=(os.getpid(),))
         return self._pool
 
     def imap_unordered(self, fn, items):
@@ -176,7 +225,7 @@ class DaskExecutor(Executor):
         if self.address:
             try:
                 self._client = Client(self.address, timeout=self.connect_timeout)
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, ValueError, TypeError) as exc:
                 raise NarcoflowError(f"Cannot reach the Dask scheduler at {self.address} ({exc}). "
                                      "Check the address (tcp://HOST:PORT) and that the scheduler "
                                      "is running.") from None

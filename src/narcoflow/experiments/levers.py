@@ -29,7 +29,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from narcoflow.errors import NarcoflowError, ScenarioError
@@ -276,16 +275,11 @@ def load_policy_file(path: str | Path) -> dict[str, Policy]:
     ScenarioError
         Naming the file and the field.
     """
+    from narcoflow.scenario.loader import read_yaml_file
+
     path = Path(path)
     label = str(path)
-    try:
-        data = yaml.safe_load(path.read_text("utf-8"))
-    except OSError as exc:
-        raise ScenarioError(f"{label}: cannot read the policy file ({exc.strerror or exc}).") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        pos = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ScenarioError(f"{label}: malformed YAML{pos}.") from None
+    data = read_yaml_file(path, "policy file")
     if not isinstance(data, dict) or "policies" not in data:
         raise ScenarioError(f"{label}: a policy file needs a top-level 'policies:' mapping or list "
                             "(see docs/experiments.md).")

@@ -35,7 +35,16 @@ WEEKS_PER_YEAR = 52.1775
 
 def n_steps(scenario: Scenario, years: float | None) -> int:
     """The number of weekly steps of a run (as `narcoflow.engine.Simulation` counts them)."""
-    return scenario.n_steps if years is None else int(round(years * WEEKS_PER_YEAR))
+    if years is None:
+        return scenario.n_steps
+    if not (isinstance(years, int | float) and 0 < years <= 100):  # also NaN and infinity
+        raise NarcoflowError(f"--years {years:g} is out of range: it must be in (0, 100] (the "
+                             "simulated years).")
+    steps = int(round(years * WEEKS_PER_YEAR))
+    if steps < 1:
+        raise NarcoflowError(f"--years {years:g} is less than one week: a run needs at least one "
+                             f"weekly step (years >= {1 / WEEKS_PER_YEAR:.4f}).")
+    return steps
 
 
 def planned_run_id(scenario: Scenario, *, seed: int, scale: float, years: float | None) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,9 +107,7 @@ SENSITIVITY_COLUMNS = ("experiment_id", "method", "outcome", "parameter", "stati
                        "ci_low", "ci_high")
 
 
-def _is_busy(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return "is busy" in text or "lock" in text
+_is_busy = store.is_busy
 
 
 def _busy_error(path: Path) -> StoreError:
@@ -123,23 +120,10 @@ def _busy_error(path: Path) -> StoreError:
 
 def retry_busy(fn: Callable[[], T], path: str | os.PathLike, *,
                timeout: float | None = None) -> T:
-    """Call ``fn`` until it does not fail because ``path`` is locked, for up to ``timeout`` s."""
-    path = Path(path)
-    timeout = BUSY_TIMEOUT if timeout is None else timeout
-    deadline = time.monotonic() + timeout
-    delay = 0.02 + (os.getpid() % 10) * 0.003  # processes do not retry in lock step
-    while True:
-        try:
-            return fn()
-        except (StoreError, duckdb.Error) as exc:
-            if not _is_busy(exc):
-                if isinstance(exc, duckdb.Error):
-                    raise StoreError(f"Cannot use the results database {path}: {exc}") from None
-                raise
-            if time.monotonic() + delay > deadline:
-                raise _busy_error(path) from None
-        time.sleep(delay)
-        delay = min(delay * 1.6, 0.5)
+    """Call ``fn`` until it does not fail because ``path`` is locked, for up to ``timeout`` s
+    (`narcoflow.results.store.retry_busy` with the experiments' message)."""
+    return store.retry_busy(fn, path, timeout=BUSY_TIMEOUT if timeout is None else timeout,
+                            busy_error=_busy_error)
 
 
 @contextmanager

@@ -14,20 +14,29 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
 
-from narcoflow.errors import StoreError
+from narcoflow.errors import StoreError, printable
+from narcoflow.outputs import OutputError, check_output, replacing
 from narcoflow.results.results import METRIC_COLUMNS, Results
 from narcoflow.settings import DEFAULT_DB
+
+#: Seconds a write waits for another process to release the database (as experiments do).
+BUSY_TIMEOUT = 60.0
+#: Largest seed a run may have: seeds are stored as signed 64-bit integers.
+MAX_SEED = 2**63 - 1
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -74,16 +83,70 @@ def _check_is_duckdb(path: Path, *, writing: bool) -> None:
                          f"untouched.{hint}")
 
 
-def _store_error(exc: duckdb.Error, path: Path) -> StoreError:
-    msg = str(exc)
-    if "lock" in msg.lower():
-        return StoreError(f"The database {path} is busy: another process (another narcoflow "
+def is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` says that another process holds the database's lock."""
+    text = str(exc).lower()
+    return "is busy" in text or "could not set lock" in text or "conflicting lock" in text
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return (getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+            or "no space left" in text or "disk quota" in text or "disk is full" in text)
+
+
+def _is_corrupt(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(word in text for word in (
+        "corrupt", "not a valid duckdb", "checksum", "serialization error", "failed to read",
+        "could not read enough bytes", "invalid database", "the file is not a valid"))
+
+
+def _store_error(exc: BaseException, path: Path, *, doing: str = "use") -> StoreError:
+    shown = printable(str(path))
+    msg = printable(str(exc))
+    if is_busy(exc):
+        return StoreError(f"The database {shown} is busy: another process (another narcoflow "
                           "run, a notebook or the duckdb shell) has it open. Close that "
                           "process or choose another file, then try again.")
+    if _is_disk_full(exc):
+        return StoreError(f"Cannot {doing} the results database {shown}: the disk is full. Free "
+                          "some space or choose another file; the runs stored before are intact.")
+    if _is_corrupt(exc):
+        return StoreError(f"The results database {shown} is damaged (not a complete DuckDB "
+                          f"database: {msg}). It was left untouched; save to another file, or "
+                          "restore it from a copy.")
     if "different configuration" in msg:
-        return StoreError(f"The database {path} is already open in this process with other "
+        return StoreError(f"The database {shown} is already open in this process with other "
                           "settings; close that connection first.")
-    return StoreError(f"Cannot use the results database {path}: {msg}")
+    return StoreError(f"Cannot {doing} the results database {shown}: {msg}")
+
+
+def retry_busy(fn: Callable[[], T], path: str | os.PathLike, *, timeout: float | None = None,
+               busy_error: Callable[[Path], StoreError] | None = None) -> T:
+    """Call ``fn`` until it does not fail because ``path`` is locked by another process, for up
+    to ``timeout`` seconds (default `BUSY_TIMEOUT`), then raise ``busy_error(path)``."""
+    path = Path(path)
+    timeout = BUSY_TIMEOUT if timeout is None else timeout
+    deadline = time.monotonic() + timeout
+    delay = 0.02 + (os.getpid() % 10) * 0.003  # processes do not retry in lock step
+    while True:
+        try:
+            return fn()
+        except (StoreError, duckdb.Error) as exc:
+            if not is_busy(exc):
+                if isinstance(exc, duckdb.Error):
+                    raise _store_error(exc, path) from None
+                raise
+            if time.monotonic() + delay > deadline:
+                if busy_error is not None:
+                    raise busy_error(path) from None
+                raise StoreError(f"The database {printable(str(path))} is busy: another process "
+                                 "(another narcoflow run, a notebook or the duckdb shell) has kept "
+                                 f"it open for more than {timeout:g} s. Close that process or "
+                                 "choose another file, then try again.") from None
+        time.sleep(delay)
+        delay = min(delay * 1.6, 0.5)
 
 
 @contextmanager
@@ -96,7 +159,7 @@ def _connect(path: str | os.PathLike, *, read_only: bool) -> Iterator[duckdb.Duc
         _check_is_duckdb(path, writing=not read_only)
     try:
         con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.Error as exc:
+    except (duckdb.Error, OSError) as exc:
         raise _store_error(exc, path) from None
     try:
         yield con
@@ -111,6 +174,29 @@ def _require_tables(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     if not {"runs", "metrics"} <= names:
         raise StoreError(f"{path} is a DuckDB database but holds no narcoflow runs "
                          "(tables `runs` and `metrics` are missing).")
+
+
+def _check_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Raise unless the ``runs`` and ``metrics`` tables, where they exist, have our columns."""
+    rows = con.sql("SELECT table_name, column_name FROM information_schema.columns "
+                   "WHERE table_schema = 'main' AND table_name IN ('runs', 'metrics')").fetchall()
+    found: dict[str, set[str]] = {}
+    for table, column in rows:
+        found.setdefault(table, set()).add(column)
+    need = {"runs": set(_RUN_COLUMNS), "metrics": {"run_id", *METRIC_COLUMNS}}
+    for table, columns in found.items():
+        missing = sorted(need[table] - columns)
+        if missing:
+            raise StoreError(f"{printable(str(path))} holds a table `{table}` that narcoflow did "
+                             f"not make (it lacks the columns {', '.join(missing)}); it was left "
+                             "untouched. Choose another --out file.")
+
+
+def check_seed(seed: int) -> None:
+    """Raise unless ``seed`` can be stored (0 to 2^63 - 1)."""
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise StoreError(f"--seed {seed} is out of range: it must be in [0, {MAX_SEED}] "
+                         "(seeds are stored as 64-bit integers).")
 
 
 def check_writable(path: str | os.PathLike = DEFAULT_DB) -> None:
@@ -140,8 +226,11 @@ def check_writable(path: str | os.PathLike = DEFAULT_DB) -> None:
         _check_is_duckdb(path, writing=True)
         if not os.access(path, os.W_OK):
             raise StoreError(f"Cannot save results to {path}: the file is not writable.")
-        with _connect(path, read_only=False):
-            pass
+        with _connect(path, read_only=False) as con:
+            try:
+                _check_schema(con, path)
+            except duckdb.Error as exc:
+                raise _store_error(exc, path) from None
         return
     try:
         with tempfile.NamedTemporaryFile(dir=parent, prefix=".narcoflow-", suffix=".tmp"):
@@ -167,6 +256,7 @@ def _run_row(info: dict[str, Any]) -> list[Any]:
     missing = [k for k in _RUN_COLUMNS if k not in info and k != "created_at"]
     if missing:
         raise StoreError(f"Cannot save the run: its info lacks {missing}.")
+    check_seed(info["seed"])
     params = info["parameters"]
     if not isinstance(params, str):
         params = json.dumps(params, sort_keys=True, default=str)
@@ -210,6 +300,7 @@ def save(results: Results, path: str | os.PathLike = DEFAULT_DB) -> str:
     try:
         with _connect(path, read_only=False) as con:
             try:
+                _check_schema(con, path)
                 con.execute("BEGIN TRANSACTION")
                 con.execute(_SCHEMA)
                 con.execute("DELETE FROM metrics WHERE run_id = ?", [run_id])
@@ -218,15 +309,55 @@ def save(results: Results, path: str | os.PathLike = DEFAULT_DB) -> str:
                             f"VALUES ({', '.join('?' * len(_RUN_COLUMNS))})", row)
                 con.append("metrics", frame, by_name=True)
                 con.execute("COMMIT")
-            except (duckdb.Error, ValueError, TypeError) as exc:
-                con.execute("ROLLBACK")
-                raise StoreError(f"Could not save run {run_id} to {path}: {exc}") from None
+            except (duckdb.Error, ValueError, TypeError, OSError) as exc:
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass  # the failed commit already ended the transaction: report its cause
+                if isinstance(exc, duckdb.Error | OSError) and (
+                        is_busy(exc) or _is_disk_full(exc) or _is_corrupt(exc)):
+                    raise _store_error(exc, path, doing="save to") from None
+                raise StoreError(f"Could not save run {run_id} to {printable(str(path))}: "
+                                 f"{printable(str(exc))}") from None
     except StoreError:
         if created_file:
             for p in (path, path.with_name(path.name + ".wal")):
                 p.unlink(missing_ok=True)
         raise
     return run_id
+
+
+def save_or_beside(results: Results, path: str | os.PathLike = DEFAULT_DB, *,
+                   timeout: float | None = None) -> tuple[str, Path, str | None]:
+    """Save a finished run to ``path``, waiting up to ``timeout`` s while another process holds
+    it; if it still cannot be saved there, save it to a new file beside it (or, failing that,
+    in the temporary folder) rather than lose it.
+
+    Returns
+    -------
+    (run_id, saved_to, why)
+        ``why`` is None when the run went to ``path``, else the reason it did not.
+    """
+    path = Path(path)
+    try:
+        return retry_busy(lambda: save(results, path), path, timeout=timeout), path, None
+    except StoreError as exc:
+        why = str(exc)
+    rid = str(results.info.get("run_id", "run"))[:12]
+    stem = path.stem or "narcoflow"
+    for folder in (path.parent, Path(tempfile.gettempdir())):
+        for n in range(100):
+            other = folder / f"{stem}-unsaved-{rid}{f'-{n}' if n else ''}.duckdb"
+            if not other.exists():
+                break
+        else:
+            continue
+        try:
+            return save(results, other), other, why
+        except StoreError:
+            continue
+    raise StoreError(f"{why} The run could not be saved beside it either (in {path.parent} or "
+                     f"{tempfile.gettempdir()}).")
 
 
 # ---------------------------------------------------------------------------- read
@@ -312,13 +443,15 @@ EXPORT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
 
 def export_metrics(path: str | os.PathLike, run_id: str, out: str | os.PathLike,
-                   fmt: str | None = None) -> Path:
+                   fmt: str | None = None, *, force: bool = False) -> Path:
     """Write one run's metrics (with a leading ``run_id`` column) to a Parquet or CSV file.
 
     The format is ``fmt`` (``"parquet"`` or ``"csv"``), else read from the name's ending
-    (``.parquet``, ``.pq``, ``.csv``); any other ending is refused rather than guessed. The file
-    is written next to ``out`` first and moved into place, so an existing ``out`` is only
-    replaced by a complete file.
+    (``.parquet``, ``.pq``, ``.csv``); any other ending is refused rather than guessed. ``out``
+    is checked before anything is read (`narcoflow.outputs.check_output`: never the database
+    itself, a directory or a device; an existing file of another kind only with ``force``), and
+    written to a temporary file renamed into place, so an existing ``out`` is only replaced by a
+    complete file.
 
     Returns
     -------
@@ -329,30 +462,27 @@ def export_metrics(path: str | os.PathLike, run_id: str, out: str | os.PathLike,
     if fmt is None:
         fmt = EXPORT_FORMATS.get(out.suffix.lower())
         if fmt is None:
-            raise StoreError(f"Cannot tell which format to write {out} in: name it *.parquet or *.csv.")
+            raise StoreError(f"Cannot tell which format to write {printable(str(out))} in: name it "
+                             "*.parquet or *.csv.")
     if fmt not in ("parquet", "csv"):
         raise StoreError(f"Unknown export format {fmt!r}: parquet or csv.")
-    if not out.parent.is_dir():
-        raise StoreError(f"Cannot write {out}: the directory {out.parent} does not exist.")
-    if out.is_dir():
-        raise StoreError(f"Cannot write {out}: it is a directory; give a file name.")
-    info = load_run(path, run_id)
-    df = load_metrics(path, info["run_id"])
-    df.insert(0, "run_id", pd.array([info["run_id"]] * len(df), dtype="string"))
-    tmp = out.with_name(f".{out.name}.tmp")
     try:
-        if fmt == "csv":
-            df.to_csv(tmp, index=False, date_format="%Y-%m-%d")
-        else:
-            df.to_parquet(tmp, index=False)
-        os.replace(tmp, out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StoreError(f"Cannot write {out} ({exc.strerror or exc}).") from None
+        out = check_output(out, kind=fmt, inputs=(path,), force=force)
+        info = load_run(path, run_id)
+        df = load_metrics(path, info["run_id"])
+        df.insert(0, "run_id", pd.array([info["run_id"]] * len(df), dtype="string"))
+        with replacing(out) as tmp:
+            if fmt == "csv":
+                df.to_csv(tmp, index=False, date_format="%Y-%m-%d")
+            else:
+                df.to_parquet(tmp, index=False)
+    except OutputError as exc:
+        raise StoreError(str(exc)) from None
     return out
 
 
-def export_parquet(path: str | os.PathLike, run_id: str, out: str | os.PathLike) -> Path:
+def export_parquet(path: str | os.PathLike, run_id: str, out: str | os.PathLike, *,
+                   force: bool = False) -> Path:
     """Write one run's metrics (with a leading ``run_id`` column) to a Parquet file, whatever
     the name of ``out``; see `export_metrics`."""
-    return export_metrics(path, run_id, out, "parquet")
+    return export_metrics(path, run_id, out, "parquet", force=force)

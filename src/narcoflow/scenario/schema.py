@@ -13,9 +13,11 @@ error messages are derived from them. Policy levers and policies live in
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from narcoflow.scenario.policy import (  # noqa: F401  (re-exported: imported from here elsewhere)
     LEVERS,
@@ -36,6 +38,52 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _no_control(text: str) -> str:
+    if _CONTROL.search(text):
+        raise ValueError("text must not contain control characters (terminal escape codes, "
+                         "carriage returns, ...)")
+    if len(text) > 2000:
+        raise ValueError(f"text of {len(text):,} characters; at most 2,000 are allowed")
+    return text
+
+
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got a boolean ({str(value).lower()})")
+    return value
+
+
+def _whole(value: Any) -> Any:
+    """A whole number: a boolean or a number with a fraction is refused (not silently cut)."""
+    value = _no_bool(value)
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return value
+
+
+def _date_in_range(value: dt.date) -> dt.date:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"date {value} is outside the allowed range: years {FIRST_YEAR} to "
+                         f"{LAST_YEAR}")
+    return value
+
+
+#: Dates a scenario may use (a run of up to 100 years must end before year 9999 overflows).
+FIRST_YEAR, LAST_YEAR = 1900, 2100
+#: Free text (names, sources, descriptions): no control characters, at most 2,000 characters.
+Text = Annotated[str, AfterValidator(_no_control)]
+#: A date between `FIRST_YEAR` and `LAST_YEAR`.
+Date = Annotated[dt.date, AfterValidator(_date_in_range)]
+
+
+def Int(lo: int, hi: int):  # noqa: N802 - a type factory
+    """A whole number in [lo, hi]: booleans and fractions are refused."""
+    return Annotated[int, BeforeValidator(_whole), Field(ge=lo, le=hi)]
+
+
 class Param(_Frozen):
     """A number with its uncertainty range and its source.
 
@@ -43,9 +91,10 @@ class Param(_Frozen):
     calibration draw from it. The value must lie inside its range.
     """
 
-    value: float
-    range: tuple[float, float] | None = None
-    source: str = ""
+    value: Annotated[float, BeforeValidator(_no_bool)]
+    range: tuple[Annotated[float, BeforeValidator(_no_bool)],
+                 Annotated[float, BeforeValidator(_no_bool)]] | None = None
+    source: Text = ""
 
     @model_validator(mode="before")
     @classmethod
@@ -58,6 +107,9 @@ class Param(_Frozen):
 
     @model_validator(mode="after")
     def _value_in_range(self) -> Param:
+        for v in (self.value, *(self.range or ())):
+            if not math.isfinite(v):
+                raise ValueError(f"value {v} is not a finite number")
         if self.range is not None:
             lo, hi = self.range
             if lo > hi:
@@ -70,11 +122,16 @@ class Param(_Frozen):
         return float(self.value)
 
 
+def _num(v: float) -> str:
+    """``1e+09`` as ``1e9``: bounds read as they would be typed in a scenario file."""
+    return f"{v:g}".replace("e+0", "e").replace("e+", "e")
+
+
 def _bounded(lo: float, hi: float, *, open_lo: bool = False):
     if hi == float("inf"):
-        allowed = f"> {lo:g}" if open_lo else f">= {lo:g}"
+        allowed = f"> {_num(lo)}" if open_lo else f">= {_num(lo)}"
     else:
-        allowed = f"{'(' if open_lo else '['}{lo:g}, {hi:g}]"
+        allowed = f"{'(' if open_lo else '['}{_num(lo)}, {_num(hi)}]"
 
     def check(p: Param) -> Param:
         values = [p.value] + (list(p.range) if p.range else [])
@@ -87,52 +144,70 @@ def _bounded(lo: float, hi: float, *, open_lo: bool = False):
 
 
 INF = float("inf")
+#: Upper bound of grams, prices, costs and counts: far above any real value, far below where
+#: products of parameters overflow.
+BIG = 1e9
 Prob = Annotated[Param, _bounded(0.0, 1.0)]
-NonNeg = Annotated[Param, _bounded(0.0, INF)]
-Positive = Annotated[Param, _bounded(0.0, INF, open_lo=True)]
+NonNeg = Annotated[Param, _bounded(0.0, BIG)]
+Positive = Annotated[Param, _bounded(0.0, BIG, open_lo=True)]
 Share = Prob
+#: A multiplier of a rate or an intensity.
+Mult = Annotated[Param, _bounded(0.0, 1000.0)]
+#: A lognormal sigma (exp(sigma^2) stays finite and meaningful).
+Sigma = Annotated[Param, _bounded(0.0, 5.0)]
+#: A duration in weeks: positive, at most 100 years.
+Weeks = Annotated[Param, _bounded(0.0, 5218.0, open_lo=True)]
+#: A ratio of actors (users per seller, ...): at least 0.1 (fewer would create more actors than
+#: persons), at most a million.
+Ratio = Annotated[Param, _bounded(0.1, 1e6)]
+
+
+def _unique(kind: str, names: list[str]) -> None:
+    dups = sorted({n for n in names if n and names.count(n) > 1})
+    if dups:
+        raise ValueError(f"{kind} names must be unique; repeated: {', '.join(map(repr, dups))}")
 
 
 class Region(_Frozen):
     """A North Korean province or directly administered city (2008 census)."""
 
-    name: str
-    population: Annotated[int, Field(gt=0, le=100_000_000)]
-    source: str = ""
+    name: Text
+    population: Int(1, 100_000_000)
+    source: Text = ""
     initial_prevalence: Prob = Param(value=0.0)
     border_access: Prob = Param(value=0.0)
-    policing: NonNeg = Param(value=1.0)
+    policing: Mult = Param(value=1.0)
 
 
 class Facility(_Frozen):
     """A state pharmaceutical factory (S3) with a dated location history (S4)."""
 
-    name: str
-    region: str
+    name: Text
+    region: Text
     capacity_g_per_week: dict[Drug, NonNeg]
     purity: Prob
-    relocated_from: str | None = None
-    relocated_from_name: str | None = None
-    relocation_date: dt.date | None = None
-    source: str = ""
+    relocated_from: Text | None = None
+    relocated_from_name: Text | None = None
+    relocation_date: Date | None = None
+    source: Text = ""
 
 
 class ScheduleStep(_Frozen):
-    start: dt.date
-    multiplier: NonNeg
+    start: Date
+    multiplier: Mult
 
 
 class ExportChannel(_Frozen):
     """A state export channel (S8): diplomats or foreign-currency-earning enterprises."""
 
-    name: str
+    name: Text
     share_of_stock_per_week: Prob
-    lot_g: Positive
-    destinations: dict[str, NonNeg]
-    price_factor: Positive
-    transit_weeks: Annotated[int, Field(ge=1, le=52)] = 2
-    interdiction_multiplier: NonNeg = Param(value=1.0)
-    source: str = ""
+    lot_g: Annotated[Param, _bounded(1.0, BIG)]
+    destinations: dict[Text, NonNeg]
+    price_factor: Annotated[Param, _bounded(0.0, 1000.0, open_lo=True)]
+    transit_weeks: Int(1, 52) = 2
+    interdiction_multiplier: Mult = Param(value=1.0)
+    source: Text = ""
 
 
 class StateSector(_Frozen):
@@ -147,54 +222,54 @@ class StateSector(_Frozen):
 class ChemicalCity(_Frozen):
     """A city with a chemical factory whose former workers can produce (S6)."""
 
-    name: str
-    region: str
-    population: Annotated[int, Field(gt=0)]
+    name: Text
+    region: Text
+    population: Int(1, 100_000_000)
     skilled_share: Prob
 
 
 class PrivateSector(_Frozen):
     """Private producers: skilled people entering on economics (S6, S7, S10)."""
 
-    chemical_cities: list[ChemicalCity]
+    chemical_cities: Annotated[list[ChemicalCity], Field(min_length=1)]
     setup_cost_usd: Positive
     precursor_availability: Prob
     precursor_cost_usd_per_g: NonNeg
     legal_income_usd_per_week: Positive
     output_g_per_week: Positive
-    output_dispersion: NonNeg
+    output_dispersion: Sigma
     purity: Prob
     max_entry_rate: Prob
     base_exit_rate: Prob
     max_exit_rate: Prob
-    planning_horizon_weeks: Positive
+    planning_horizon_weeks: Weeks
     penalty_cost_usd: NonNeg
-    initial_producers_per_million: NonNeg
+    initial_producers_per_million: Annotated[Param, _bounded(0.0, 1e6)]
 
 
 class Distribution(_Frozen):
     """The private chain producer -> deliverer -> wholesaler -> seller -> consumer (S11, S12)."""
 
-    producers_per_deliverer: Positive
+    producers_per_deliverer: Ratio
     deliverer_same_region_prob: Prob
-    sellers_per_wholesaler: Positive
-    users_per_seller: Positive
-    seller_target_cover_weeks: Positive
-    wholesaler_target_cover_weeks: Positive
+    sellers_per_wholesaler: Ratio
+    users_per_seller: Ratio
+    seller_target_cover_weeks: Weeks
+    wholesaler_target_cover_weeks: Weeks
     recruitment_rate: Prob
     rewire_prob: Prob
-    transit_weeks: Annotated[int, Field(ge=1, le=12)] = 1
+    transit_weeks: Int(1, 12) = 1
 
 
 class Prices(_Frozen):
     """Prices and markups by tier (S11); retail prices move with shortage and glut."""
 
     initial_retail_usd_per_g: Positive
-    retail_markup: Positive
-    wholesale_markup: Positive
-    adjustment_speed: NonNeg
+    retail_markup: Annotated[Param, _bounded(0.0, 1e6, open_lo=True)]
+    wholesale_markup: Annotated[Param, _bounded(0.0, 1e6, open_lo=True)]
+    adjustment_speed: Annotated[Param, _bounded(0.0, 1.0)]
     normal_fill: Annotated[Param, _bounded(0.0, 1.0, open_lo=True)]
-    glut_weight: NonNeg
+    glut_weight: Annotated[Param, _bounded(0.0, 100.0)]
     min_retail_usd_per_g: Positive
     max_retail_usd_per_g: Positive
 
@@ -208,11 +283,11 @@ class Prices(_Frozen):
 class Consumption(_Frozen):
     """Use, initiation and quitting by province (demand side)."""
 
-    use_g_per_week: Positive
-    use_dispersion: NonNeg
-    price_elasticity: NonNeg
+    use_g_per_week: Annotated[Param, _bounded(0.0, 1e6, open_lo=True)]
+    use_dispersion: Sigma
+    price_elasticity: Annotated[Param, _bounded(0.0, 10.0)]
     base_initiation_per_week: Prob
-    peer_initiation_per_week: NonNeg
+    peer_initiation_per_week: Annotated[Param, _bounded(0.0, 100.0)]
     quit_rate_per_week: Prob
     heroin_share: Prob
     reference_price_usd_per_g: Positive
@@ -221,36 +296,36 @@ class Consumption(_Frozen):
 class Crossing(_Frozen):
     """A border crossing to China with its guards (S13)."""
 
-    name: str
-    region: str
-    guards: Annotated[int, Field(ge=1, le=100_000)]
-    chinese_side: str = ""
+    name: Text
+    region: Text
+    guards: Int(1, 100_000)
+    chinese_side: Text = ""
 
 
 class Destination(_Frozen):
     """A foreign market: China directly, Japan and South Korea via China (S13, S14)."""
 
-    name: str
+    name: Text
     agency: Agency
-    via: str | None = None
+    via: Text | None = None
     onward_share: Prob = Param(value=0.0)
     price_usd_per_g: Positive
     interdiction_prob: Prob
-    transit_weeks: Annotated[int, Field(ge=1, le=52)] = 1
+    transit_weeks: Int(1, 52) = 1
 
 
 class Border(_Frozen):
     """Border smuggling with smugglers, corruptible guards and Chinese counterparts (S13)."""
 
-    crossings: list[Crossing]
-    destinations: list[Destination]
+    crossings: Annotated[list[Crossing], Field(min_length=1)]
+    destinations: Annotated[list[Destination], Field(min_length=1)]
     max_export_share: Prob
-    export_sensitivity: NonNeg
+    export_sensitivity: Annotated[Param, _bounded(0.0, 1000.0)]
     bribe_acceptance: Prob
     bribe_share: Prob
     detection_prob: Prob
     detection_if_bribed: Prob
-    smugglers_per_crossing_per_million: NonNeg
+    smugglers_per_crossing_per_million: Annotated[Param, _bounded(0.0, 1e6)]
 
 
 class Enforcement(_Frozen):
@@ -259,7 +334,7 @@ class Enforcement(_Frozen):
     weekly_arrest_prob: dict[Role, Prob]
     agency: dict[Role, Agency]
     exposure_arrest_prob: Prob
-    sentence_weeks: Positive
+    sentence_weeks: Weeks
 
 
 EventType = Literal[
@@ -271,16 +346,16 @@ class Event(_Frozen):
     """A dated event on the scenario timeline (S4 relocations live on the facility; S9 here)."""
 
     type: EventType
-    start: dt.date
-    end: dt.date | None = None
-    name: str = ""
-    source: str = ""
-    regions: list[str] | None = None
-    multiplier: NonNeg = Param(value=1.0)
+    start: Date
+    end: Date | None = None
+    name: Text = ""
+    source: Text = ""
+    regions: list[Text] | None = None
+    multiplier: Mult = Param(value=1.0)
     grams: NonNeg = Param(value=0.0)
     drug: Drug = "methamphetamine"
-    destination: str = "China"
-    channel: str | None = None
+    destination: Text = "China"
+    channel: Text | None = None
 
     @model_validator(mode="after")
     def _dates(self) -> Event:
@@ -292,11 +367,11 @@ class Event(_Frozen):
 class Scenario(_Frozen):
     """A complete, validated scenario. Build it with `narcoflow.scenario.load`."""
 
-    name: str
-    description: str = ""
-    start: dt.date
-    years: Annotated[float, Field(gt=0, le=100)]
-    regions: list[Region]
+    name: Text
+    description: Text = ""
+    start: Date
+    years: Annotated[float, BeforeValidator(_no_bool), Field(gt=0, le=100)]
+    regions: Annotated[list[Region], Field(min_length=1)]
     state: StateSector
     private: PrivateSector
     distribution: Distribution
@@ -305,7 +380,7 @@ class Scenario(_Frozen):
     border: Border
     enforcement: Enforcement
     events: list[Event] = []
-    policies: dict[str, Policy] = {}
+    policies: dict[Text, Policy] = {}
 
     @property
     def end(self) -> dt.date:
@@ -321,11 +396,24 @@ class Scenario(_Frozen):
 
     @model_validator(mode="after")
     def _cross_references(self) -> Scenario:
+        if self.n_steps < 1:
+            raise ValueError(f"years {self.years:g} is less than one week: a run needs at least "
+                             f"one weekly step (years >= {1 / 52.1775:.4f})")
         names = set(self.region_names)
         if len(names) != len(self.regions):
             raise ValueError("regions: region names must be unique")
         dest = {d.name for d in self.border.destinations}
         problems = []
+        for kind, listed in (("state.facilities", [f.name for f in self.state.facilities]),
+                             ("state.export_channels", [c.name for c in self.state.export_channels]),
+                             ("private.chemical_cities", [c.name for c in self.private.chemical_cities]),
+                             ("border.crossings", [c.name for c in self.border.crossings]),
+                             ("border.destinations", [d.name for d in self.border.destinations]),
+                             ("events", [e.name for e in self.events])):
+            try:
+                _unique(kind, listed)
+            except ValueError as exc:
+                problems.append(f"{kind}: {exc}")
 
         def need(kind: str, value: str, allowed: set[str]):
             if value not in allowed:

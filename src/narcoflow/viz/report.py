@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from contextlib import ExitStack
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -28,6 +29,8 @@ from plotly.offline import get_plotlyjs
 
 import narcoflow
 from narcoflow import extras
+from narcoflow.errors import NarcoflowError
+from narcoflow.outputs import check_output, replacing
 from narcoflow.results.report_data import ReportData, ReportError, load_report_data
 from narcoflow.viz import figures
 from narcoflow.viz import report_html as sections
@@ -125,25 +128,20 @@ def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None) -> s
 
 
 # ---------------------------------------------------------------------------- writing
-def _check_out(out: Path) -> None:
-    if out.is_dir():
-        raise ReportError(f"Cannot write {out}: it is a directory; give a file name.")
-    if not out.parent.is_dir():
-        raise ReportError(f"Cannot write {out}: the directory {out.parent} does not exist.")
+def _check_out(out: Path, kind: str = "html", *, inputs=(), force: bool = False) -> None:
+    """`narcoflow.outputs.check_output`: never over a directory, a device, the input database
+    or (without ``force``) a file of another kind."""
+    check_output(out, kind=kind, inputs=inputs, force=force)
 
 
-def write_html(data: ReportData, out: str | os.PathLike) -> Path:
-    """Write the self-contained HTML report to ``out`` (replaced if it exists)."""
+def write_html(data: ReportData, out: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write the self-contained HTML report to ``out`` (replaced if it exists), through a
+    temporary file renamed into place."""
     out = Path(out)
-    _check_out(out)
+    _check_out(out, force=force)
     text = render_html(data)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
+    with replacing(out) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ReportError(f"Cannot write {out} ({exc.strerror or exc}).") from None
     return out
 
 
@@ -163,7 +161,8 @@ def static_figure(fig: go.Figure) -> go.Figure:
     return fig
 
 
-def write_static(data: ReportData, out: str | os.PathLike, fmt: str) -> list[Path]:
+def write_static(data: ReportData, out: str | os.PathLike, fmt: str, *,
+                 force: bool = False) -> list[Path]:
     """Write each figure of the report as a PNG or SVG file next to ``out``.
 
     Static images are drawn by kaleido in a headless Chromium (``/usr/bin/chromium`` or
@@ -173,9 +172,11 @@ def write_static(data: ReportData, out: str | os.PathLike, fmt: str) -> list[Pat
         raise ReportError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}.")
     extras.check("kaleido")
     out = Path(out)
-    _check_out(out)
+    _check_out(out.with_name(f"{out.stem}-x.{fmt}"), fmt)
     figs = build_figures(data)
     paths = static_paths(out, figs, fmt)
+    for path in paths.values():
+        _check_out(path, fmt, force=force)
     images, files, widths, heights = [], [], [], []
     for key, fig in figs.items():
         fig = static_figure(fig)
@@ -185,8 +186,12 @@ def write_static(data: ReportData, out: str | os.PathLike, fmt: str) -> list[Pat
         widths.append(width)
         heights.append(height or int(fig.layout.height or 700))
     try:
-        pio.write_images(images, files, format=fmt, width=widths, height=heights,
-                         scale=2 if fmt == "png" else 1)
+        with ExitStack() as stack:
+            tmps = [stack.enter_context(replacing(f)) for f in files]
+            pio.write_images(images, tmps, format=fmt, width=widths, height=heights,
+                             scale=2 if fmt == "png" else 1)
+    except NarcoflowError:
+        raise
     except Exception as exc:  # kaleido raises its own types (no browser, browser crashed)
         name = type(exc).__name__
         if "chrom" in f"{name} {exc}".lower() or "browser" in f"{exc}".lower():
@@ -199,15 +204,20 @@ def write_static(data: ReportData, out: str | os.PathLike, fmt: str) -> list[Pat
 
 
 def make_report(db: str | os.PathLike, ident: str, out: str | os.PathLike = "report.html", *,
-                fmt: str = "html") -> list[Path]:
-    """Read a run, experiment or calibration from ``db`` and write its report; return the files written."""
+                fmt: str = "html", force: bool = False) -> list[Path]:
+    """Read a run, experiment or calibration from ``db`` and write its report; return the files
+    written. ``out`` is checked first (`narcoflow.outputs.check_output`): it is never the
+    database itself, and an existing file of another kind is replaced only with ``force``."""
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise ReportError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}.")
     if fmt != "html":
         extras.check("kaleido")
-    _check_out(Path(out))
+    out = Path(out)
+    target = out if fmt == "html" else out.with_name(f"{out.stem}-x.{fmt}")
+    _check_out(out, "html", inputs=(db,), force=force or fmt != "html")
+    _check_out(target, fmt, inputs=(db,), force=force)
     data = load_report_data(db, ident)
     if fmt == "html":
-        return [write_html(data, out)]
-    return write_static(data, out, fmt)
+        return [write_html(data, out, force=force)]
+    return write_static(data, out, fmt, force=force)
