@@ -33,7 +33,7 @@ from narcoflow.scenario import load
 ROOT = Path(__file__).resolve().parents[1]
 START, END = markers("patterns")
 
-#: the scale `narcoflow calibrate` runs at by default (src/narcoflow/calibration/cli.py)
+#: the scale `narcoflow calibrate` runs at by default (src/narcoflow/cli/calibration.py)
 CALIBRATION_SCALE = 0.002
 
 HEADLINE = (

@@ -60,6 +60,21 @@ def console(*, stderr: bool = False):
     return con
 
 
+def progress_bar(unit: str, con):
+    """A Rich progress bar on ``con``: description, bar, done/total ``unit``, elapsed, ETA."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=con)
+
+
 def fail(message: str) -> typer.Exit:
     """Print ``Error: message`` in red on stderr; returns the exit to raise (code 2)."""
     console(stderr=True).print(f"Error: {printable(message)}", style="bold red", markup=False,

@@ -20,6 +20,7 @@ from narcoflow.cli.common import (
     EXIT_INTERRUPTED,
     YearsOpt,
     console,
+    progress_bar,
     user_errors,
 )
 from narcoflow.cli.experiment_tables import (
@@ -57,15 +58,6 @@ def _execute(plan, out: Path, executor, *, keep_metrics: bool, what: str) -> Non
     """Run the plan with one progress bar; Ctrl-C leaves the finished runs saved."""
     from concurrent.futures.process import BrokenProcessPool
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from narcoflow.experiments.runner import run_plan
 
     err = console(stderr=True)
@@ -73,10 +65,8 @@ def _execute(plan, out: Path, executor, *, keep_metrics: bool, what: str) -> Non
     err.print(f"Experiment {plan.experiment_id} ({plan.kind}, {plan.scenario}): {what} = "
               f"{n_rows} runs{f' ({n_runs} distinct)' if n_runs != n_rows else ''}, "
               f"on {executor.description}; results in {out}.", markup=False, soft_wrap=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("runs"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     state = {}
-    with Progress(*columns, console=err) as bar:
+    with progress_bar("runs", err) as bar:
         task = bar.add_task(f"{plan.kind} {plan.scenario}", total=n_runs)
 
         def progress(p) -> None:

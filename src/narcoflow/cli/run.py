@@ -14,6 +14,7 @@ from narcoflow.cli.common import (
     YearsOpt,
     console,
     fail,
+    progress_bar,
     user_errors,
 )
 from narcoflow.errors import printable
@@ -86,15 +87,6 @@ def run(
     file given by --out; the last line printed is `run_id: ID`. The first run after an install
     compiles the engine's kernels (about 40 s, said once); later runs reuse them.
     """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from narcoflow.results import store
     from narcoflow.results.summary import print_summary, summarize
     from narcoflow.scenario import load
@@ -110,10 +102,7 @@ def run(
         sim = Simulation(sc, seed=seed, scale=scale, years=years, profile=profile)
         if needs_compiling():
             console(stderr=True).print(COMPILE_NOTE, markup=False, soft_wrap=True)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("steps"), TimeElapsedColumn(), TextColumn("ETA"),
-                   TimeRemainingColumn())
-        with Progress(*columns, console=console(stderr=True)) as bar:
+        with progress_bar("steps", console(stderr=True)) as bar:
             task = bar.add_task(f"{sc.name} seed {seed}", total=None)
             try:
                 sim.run(progress=lambda step, n: bar.update(task, completed=step, total=n))
