@@ -26,10 +26,8 @@ from narcoflow.engine.kernels.tables import (  # noqa: F401
     role_by_region,
     role_slots,
     row_totals,
-    row_totals_of,
     sample_free,
     sample_free_regions,
     stock_by_role,
-    supplier_totals,
     swap_remove,
 )

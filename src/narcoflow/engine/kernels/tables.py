@@ -230,19 +230,6 @@ def row_totals(stock):
 
 
 @njit(cache=True)
-def supplier_totals(slots, supplier, value, cap):
-    """``value`` summed per supplier over the ``slots`` tied to one (``np.bincount`` of
-    ``supplier[slots]`` with weights ``value[slots]``, in slot order, without the temporaries)."""
-    out = np.zeros(cap)
-    for j in range(len(slots)):
-        s = slots[j]
-        w = supplier[s]
-        if w >= 0:
-            out[w] += value[s]
-    return out
-
-
-@njit(cache=True)
 def active_stock(stock, active):
     """Grams held per drug by the active actors (the ledger's check after every step)."""
     out = np.zeros(stock.shape[1])

@@ -23,7 +23,7 @@ from numba import njit
 from narcoflow.engine import bundles
 from narcoflow.engine import state as st
 from narcoflow.engine.draws import next_double
-from narcoflow.engine.kernels.tables import move_stock, row_totals, supplier_totals
+from narcoflow.engine.kernels.tables import move_stock, row_totals
 from narcoflow.engine.processes.base import Process
 
 
@@ -57,6 +57,19 @@ class Delivery(Process):
 
 
 @njit(cache=True)
+def _supplier_totals(slots, supplier, value, cap):
+    """``value`` summed per supplier over the ``slots`` tied to one (``np.bincount`` of
+    ``supplier[slots]`` with weights ``value[slots]``, in slot order, without the temporaries)."""
+    out = np.zeros(cap)
+    for j in range(len(slots)):
+        s = slots[j]
+        w = supplier[s]
+        if w >= 0:
+            out[w] += value[s]
+    return out
+
+
+@njit(cache=True)
 def _tied(slots, supplier):
     """The entries of ``slots`` with a supplier."""
     out = np.empty(len(slots), dtype=np.int64)
@@ -82,7 +95,7 @@ def _week(state, a, roles, on_the_way, p):
     cover, rewire_prob = p.cover, p.rewire_prob
     cap, n_drugs = stock.shape
     # Wholesalers' needs: target cover x (their sellers' demand + their exports) - held - on the way.
-    demand = supplier_totals(sellers, supplier, a.demand_ema, cap)
+    demand = _supplier_totals(sellers, supplier, a.demand_ema, cap)
     wh = _tied(wholesalers, supplier)
     n_wh = len(wh)
     need_w = np.empty(n_wh)
