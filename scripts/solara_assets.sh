@@ -11,6 +11,9 @@ CACHE="${SOLARA_ASSETS_PROXY_CACHE_DIR:-$PREFIX/share/solara/cdn}"
 SPECS=$(grep -o '{{cdn}}/[^/"]*\(/[^/@"]*\)\?@[0-9][^/"]*' "$TEMPLATE" | sed 's#{{cdn}}/##' | sort -u)
 SETTINGS="$(dirname "$TEMPLATE")/../settings.py"
 SPECS="$SPECS $(grep -o 'font-awesome@[0-9.]*' "$SETTINGS" | head -1)"
+# solara.Markdown loads mermaid (diagrams) from the same CDN path
+MARKDOWN="$(dirname "$TEMPLATE")/../../components/markdown.py"
+SPECS="$SPECS $(grep -o 'mermaid@[0-9][0-9.]*' "$MARKDOWN" | head -1)"
 TMP=$(mktemp -d /tmp/solara-assets-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 for spec in $SPECS; do

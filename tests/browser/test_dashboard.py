@@ -74,11 +74,13 @@ def server(solara_assets, tmp_path):
 RUN_TEXT = re.compile(r"^Run [0-9a-f]{6,}")
 
 
-def _run_and_wait(page, previous: str | None = None) -> str:
-    """Press Run, wait until the page shows a run other than ``previous``; return its id."""
+def _run_and_wait(page, previous: str | None = None, *, click: bool = True) -> str:
+    """Press Run (unless pressed already), wait until the page shows a run other than
+    ``previous``; return its id."""
     from playwright.sync_api import expect
 
-    page.get_by_role("button", name="Run").click()
+    if click:
+        page.get_by_role("button", name="Run").click()
     shown = page.get_by_text(RUN_TEXT)
     expect(shown).to_be_visible(timeout=90_000)
     if previous is not None:
@@ -87,12 +89,16 @@ def _run_and_wait(page, previous: str | None = None) -> str:
 
 
 def _consumed_label(db, run_id: str) -> str:
-    """The Sankey node label the run's stored metrics imply for domestic consumption."""
+    """The Sankey node label the run's stored metrics imply for domestic consumption (in the
+    figure's one mass unit, that of its largest node)."""
     from narcoflow.results import store
-    from narcoflow.viz.style import kg_text
+    from narcoflow.viz import flows as fl
+    from narcoflow.viz.style import mass_text, mass_unit
 
     m = store.load_metrics(db, run_id)
-    return f"Consumed in North Korea: {kg_text(m.loc[m['metric'] == 'consumed_g', 'value'].sum())}"
+    through = fl.node_totals(fl.product_flows(fl.compact(m)))[["in", "out"]].max(axis=1)
+    unit, _ = mass_unit(float(through.max()))
+    return f"Consumed in North Korea: {mass_text(m.loc[m['metric'] == 'consumed_g', 'value'].sum(), unit)}"
 
 
 def _open_tab(page, name: str, shows) -> None:
@@ -138,7 +144,16 @@ def test_dashboard_run_in_chromium(chromium, chromium_args, server):
             page.screenshot(path=str(IMG / "dashboard-levers.png"))
 
             # the charts show the new run's numbers, read back from the database
-            first = _run_and_wait(page)
+            page.get_by_role("button", name="Run").click()
+            # the progress text shows at once (before the first week), not only once weeks are done
+            expect(page.get_by_text(re.compile("^Starting"))).to_be_visible(timeout=5_000)
+            first = _run_and_wait(page, click=False)
+            # once stored, no progress text stays behind; numbers are formatted; no index column
+            expect(page.get_by_text(re.compile("^(Running|Saving|Starting)"))).to_have_count(0, timeout=30_000)
+            table = page.locator(".nf-table table").first
+            expect(table).to_be_visible(timeout=30_000)
+            assert not re.search(r"\d{4,}\.0\b", table.inner_text())
+            assert table.locator("th").first.inner_text() == "run_id"
             node_labels = page.locator(".sankey-node .node-label")
             expect(node_labels.filter(has_text=_consumed_label(db, first))).to_have_count(1, timeout=30_000)
             # expect() retries until the page settles: Solara may re-render while the figures arrive
@@ -164,7 +179,8 @@ def test_dashboard_run_in_chromium(chromium, chromium_args, server):
             page.screenshot(path=str(IMG / "dashboard-compare.png"))
             page.set_viewport_size({"width": 1400, "height": 1000})
 
-            _set_input(page, "Scale", "2")
+            # typed, then Run clicked at once (no Enter, no blur first): the typed value is used
+            page.get_by_label(re.compile("Scale")).fill("2")
             page.get_by_role("button", name="Run").click()
             expect(page.get_by_text(re.compile("out of range"))).to_be_visible(timeout=10_000)
             page.screenshot(path=str(IMG / "dashboard-error.png"))

@@ -151,6 +151,84 @@ def _metrics(run_id: str):
         return store.load_metrics(db_path(), run_id)
 
 
+def format_cell(value) -> str:
+    """A table cell as the page shows it: thousands separators, no trailing ``.0``, 3 significant
+    digits below 1, ``-`` for a missing value; text and dates unchanged."""
+    import math
+    import numbers
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, numbers.Number):
+        return str(value)
+    v = float(value)
+    if v == int(v) and abs(v) < 1e15:
+        return f"{int(v):,}"
+    a = abs(v)
+    if a >= 100:
+        return f"{v:,.0f}"
+    if a >= 1:
+        return f"{v:,.2f}"
+    return f"{v:.3g}"
+
+
+#: Style of the page's tables: as wide as the page at most, scrolled sideways when wider.
+TABLE_CSS = ("<style>.nf-table{max-width:100%;overflow-x:auto;max-height:28em;overflow-y:auto}"
+             ".nf-table table{border-collapse:collapse;font-size:0.9em}"
+             ".nf-table th,.nf-table td{padding:2px 10px;border-bottom:1px solid #ddd;white-space:nowrap}"
+             ".nf-table td.num{text-align:right}.nf-table th{text-align:left;position:sticky;top:0;"
+             "background:#fafafa}</style>")
+
+
+def table_html(df) -> str:
+    """``df`` as an HTML table for the page: no index column, numbers formatted (`format_cell`)."""
+    import html
+    import numbers
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    rows = []
+    for rec in df.itertuples(index=False):
+        cells = "".join(
+            f"<td class='num'>{html.escape(format_cell(v))}</td>"
+            if isinstance(v, numbers.Number) and not isinstance(v, bool)
+            else f"<td>{html.escape(format_cell(v))}</td>" for v in rec)
+        rows.append(f"<tr>{cells}</tr>")
+    return (f"{TABLE_CSS}<div class='nf-table'><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
+@solara.component
+def Table(df):
+    solara.HTML(tag="div", unsafe_innerHTML=table_html(df))
+
+
+#: Columns of the stored-runs table (the parameters JSON is left out).
+RUN_COLUMNS = ("run_id", "scenario", "seed", "scale", "start", "steps", "created_at", "rows")
+
+
+def runs_table(runs):
+    """The stored runs as the page lists them: a few columns, dates without a time of day."""
+    df = runs[[c for c in RUN_COLUMNS if c in runs.columns]].copy()
+    if "start" in df:
+        df["start"] = [str(getattr(v, "date", lambda v=v: v)()) for v in df["start"]]
+    if "created_at" in df:
+        df["created_at"] = [f"{v:%Y-%m-%d %H:%M}" for v in df["created_at"]]
+        df = df.rename(columns={"created_at": "created (UTC)"})
+    return df
+
+
+STARTING = "Starting: loading the scenario and building the population..."
+COMPILING = ("Starting: compiling the engine's kernels (first run only, about 40 s), then building "
+             "the population...")
+
+
+def progress_text(done: int, total: int) -> str:
+    """What the page says while a run goes on: weeks done, or saving once the last week is done."""
+    if done >= total:
+        return "Saving the run..."
+    return f"Running: {int(100 * done / total)} % (week {done} of {total})"
+
+
 def run_label(row) -> str:
     """How a stored run is named in lists and table columns: id prefix, seed and scale."""
     return f"{row['run_id'][:10]} (seed {row['seed']}, scale {row['scale']:g}, {row['steps']} weeks)"
@@ -180,12 +258,12 @@ def RunFigures(run_id: str):
     def build():  # once per run shown, not on every re-render (a running tab re-renders each week)
         with _DB_LOCK:
             data = load_report_data(db_path(), run_id)
-        return outcomes_side_by_side({"value": data.metrics}).round(2), build_figures(data)
+        return outcomes_side_by_side({"value": data.metrics}), build_figures(data)
 
     table, figs = solara.use_memo(build, [run_id])
     with solara.Column(style={"width": "100%"}):
         solara.Markdown("**Headline outcomes** (flows summed over the run, levels at its end)")
-        solara.DataFrame(table, items_per_page=20)
+        Table(table)
         for fig in figs.values():
             solara.FigurePlotly(fig)
 
@@ -201,7 +279,7 @@ def CompareRuns(runs):
     quantity, set_quantity = solara.use_state("users")
     chosen = [c for c in (picked if picked is not None else list(labels)[:2]) if c in labels]
     frames = solara.use_memo(lambda: {c: _metrics(labels[c]) for c in chosen}, [tuple(chosen)])
-    table = solara.use_memo(lambda: outcomes_side_by_side(frames).round(2) if frames else None, [frames])
+    table = solara.use_memo(lambda: outcomes_side_by_side(frames) if frames else None, [frames])
     figure = solara.use_memo(lambda: overlay_figure(frames, quantity) if frames else None, [frames, quantity])
     with solara.Column(style={"width": "100%"}):
         solara.SelectMultiple("Runs to compare", values=chosen, all_values=list(labels),
@@ -209,7 +287,7 @@ def CompareRuns(runs):
         solara.Select("Quantity over time", values=list(QUANTITIES), value=quantity,
                       on_value=set_quantity)
         if chosen:
-            solara.DataFrame(table, items_per_page=20)
+            Table(table)
             solara.FigurePlotly(figure)
         else:
             solara.Info("Pick one or more stored runs.")
@@ -288,16 +366,18 @@ def Page():
             set_error(str(exc))
             return
         set_error("")
-        set_progress(0.0)
+        from narcoflow.engine.compiled import needs_compiling
+
+        set_progress((None, COMPILING if needs_compiling() else STARTING))
 
         shown_pct = [-1]
 
         def report(done: int, total: int) -> None:
             # a re-render per whole percent, not per simulated week (939 in a full run)
             pct = int(100 * done / total)
-            if pct != shown_pct[0]:
+            if pct != shown_pct[0] or done >= total:
                 shown_pct[0] = pct
-                set_progress(float(pct))
+                set_progress((float(pct), progress_text(done, total)))
 
         def work():
             try:
@@ -320,9 +400,12 @@ def Page():
                          on_value=open_file, continuous_update=False)
         solara.Select("Policy", values=policies, value=policy if policy in policies else BASELINE,
                       on_value=set_policy)
-        solara.InputText("Scale (share of population, (0, 1])", value=scale, on_value=set_scale)
-        solara.InputText("Years", value=years, on_value=set_years)
-        solara.InputText("Seed", value=seed, on_value=set_seed)
+        # continuous_update: the value is the page's as it is typed, so a click on Run right
+        # after typing (no Enter, no blur first) runs with what the box shows
+        solara.InputText("Scale (share of population, (0, 1])", value=scale, on_value=set_scale,
+                         continuous_update=True)
+        solara.InputText("Years", value=years, on_value=set_years, continuous_update=True)
+        solara.InputText("Seed", value=seed, on_value=set_seed, continuous_update=True)
         solara.Button("Run", on_click=start, disabled=progress is not None, color="primary")
         with solara.Details("Levers"):
             LeverSliders(levers, set_levers)
@@ -330,8 +413,9 @@ def Page():
     if error:
         solara.Error(error)
     if progress is not None:
-        solara.Text(f"Running: {progress:.0f} %")
-        solara.ProgressLinear(value=progress)
+        pct, text = progress
+        solara.Text(text)
+        solara.ProgressLinear(value=True if pct is None else pct)  # True: under way, no percent yet
     runs = solara.use_memo(_runs, [refresh])
     if runs is None or not len(runs):
         solara.Info("No stored run yet: set the inputs and press Run.")
@@ -348,7 +432,7 @@ def Page():
     with solara.Column(style={"width": "100%"}):
         if tab == 0:
             solara.Select("Stored run", values=ids, value=shown, on_value=set_current)
-            solara.DataFrame(runs.drop(columns=[c for c in ("parameters",) if c in runs]))
+            Table(runs_table(runs))
             solara.Text(f"Run {shown}")
             Downloads(shown)
             RunFigures(shown)
