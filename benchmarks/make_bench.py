@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 from datetime import date
 from pathlib import Path
 
-from bench_md import markers, replace_section
+from bench_md import machine, markers, replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = markers("make")
@@ -29,14 +27,6 @@ RUNS = [
     ("full_scale", [sys.executable, "benchmarks/full_scale.py", "--scale", "0.1", "--years", "18"]),
     ("vs_mesa", [sys.executable, "benchmarks/vs_mesa.py", "--persons", "20000", "--years", "1"]),
 ]
-
-
-def machine() -> str:
-    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal"))
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return f"{os.cpu_count()} cores ({cpu}), {mem_kb / 1024**2:.0f} GiB RAM, Python {platform.python_version()}"
 
 
 def run(cmd: list[str]) -> dict | str:
