@@ -221,12 +221,6 @@ def run_plan(plan: Plan, db: str | Path, executor: Executor | None = None, *,
     return state
 
 
-def outcome_matrix(db: str | Path, plan: Plan) -> pd.DataFrame:
-    """The stored outcomes of the plan's rows: ``point, policy, replication, seed, run_id,
-    metric, value`` ordered by point, replication and metric (missing runs are absent)."""
-    return tables.experiment_outcomes(db, plan.experiment_id)
-
-
 def check_complete(frame: pd.DataFrame, plan: Plan) -> None:
     """Raise if some run of ``plan`` has no stored outcomes."""
     have = set(frame["run_id"]) if len(frame) else set()

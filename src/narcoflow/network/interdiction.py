@@ -48,13 +48,13 @@ from narcoflow.network.metrics import node_metrics
 from narcoflow.network.reduction import reduce_network
 from narcoflow.network.snapshot import NetworkError, Snapshot
 
-PLAN_NAMES = ("optimal", "degree", "betweenness", "throughput", "random")
-#: Rank metric of each heuristic plan (a column of `node_metrics`).
+#: HiGHS presolve off (see `solve_interdiction`).
 _PRESOLVE = False
 #: HiGHS feasibility tolerances (defaults 1e-6 / 1e-7): the optimum then matches the max-flow
 #: after its removals to ~1e-9 of the largest capacity.
 _TOLERANCES = {"mip_feasibility_tolerance": 1e-9, "primal_feasibility_tolerance": 1e-9,
                "dual_feasibility_tolerance": 1e-9}
+#: Rank metric of each heuristic plan (a column of `node_metrics`).
 HEURISTICS = {"degree": "degree", "betweenness": "betweenness", "throughput": "throughput_g"}
 
 

@@ -41,19 +41,15 @@ from narcoflow.engine.flowlog import AGENCIES, SOURCE, STATE
 from narcoflow.errors import NetworkError
 from narcoflow.network.replay import check_step, replay, replay_window, run_info
 
-__all__ = ["DEFAULT_HORIZON", "DEFAULT_WINDOW", "LEDGER_RTOL", "SPECIAL_KINDS", "NetworkError", "Snapshot",
+__all__ = ["DEFAULT_HORIZON", "DEFAULT_WINDOW", "NetworkError", "Snapshot",
            "actor_node", "check_step", "ledger_gaps", "read_graph", "replay", "snapshot", "write_graph"]
 
 #: Default window over which flows are summed (a quarter).
 DEFAULT_WINDOW = 13
 #: Extra weeks every replay can run past the snapshot step (for dynamic tests of plans).
 DEFAULT_HORIZON = 52
-#: Special node kinds (actors have kind ``actor``).
-SPECIAL_KINDS = ("production", "state", "users", "foreign", "seized")
 #: Flow-log ids of the seizing agencies, by name.
 _AGENCY_OF = {-300 - i: name for i, name in enumerate(AGENCIES)}
-#: Tolerance of the flow-conservation checks, relative to the largest flow in the snapshot.
-LEDGER_RTOL = 1e-9
 
 
 def actor_node(role: str, uid: int) -> str:

@@ -150,7 +150,6 @@ BIG = 1e9
 Prob = Annotated[Param, _bounded(0.0, 1.0)]
 NonNeg = Annotated[Param, _bounded(0.0, BIG)]
 Positive = Annotated[Param, _bounded(0.0, BIG, open_lo=True)]
-Share = Prob
 #: A multiplier of a rate or an intensity.
 Mult = Annotated[Param, _bounded(0.0, 1000.0)]
 #: A lognormal sigma (exp(sigma^2) stays finite and meaningful).

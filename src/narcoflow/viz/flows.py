@@ -46,7 +46,6 @@ CHANNEL_LABELS = {"diplomatic": "Diplomats", "trading_company": "Trading compani
 AGENCY_LABELS = {"mps": "MPS (police)", "nsa": "NSA (state security)",
                  "border_guard": "border guards", "china": "Chinese police",
                  "japan": "Japanese police", "south_korea": "South Korean police"}
-DOMESTIC_AGENCIES = ("mps", "nsa", "border_guard")
 #: the metrics the links are built from
 FLOW_INPUTS = ("produced_g", "siphoned_g", "exported_g", "stock_g", "in_transit_g", "consumed_g",
                "seized_g", "delivered_abroad_g")
