@@ -103,8 +103,7 @@ def seize_actor_stock(sim, slots: np.ndarray, agency: str) -> None:
         sink = np.full(len(slots), FlowLog.seized(agency))
         sim.flow_log.add(sim.t, a.uid[slots], sink, tables.row_totals_of(a.stock, slots))
     seized = np.zeros((sim.n_drugs, sim.n_regions))
-    keep = seize(slots, a.stock, a.pure, a.region, seized, sim.ledger.seized, sh.n, sh.carrier, sh.foreign,
-                 sh.drug, sh.grams)
+    keep = seize(slots, a.cols, sh.cols, sh.n, seized, sim.ledger.seized)
     sim.recorder.record(_seized_keys(tuple(sim.drugs), tuple(sim.region_names), agency), seized.ravel())
     if not keep.all():
         if sim.flow_log is not None:
@@ -121,10 +120,12 @@ def _seized_keys(drugs: tuple, regions: tuple, agency: str) -> list:
 
 
 @njit(cache=True)
-def seize(slots, stock, pure, region, seized, ledger_seized, n_lots, carrier, foreign, drug, grams):
-    """Seize the stock of ``slots`` and the domestic lots they carry: grams per drug and region
-    (of the holder) are added to ``seized`` and the ledger, the stocks zeroed. Returns the mask
-    of the lots not seized."""
+def seize(slots, actors, lots, n_lots, seized, ledger_seized):
+    """Seize the stock of ``slots`` and the domestic lots (of the first ``n_lots``) they carry:
+    grams per drug and region (of the holder) are added to ``seized`` and to the ledger's
+    ``ledger_seized``, the stocks zeroed. Returns the mask of the lots not seized."""
+    stock, pure, region = actors.stock, actors.pure, actors.region
+    carrier, foreign, drug, grams = lots.carrier, lots.foreign, lots.drug, lots.grams
     marked = set()
     for s in slots:
         marked.add(s)

@@ -28,6 +28,5 @@ from narcoflow.engine.kernels.tables import (  # noqa: F401
     row_totals,
     sample_free,
     sample_free_regions,
-    stock_by_role,
     swap_remove,
 )

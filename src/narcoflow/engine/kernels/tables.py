@@ -241,17 +241,6 @@ def active_stock(stock, active):
 
 
 @njit(cache=True)
-def stock_by_role(stock, active, role, n_roles):
-    """Grams per role and drug held by the active actors, each role's sum in slot order."""
-    out = np.zeros((n_roles, stock.shape[1]))
-    for s in range(len(active)):
-        if active[s]:
-            for d in range(stock.shape[1]):
-                out[role[s], d] += stock[s, d]
-    return out
-
-
-@njit(cache=True)
 def move_stock(src, dst, frac, stock, pure):
     """Move the share ``frac[j]`` of actor ``src[j]``'s stock (every drug, grams and pure grams) to
     ``dst[j]``. Shares are of the stock held before the call (a source may repeat); a source's

@@ -24,7 +24,6 @@ from numba import njit
 
 from narcoflow.engine import bundles
 from narcoflow.engine import state as st
-from narcoflow.engine.kernels.tables import stock_by_role
 from narcoflow.engine.processes.base import Process
 
 
@@ -85,7 +84,7 @@ class RecordLevels(Process):
 
     def step(self, sim) -> None:
         a, rec, sh = sim.actors, sim.recorder, sim.shipments
-        held = stock_by_role(a.stock, a.active, a.role, len(st.ROLE_NAMES))
+        held = stock_by_role(a.cols, len(st.ROLE_NAMES))
         transit = np.bincount(sh.view("drug"), weights=sh.view("grams"), minlength=sim.n_drugs)
         rec.record(self.stock_keys, np.concatenate([sim.state_stock, held.ravel(), transit]), level=True)
         rec.record(self.active_keys, a.count.ravel(), level=True)  # kept up to date by Actors
@@ -130,3 +129,15 @@ def prices(wholesale, demand_r, consumed_r, actors, lots, n_lots, p, retail_r, l
         levels[n_r + r] = retail_r[r] / markup
         levels[2 * n_r + r] = retail_r[r] / markup / wholesale_markup
     return wholesale
+
+
+@njit(cache=True)
+def stock_by_role(actors, n_roles):
+    """Grams per role and drug held by the active actors, each role's sum in slot order."""
+    stock, active, role = actors.stock, actors.active, actors.role
+    out = np.zeros((n_roles, stock.shape[1]))
+    for s in range(len(active)):
+        if active[s]:
+            for d in range(stock.shape[1]):
+                out[role[s], d] += stock[s, d]
+    return out
