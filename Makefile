@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench patterns
+.PHONY: install demo test lint bench docs patterns
 
 install: $(STAMP)
 
@@ -28,3 +28,6 @@ bench: install
 # minutes on 2 cores; rewrites the "Model vs evidence" section of BENCHMARKS.md. Not part of `bench`.
 patterns: install
 	$(VENV)/bin/python benchmarks/patterns.py --write
+
+docs: install
+	$(VENV)/bin/mkdocs build --strict    # API reference + guides into site/ (mkdocs.yml)
