@@ -29,13 +29,15 @@ from narcoflow.settings import check_run_settings
 
 
 def _engine_fingerprint() -> str:
-    """Short hash of the engine's and the schema's source: any change to what the engine computes
-    changes the version stored with runs (and so their run ids)."""
+    """Short hash of the engine's and the schema's source (the scenario's structure and its kinds
+    of value): any change to what the engine computes changes the version stored with runs (and
+    so their run ids). Levers and policies (`scenario/policy.py`) are left out: they transform a
+    scenario before the engine sees it, and the transformed scenario is in the run id."""
     import hashlib
     from pathlib import Path
 
     root = Path(__file__).resolve().parent
-    files = sorted(root.rglob("*.py")) + [root.parent / "scenario" / "schema.py"]
+    files = sorted(root.rglob("*.py")) + [root.parent / "scenario" / n for n in ("schema.py", "values.py")]
     h = hashlib.sha256()
     for f in files:
         h.update(f.relative_to(root.parent).as_posix().encode())

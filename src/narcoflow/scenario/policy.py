@@ -14,11 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from narcoflow.scenario.values import Frozen
 
 
 @dataclass(frozen=True)
@@ -92,7 +90,7 @@ LEVERS: dict[str, LeverSpec] = {spec.name: spec for spec in (
 _POLICY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class LeverSetting(_Frozen):
+class LeverSetting(Frozen):
     """One lever's setting in a policy: a value, and where the lever allows it a window/regions.
 
     In YAML a bare number means ``{value: <number>}``.
@@ -133,7 +131,7 @@ class LeverSetting(_Frozen):
         return self
 
 
-class Policy(_Frozen):
+class Policy(Frozen):
     """A named intervention: lever settings, optionally on top of another policy (``base``)."""
 
     description: str = ""

@@ -5,19 +5,17 @@ parameter is a `Param`: a value, an optional uncertainty `range` and the `source
 (a report claim S1-S14 or a public source from the evidence file). In a user file a bare
 number is accepted and means ``{value: <number>}``.
 
-Allowed ranges are declared once, here, through `Prob`, `NonNeg`, `Positive`, ... and the
-error messages are derived from them. Policy levers and policies live in
-`narcoflow.scenario.policy` and are re-exported here.
+Allowed ranges are declared once, in `narcoflow.scenario.values`, through `Prob`, `NonNeg`,
+`Positive`, ... and the error messages are derived from them. Policy levers and policies live in
+`narcoflow.scenario.policy`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from narcoflow.scenario.policy import (  # noqa: F401  (re-exported: imported from here elsewhere)
     LEVERS,
@@ -25,6 +23,23 @@ from narcoflow.scenario.policy import (  # noqa: F401  (re-exported: imported fr
     LeverSpec,
     Policy,
     check_policy_name,
+)
+from narcoflow.scenario.values import (
+    BIG,
+    Date,
+    Frozen,
+    Int,
+    Mult,
+    NonNeg,
+    Param,
+    Positive,
+    Prob,
+    Ratio,
+    Sigma,
+    Text,
+    Weeks,
+    bounded,
+    no_bool,
 )
 
 DRUGS = ("methamphetamine", "heroin", "cocaine")
@@ -34,140 +49,13 @@ Role = Literal["producer", "deliverer", "wholesaler", "seller", "smuggler", "use
 Agency = Literal["mps", "nsa", "border_guard", "china", "japan", "south_korea"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def _no_control(text: str) -> str:
-    if _CONTROL.search(text):
-        raise ValueError("text must not contain control characters (terminal escape codes, "
-                         "carriage returns, ...)")
-    if len(text) > 2000:
-        raise ValueError(f"text of {len(text):,} characters; at most 2,000 are allowed")
-    return text
-
-
-def _no_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number, got a boolean ({str(value).lower()})")
-    return value
-
-
-def _whole(value: Any) -> Any:
-    """A whole number: a boolean or a number with a fraction is refused (not silently cut)."""
-    value = _no_bool(value)
-    if isinstance(value, float) and not value.is_integer():
-        raise ValueError(f"expected a whole number, got {value!r}")
-    return value
-
-
-def _date_in_range(value: dt.date) -> dt.date:
-    if not FIRST_YEAR <= value.year <= LAST_YEAR:
-        raise ValueError(f"date {value} is outside the allowed range: years {FIRST_YEAR} to "
-                         f"{LAST_YEAR}")
-    return value
-
-
-#: Dates a scenario may use (a run of up to 100 years must end before year 9999 overflows).
-FIRST_YEAR, LAST_YEAR = 1900, 2100
-#: Free text (names, sources, descriptions): no control characters, at most 2,000 characters.
-Text = Annotated[str, AfterValidator(_no_control)]
-#: A date between `FIRST_YEAR` and `LAST_YEAR`.
-Date = Annotated[dt.date, AfterValidator(_date_in_range)]
-
-
-def Int(lo: int, hi: int):  # noqa: N802 - a type factory
-    """A whole number in [lo, hi]: booleans and fractions are refused."""
-    return Annotated[int, BeforeValidator(_whole), Field(ge=lo, le=hi)]
-
-
-class Param(_Frozen):
-    """A number with its uncertainty range and its source.
-
-    ``range`` (low, high) marks the parameter as uncertain: sweeps, sensitivity analysis and
-    calibration draw from it. The value must lie inside its range.
-    """
-
-    value: Annotated[float, BeforeValidator(_no_bool)]
-    range: tuple[Annotated[float, BeforeValidator(_no_bool)],
-                 Annotated[float, BeforeValidator(_no_bool)]] | None = None
-    source: Text = ""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_number(cls, data: Any) -> Any:
-        if isinstance(data, bool):
-            raise ValueError("expected a number or {value, range, source}, got a boolean")
-        if isinstance(data, int | float):
-            return {"value": data}
-        return data
-
-    @model_validator(mode="after")
-    def _value_in_range(self) -> Param:
-        for v in (self.value, *(self.range or ())):
-            if not math.isfinite(v):
-                raise ValueError(f"value {v} is not a finite number")
-        if self.range is not None:
-            lo, hi = self.range
-            if lo > hi:
-                raise ValueError(f"range [{lo}, {hi}] has low > high")
-            if not lo <= self.value <= hi:
-                raise ValueError(f"value {self.value} lies outside its own range [{lo}, {hi}]")
-        return self
-
-    def __float__(self) -> float:
-        return float(self.value)
-
-
-def _num(v: float) -> str:
-    """``1e+09`` as ``1e9``: bounds read as they would be typed in a scenario file."""
-    return f"{v:g}".replace("e+0", "e").replace("e+", "e")
-
-
-def _bounded(lo: float, hi: float, *, open_lo: bool = False):
-    if hi == float("inf"):
-        allowed = f"> {_num(lo)}" if open_lo else f">= {_num(lo)}"
-    else:
-        allowed = f"{'(' if open_lo else '['}{_num(lo)}, {_num(hi)}]"
-
-    def check(p: Param) -> Param:
-        values = [p.value] + (list(p.range) if p.range else [])
-        for v in values:
-            if v < lo or v > hi or (open_lo and v <= lo):
-                raise ValueError(f"value {v:g} is outside the allowed range: {allowed}")
-        return p
-
-    return AfterValidator(check)
-
-
-INF = float("inf")
-#: Upper bound of grams, prices, costs and counts: far above any real value, far below where
-#: products of parameters overflow.
-BIG = 1e9
-Prob = Annotated[Param, _bounded(0.0, 1.0)]
-NonNeg = Annotated[Param, _bounded(0.0, BIG)]
-Positive = Annotated[Param, _bounded(0.0, BIG, open_lo=True)]
-#: A multiplier of a rate or an intensity.
-Mult = Annotated[Param, _bounded(0.0, 1000.0)]
-#: A lognormal sigma (exp(sigma^2) stays finite and meaningful).
-Sigma = Annotated[Param, _bounded(0.0, 5.0)]
-#: A duration in weeks: positive, at most 100 years.
-Weeks = Annotated[Param, _bounded(0.0, 5218.0, open_lo=True)]
-#: A ratio of actors (users per seller, ...): at least 0.1 (fewer would create more actors than
-#: persons), at most a million.
-Ratio = Annotated[Param, _bounded(0.1, 1e6)]
-
-
 def _unique(kind: str, names: list[str]) -> None:
     dups = sorted({n for n in names if n and names.count(n) > 1})
     if dups:
         raise ValueError(f"{kind} names must be unique; repeated: {', '.join(map(repr, dups))}")
 
 
-class Region(_Frozen):
+class Region(Frozen):
     """A North Korean province or directly administered city (2008 census)."""
 
     name: Text
@@ -178,7 +66,7 @@ class Region(_Frozen):
     policing: Mult = Param(value=1.0)
 
 
-class Facility(_Frozen):
+class Facility(Frozen):
     """A state pharmaceutical factory (S3) with a dated location history (S4)."""
 
     name: Text
@@ -191,25 +79,25 @@ class Facility(_Frozen):
     source: Text = ""
 
 
-class ScheduleStep(_Frozen):
+class ScheduleStep(Frozen):
     start: Date
     multiplier: Mult
 
 
-class ExportChannel(_Frozen):
+class ExportChannel(Frozen):
     """A state export channel (S8): diplomats or foreign-currency-earning enterprises."""
 
     name: Text
     share_of_stock_per_week: Prob
-    lot_g: Annotated[Param, _bounded(1.0, BIG)]
+    lot_g: Annotated[Param, bounded(1.0, BIG)]
     destinations: dict[Text, NonNeg]
-    price_factor: Annotated[Param, _bounded(0.0, 1000.0, open_lo=True)]
+    price_factor: Annotated[Param, bounded(0.0, 1000.0, open_lo=True)]
     transit_weeks: Int(1, 52) = 2
     interdiction_multiplier: Mult = Param(value=1.0)
     source: Text = ""
 
 
-class StateSector(_Frozen):
+class StateSector(Frozen):
     """State production controlled by the NSA (S1-S5, S8, S9)."""
 
     facilities: list[Facility]
@@ -218,7 +106,7 @@ class StateSector(_Frozen):
     export_channels: list[ExportChannel]
 
 
-class ChemicalCity(_Frozen):
+class ChemicalCity(Frozen):
     """A city with a chemical factory whose former workers can produce (S6)."""
 
     name: Text
@@ -227,7 +115,7 @@ class ChemicalCity(_Frozen):
     skilled_share: Prob
 
 
-class PrivateSector(_Frozen):
+class PrivateSector(Frozen):
     """Private producers: skilled people entering on economics (S6, S7, S10)."""
 
     chemical_cities: Annotated[list[ChemicalCity], Field(min_length=1)]
@@ -243,10 +131,10 @@ class PrivateSector(_Frozen):
     max_exit_rate: Prob
     planning_horizon_weeks: Weeks
     penalty_cost_usd: NonNeg
-    initial_producers_per_million: Annotated[Param, _bounded(0.0, 1e6)]
+    initial_producers_per_million: Annotated[Param, bounded(0.0, 1e6)]
 
 
-class Distribution(_Frozen):
+class Distribution(Frozen):
     """The private chain producer -> deliverer -> wholesaler -> seller -> consumer (S11, S12)."""
 
     producers_per_deliverer: Ratio
@@ -260,15 +148,15 @@ class Distribution(_Frozen):
     transit_weeks: Int(1, 12) = 1
 
 
-class Prices(_Frozen):
+class Prices(Frozen):
     """Prices and markups by tier (S11); retail prices move with shortage and glut."""
 
     initial_retail_usd_per_g: Positive
-    retail_markup: Annotated[Param, _bounded(0.0, 1e6, open_lo=True)]
-    wholesale_markup: Annotated[Param, _bounded(0.0, 1e6, open_lo=True)]
-    adjustment_speed: Annotated[Param, _bounded(0.0, 1.0)]
-    normal_fill: Annotated[Param, _bounded(0.0, 1.0, open_lo=True)]
-    glut_weight: Annotated[Param, _bounded(0.0, 100.0)]
+    retail_markup: Annotated[Param, bounded(0.0, 1e6, open_lo=True)]
+    wholesale_markup: Annotated[Param, bounded(0.0, 1e6, open_lo=True)]
+    adjustment_speed: Annotated[Param, bounded(0.0, 1.0)]
+    normal_fill: Annotated[Param, bounded(0.0, 1.0, open_lo=True)]
+    glut_weight: Annotated[Param, bounded(0.0, 100.0)]
     min_retail_usd_per_g: Positive
     max_retail_usd_per_g: Positive
 
@@ -279,20 +167,20 @@ class Prices(_Frozen):
         return self
 
 
-class Consumption(_Frozen):
+class Consumption(Frozen):
     """Use, initiation and quitting by province (demand side)."""
 
-    use_g_per_week: Annotated[Param, _bounded(0.0, 1e6, open_lo=True)]
+    use_g_per_week: Annotated[Param, bounded(0.0, 1e6, open_lo=True)]
     use_dispersion: Sigma
-    price_elasticity: Annotated[Param, _bounded(0.0, 10.0)]
+    price_elasticity: Annotated[Param, bounded(0.0, 10.0)]
     base_initiation_per_week: Prob
-    peer_initiation_per_week: Annotated[Param, _bounded(0.0, 100.0)]
+    peer_initiation_per_week: Annotated[Param, bounded(0.0, 100.0)]
     quit_rate_per_week: Prob
     heroin_share: Prob
     reference_price_usd_per_g: Positive
 
 
-class Crossing(_Frozen):
+class Crossing(Frozen):
     """A border crossing to China with its guards (S13)."""
 
     name: Text
@@ -301,7 +189,7 @@ class Crossing(_Frozen):
     chinese_side: Text = ""
 
 
-class Destination(_Frozen):
+class Destination(Frozen):
     """A foreign market: China directly, Japan and South Korea via China (S13, S14)."""
 
     name: Text
@@ -313,21 +201,21 @@ class Destination(_Frozen):
     transit_weeks: Int(1, 52) = 1
 
 
-class Border(_Frozen):
+class Border(Frozen):
     """Border smuggling with smugglers, corruptible guards and Chinese counterparts (S13)."""
 
     crossings: Annotated[list[Crossing], Field(min_length=1)]
     destinations: Annotated[list[Destination], Field(min_length=1)]
     max_export_share: Prob
-    export_sensitivity: Annotated[Param, _bounded(0.0, 1000.0)]
+    export_sensitivity: Annotated[Param, bounded(0.0, 1000.0)]
     bribe_acceptance: Prob
     bribe_share: Prob
     detection_prob: Prob
     detection_if_bribed: Prob
-    smugglers_per_crossing_per_million: Annotated[Param, _bounded(0.0, 1e6)]
+    smugglers_per_crossing_per_million: Annotated[Param, bounded(0.0, 1e6)]
 
 
-class Enforcement(_Frozen):
+class Enforcement(Frozen):
     """Domestic agencies, border guards and exposure along ties (S12)."""
 
     weekly_arrest_prob: dict[Role, Prob]
@@ -341,7 +229,7 @@ EventType = Literal[
 ]
 
 
-class Event(_Frozen):
+class Event(Frozen):
     """A dated event on the scenario timeline (S4 relocations live on the facility; S9 here)."""
 
     type: EventType
@@ -363,13 +251,13 @@ class Event(_Frozen):
         return self
 
 
-class Scenario(_Frozen):
+class Scenario(Frozen):
     """A complete, validated scenario. Build it with `narcoflow.scenario.load`."""
 
     name: Text
     description: Text = ""
     start: Date
-    years: Annotated[float, BeforeValidator(_no_bool), Field(gt=0, le=100)]
+    years: Annotated[float, BeforeValidator(no_bool), Field(gt=0, le=100)]
     regions: Annotated[list[Region], Field(min_length=1)]
     state: StateSector
     private: PrivateSector
