@@ -62,7 +62,7 @@ COLUMNS = (
     ("users_2015", "users 2015"), ("prevalence_2015_pct", "users % 2015"),
     ("onset_year", "first year >= 1 %"),
     ("retail_2011_2015", "retail 2011-15 USD/g"),
-    ("target:wholesale_price_north_hamgyong_2006", "wholesale NH 2006 USD/g"),
+    ("target:producer_price_north_hamgyong_2006", "producer NH 2006 USD/g"),
     ("initiations_cum_2015_pct", "cum. initiations / pop. %"),
     ("private_output_2015_t", "private output 2015 t"),
 )

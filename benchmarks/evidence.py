@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from narcoflow.calibration.targets import Target, Targets, load_targets
+from narcoflow.calibration.targets import Target, Targets, load_targets, populations
 from narcoflow.scenario import Scenario
 
 #: retail prices at or above this share of the configured cap count as "at the cap"
@@ -195,9 +195,9 @@ def _sum(m: pd.DataFrame, metric: str, years: tuple[int, int] | None = None, **w
 
 def quantities(metrics: pd.DataFrame, scenario: Scenario, targets: Targets) -> dict[str, float]:
     """Every compared quantity of one run (see the module docstring)."""
-    out: dict[str, float] = {f"target:{t.name}": t.evaluate(metrics) for t in targets.targets}
+    pops = populations(scenario)  # weights of price means over provinces
+    out: dict[str, float] = {f"target:{t.name}": t.evaluate(metrics, pops) for t in targets.targets}  # NaN: waiting
     m = metrics.assign(year=_year(metrics))
-    pops = {r.name: float(r.population) for r in scenario.regions}
     pop = sum(pops.values())
     regions = list(pops)
 
@@ -313,8 +313,12 @@ def comparison_rows(frame: pd.DataFrame, targets: Targets) -> list[dict]:
         rows.append(_row("pattern", p.key, p.quantity, p.evidence, p.band, stats, frame, p.how))
     for t in targets.targets:
         key = f"target:{t.name}"
-        rows.append(_row("target", key, f"{t.name} ({t.unit})", t.source.split(" (")[0], band_of(t),
-                         stats, frame, t.reliability))
+        row = _row("target", key, f"{t.name} ({t.unit})", ", ".join(t.rows), band_of(t),
+                   stats, frame, t.reliability)
+        row["role"] = t.role
+        if t.waiting:
+            row["status"] = "waiting"
+        rows.append(row)
     return rows
 
 
@@ -333,7 +337,12 @@ def markdown_table(rows: list[dict], kind: str) -> list[str]:
     for r in rows:
         if r["kind"] != kind:
             continue
-        status = r["status"] + (" (one-sided)" if r["one_sided"] else "")
+        status = r["status"] + (" (floor)" if r.get("role") == "floor" else
+                                " (one-sided)" if r["one_sided"] and r["status"] != "waiting" else "")
+        if r["status"] == "waiting":  # compared with nothing: no model value
+            lines.append(f"| {r['quantity']} | {r['evidence']} | {r['band'].text()} | - | - | - | {status} | - | "
+                         f"{r['note']} |")
+            continue
         lines.append(f"| {r['quantity']} | {r['evidence']} | {r['band'].text()} | {fmt(r['median'])} | "
                      f"{fmt(r['q05'])} to {fmt(r['q95'])} | {r['inside']} | {status} | "
                      f"{r['distance']:.2f} | {r['note']} |")
@@ -341,9 +350,15 @@ def markdown_table(rows: list[dict], kind: str) -> list[str]:
 
 
 def counts(rows: list[dict], kind: str) -> dict[str, int]:
+    """Counts of the rows of ``kind``; for targets, of the fitted ones (not floors, not waiting:
+    those are counted apart as ``floors``, ``floors_met`` and ``waiting``)."""
     rs = [r for r in rows if r["kind"] == kind]
-    return {"total": len(rs),
-            "inside": sum(r["status"] == "inside" for r in rs),
-            "inside_two_sided": sum(r["status"] == "inside" and not r["one_sided"] for r in rs),
-            "one_sided": sum(r["one_sided"] for r in rs),
-            "within_tol": sum(r["status"] in ("inside", "within 1 tol") for r in rs)}
+    fitted = [r for r in rs if r.get("role", "fitted") == "fitted"]
+    floors = [r for r in rs if r.get("role") == "floor"]
+    return {"total": len(fitted),
+            "inside": sum(r["status"] == "inside" for r in fitted),
+            "inside_two_sided": sum(r["status"] == "inside" and not r["one_sided"] for r in fitted),
+            "one_sided": sum(r["one_sided"] for r in fitted),
+            "within_tol": sum(r["status"] in ("inside", "within 1 tol") for r in fitted),
+            "floors": len(floors), "floors_met": sum(r["status"] == "inside" for r in floors),
+            "waiting": sum(r.get("role") == "waiting" for r in rs)}

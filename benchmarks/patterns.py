@@ -45,7 +45,7 @@ HEADLINE = (
     ("retail_2011_2015_min_province", "  cheapest province (USD/g)"),
     ("retail_2011_2015_max_province", "  dearest province (USD/g)"),
     ("provinces_at_cap_2011_2015", "  provinces at the retail cap"),
-    ("target:wholesale_price_north_hamgyong_2006", "wholesale price North Hamgyong 2006 (USD/g)"),
+    ("target:producer_price_north_hamgyong_2006", "producer price North Hamgyong 2006 (USD/g)"),
     ("arrests_per_year_2006_2015", "drug arrests per year 2006-2015"),
     ("user_arrests_per_year_2006_2015", "  of which users"),
     ("domestic_seized_2015_pct_of_private_output", "domestic seizures 2015 / private output 2015 (%)"),
@@ -53,7 +53,7 @@ HEADLINE = (
     ("producers_2015", "private producers, end of 2015"),
     ("private_output_2015_t", "private output 2015 (t)"), ("consumed_2015_t", "consumption 2015 (t)"),
     ("private_exported_2015_t", "private exports 2015 (t)"),
-    ("target:private_export_revenue_2015", "private export revenue 2015 (USD)"),
+    ("private_export_revenue_2015", "private export revenue 2015 (USD)"),
 )
 
 
@@ -87,9 +87,11 @@ def report(frame, targets, args, wall: float) -> str:
         f"{nf.__version__} at commit {commit()}; measured {date.today()} on {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; {wall:.0f} s wall, {frame['wall_s'].mean():.1f} s per run.",
         "",
-        f"**Targets: {ct['inside']} of {ct['total']} inside** (median; {ct['inside_two_sided']} of them with "
-        f"a two-sided band), {ct['within_tol']} inside or within one tolerance; {ct['one_sided']} "
-        f"targets have a one-sided band. **Patterns: {cp['inside']} of {cp['total']} inside**, "
+        f"**Targets: {ct['inside']} of {ct['total']} fitted targets inside** (median; {ct['inside_two_sided']} "
+        f"of them with a two-sided band), {ct['within_tol']} inside or within one tolerance; {ct['one_sided']} "
+        f"fitted targets have a one-sided band. Floors met apart: {ct['floors_met']} of {ct['floors']} "
+        f"(lower bounds any run meets; not counted above). Waiting for a model quantity, not compared: "
+        f"{ct['waiting']}. **Patterns: {cp['inside']} of {cp['total']} inside**, "
         f"{cp['within_tol']} inside or within one tolerance.",
         "",
         "### Patterns (docs/model.md section 1)", "",

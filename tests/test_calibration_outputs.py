@@ -21,7 +21,7 @@ from narcoflow.calibration.calibrate import (
     store_check,
     write_scenario,
 )
-from narcoflow.calibration.targets import Target, Targets, check_period, load_targets
+from narcoflow.calibration.targets import Target, Targets, check_period, load_targets, populations
 from narcoflow.cli import app
 from narcoflow.errors import NarcoflowError
 from narcoflow.scenario import Scenario, load, uncertain_parameters, validate_file
@@ -55,17 +55,21 @@ def test_shipped_targets_cite_evidence_rows_and_fit_the_scenario():
     # prices by tier, and onset of use early vs late
     assert {t.filters.get("channel") for t in tg.targets if t.metric == "price_usd_per_g"} >= {"retail",
                                                                                                "wholesale"}
-    assert sorted(t.years[0] for t in tg.targets if t.metric == "users") == [2003, 2015]
+    assert sorted(t.years[0] for t in tg.targets if t.metric == "users") == [2003]
+    assert [t.years[0] for t in tg.targets if t.metric == "ever_used"] == [2015]  # P4, waiting
 
 
 def test_shipped_targets_evaluate_on_a_run(baseline):
     """Every shipped target inside the baseline fixture's period gives a finite number."""
     dates = pd.to_datetime(baseline.metrics["date"])
     first, last = dates.min().year, dates.max().year
-    inside = [t for t in load_targets("north-korea-2011").targets if first <= t.years[0] and t.years[1] <= last]
+    tg = load_targets("north-korea-2011")
+    inside = [t for t in tg.compared if first <= t.years[0] and t.years[1] <= last]
     assert inside, "the baseline fixture covers none of the shipped targets"
+    pops = populations(load("north-korea-2011"))
     for t in inside:
-        assert math.isfinite(t.evaluate(baseline.metrics)), t.name
+        assert math.isfinite(t.evaluate(baseline.metrics, pops)), t.name
+    assert all(math.isnan(t.evaluate(baseline.metrics)) for t in tg.of_role("waiting"))
 
 
 def test_list_filters_and_one_sided_ranges():
@@ -141,7 +145,9 @@ def test_calibrate_rejects_bad_flags(tmp_path, args, match):
 def test_calibrate_command_end_to_end(tmp_path):
     f = tmp_path / "t.yaml"
     f.write_text("parameters: [consumption.use_g_per_week, 'state.export_channels[0].price_factor']\ntargets:\n"
-                 "- {name: c, metric: consumed_g, years: [1998, 1998], range: [10000, 40000], reliability: L}\n")
+                 "- {name: c, metric: consumed_g, years: [1998, 1998], range: [10000, 40000], reliability: L}\n"
+                 "- {name: a, metric: arrests, years: [1998, 1998], range: [1, .inf], floor: true}\n"
+                 "- {name: e, metric: ever_used, years: [1998, 1998], range: [1, .inf], waiting: no metric yet}\n")
     db = tmp_path / "cal.duckdb"
     res = runner.invoke(app, ["calibrate", "north-korea-2011", "--targets", str(f), "--years", "1", "--scale",
                               "0.001", "--populations", "1", "--particles", "3", "--draws", "2", "--out", str(db)])
@@ -151,7 +157,12 @@ def test_calibrate_command_end_to_end(tmp_path):
     assert f"calibrated scenario written to {written}" in " ".join(res.output.split())
     assert validate_file(written) == []
     info, post, diag, check = load_calibration(db, cid)
-    assert list(diag["generation"]) == [0] and len(post) == 2 * 3 and list(check["target"]) == ["c"]
+    assert list(diag["generation"]) == [0] and len(post) == 2 * 3 and list(check["target"]) == ["c", "a"]
+    assert list(check["role"]) == ["fitted", "floor"]  # the waiting target 'e' is compared with nothing
+    out = " ".join(res.output.split())
+    assert re.search(r"\d of 1 fitted targets inside; floors met apart: \d of 1; waiting for a model quantity: 1",
+                     out), out
+    assert "not compared: e (waiting: no metric yet)" in out
     assert info["targets_ref"] == str(f) and info["scenario_ref"] == "north-korea-2011"
 
 

@@ -172,7 +172,7 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
                        seed=seed)
         abc = pyabc.ABCSMC(model, prior, lambda x, _x0: distance(targets.targets, x),
                            population_size=particles, sampler=sampler)
-        observed = {t.name: 0.0 for t in targets.targets}  # distance ignores x0: the bands live in the targets
+        observed = {t.name: 0.0 for t in targets.compared}  # distance ignores x0: the bands live in the targets
         done = 0
         if sqlite_path.exists():
             existing = pyabc.History(sqlite)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import zlib
 
-from narcoflow.calibration.targets import Targets
+from narcoflow.calibration.targets import Targets, evaluate_targets, populations
 from narcoflow.experiments.runner import RunSpec, execute_spec, planned_run_id
 from narcoflow.scenario.loader import with_values
 
 
 class Model:
-    """Picklable pyabc model: parameters -> {target name: model value}.
+    """Picklable pyabc model: parameters -> {target name: model value} (compared targets: not
+    waiting ones; price means over provinces weighted by the scenario's populations).
 
     Each run's seed is ``seed`` (common random numbers: every particle alike) or, when ``seed`` is
     None, derived from the particle's values. With ``counter`` (a file path), each finished run
@@ -39,7 +40,7 @@ class Model:
         spec = RunSpec(scenario=sc, seed=seed, scale=self.scale, years=self.years,
                        run_id=planned_run_id(sc, seed=seed, scale=self.scale, years=self.years))
         out = execute_spec(spec)
-        res = {t.name: t.evaluate(out.results.metrics) for t in self.targets.targets}
+        res = evaluate_targets(self.targets, out.results.metrics, populations(sc))  # not waiting targets
         if self.counter:
             try:
                 with open(self.counter, "ab") as fh:

@@ -35,7 +35,8 @@ def predictive_check(scenario, targets: Targets, posterior: pd.DataFrame, *, dra
     """Posterior predictive check: runs at weighted posterior draws, one row per target.
 
     Draw k runs with seed ``seed + k``, so repeated draws of one particle differ: the interval
-    includes the model's own randomness. Columns: target, observed, predicted_median, predicted_low,
+    includes the model's own randomness. Waiting targets get no row. Columns: target, role (fitted
+    or floor: `Target.role`), observed, predicted_median, predicted_low,
     predicted_high (90 %), inside (the median is within one tolerance of the band), unreachable
     (the whole predictive interval lies more than one tolerance outside it), message, and the
     target's band_low, band_high, tolerance (relative), unit, years, source, reliability, draws.
@@ -50,7 +51,7 @@ def predictive_check(scenario, targets: Targets, posterior: pd.DataFrame, *, dra
     model = Model(scenario, targets, params, scale, years)
     sims = [model.run({p: float(wide.iloc[k][p]) for p in params}, seed + j) for j, k in enumerate(picks)]
     rows = []
-    for t in targets.targets:
+    for t in targets.compared:  # waiting targets are compared with nothing
         vals = np.array([s[t.name] for s in sims])
         lo, med, hi = (float(x) for x in np.quantile(vals, [0.05, 0.5, 0.95]))
         blo, bhi, tol = t.band()
@@ -60,7 +61,7 @@ def predictive_check(scenario, targets: Targets, posterior: pd.DataFrame, *, dra
         msg = (f"Target {t.name!r} is not reached: observed {obs} {t.unit}, the model produces "
                f"{med:.4g} (90 % {lo:.4g}-{hi:.4g})") if unreachable else ""
         yrs = f"{t.years[0]}" if t.years[0] == t.years[1] else f"{t.years[0]}-{t.years[1]}"
-        rows.append({"target": t.name, "observed": obs, "predicted_median": med, "predicted_low": lo,
+        rows.append({"target": t.name, "role": t.role, "observed": obs, "predicted_median": med, "predicted_low": lo,
                      "predicted_high": hi, "inside": t.distance(med) <= 1,
                      "unreachable": unreachable, "message": msg, "band_low": float(blo),
                      "band_high": float(bhi), "tolerance": float(tol), "unit": t.unit, "years": yrs,

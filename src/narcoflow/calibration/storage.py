@@ -21,13 +21,13 @@ TABLES = ("calibrations", "posterior", "calibration_diagnostics", "calibration_c
 
 
 def _replace_rows(con, table: str, frame: pd.DataFrame, where: str, params: list) -> None:
-    """Idempotent write: delete the rows matching ``where`` and insert ``frame``."""
+    """Idempotent write: delete the rows matching ``where`` and insert ``frame`` (by column name)."""
     con.register("frame_view", frame)
     try:
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM frame_view LIMIT 0")
         con.execute("BEGIN TRANSACTION")
         con.execute(f"DELETE FROM {table} WHERE {where}", params)
-        con.execute(f"INSERT INTO {table} SELECT * FROM frame_view")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM frame_view")
         con.execute("COMMIT")
     finally:
         con.unregister("frame_view")
@@ -84,6 +84,9 @@ def store_check(db: str | Path, cid: str, check: pd.DataFrame) -> None:
     frame.insert(0, "position", range(len(frame)))
     frame.insert(0, "calibration_id", cid)
     with _connect(Path(db)) as con:
+        tables = {r[0] for r in con.sql("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "calibration_check" in tables and "role" in frame.columns:  # a file written before roles
+            con.execute("ALTER TABLE calibration_check ADD COLUMN IF NOT EXISTS role VARCHAR")
         _replace_rows(con, "calibration_check", frame, "calibration_id = ?", [cid])
 
 

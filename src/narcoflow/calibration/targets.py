@@ -1,19 +1,53 @@
-"""Targets: model quantities with an observed value or range, unit, years, source, reliability."""
+"""Targets: model quantities with an observed value or range, unit, years, source, reliability.
+
+A target is *fitted* (it counts towards the fit and the "inside" count), a *floor* (``floor:
+true``: a lower bound so far below the model's scale that any run meets it; reported apart, it
+adds to the distance only when a run misses it) or *waiting* (``waiting: reason``: the quantity
+the evidence means is not a model output yet; the target is kept, evaluates to NaN and is
+compared with nothing). A price quoted in won or yuan is given as ``quote`` and converted to USD
+with the dated rates of `narcoflow.calibration.exchange`. Price means over provinces
+(``aggregation: mean_value``) are weighted by population (``weights``).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from narcoflow.calibration import exchange
 from narcoflow.errors import NarcoflowError
 
 #: relative tolerance of a point target by reliability (share of the observed value)
 TOLERANCE = {"H": 0.10, "M": 0.30, "L": 1.00}
+
+#: an evidence row id of /work/shared/evidence-north-korea.md (P, C, Q, T, E rows)
+EVIDENCE_ROW = re.compile(r"\b[PCQTE]\d+\b")
+
+
+class Quote(BaseModel):
+    """A price as the evidence quotes it: ``amount`` (or [low, high]) of ``currency`` for
+    ``grams`` grams, dated ``date``; converted to USD per gram with the dated rates of
+    `narcoflow.calibration.exchange` (old won before the 30 Nov 2009 redenomination)."""
+
+    model_config = ConfigDict(extra="forbid")
+    amount: float | tuple[float, float]
+    currency: Literal["KPW", "CNY", "USD"]
+    grams: float = 1.0
+    date: dt.date
+
+    def usd_per_g(self) -> tuple[float, float]:
+        lo, hi = (self.amount, self.amount) if isinstance(self.amount, float | int) else self.amount
+        if not (0 <= lo <= hi) or self.grams <= 0:
+            raise ValueError("quote: amount must be [low, high] with 0 <= low <= high, grams > 0")
+        return (exchange.to_usd(lo, self.currency, self.date)[0] / self.grams,
+                exchange.to_usd(hi, self.currency, self.date)[1] / self.grams)
 
 
 class Target(BaseModel):
@@ -23,26 +57,54 @@ class Target(BaseModel):
     filters: dict[str, str | list[str]] = {}
     years: tuple[int, int]
     aggregation: Literal["sum", "mean_per_year", "mean", "last", "mean_value"] = "sum"
+    #: mean_value over several provinces: weighted by population (default) or equal weights
+    weights: Literal["population", "equal"] = "population"
     observed: float | None = None
     range: tuple[float, float] | None = None
+    quote: Quote | None = None
     unit: str = ""
     source: str = ""
     reliability: Literal["H", "M", "L"] = "M"
+    floor: bool = False
+    waiting: str | None = None
+
+    @property
+    def role(self) -> Literal["fitted", "floor", "waiting"]:
+        """``waiting`` (compared with nothing yet), ``floor`` (reported apart) or ``fitted``."""
+        return "waiting" if self.waiting else "floor" if self.floor else "fitted"
+
+    @property
+    def rows(self) -> list[str]:
+        """The evidence rows the target cites in ``source`` (P1, C8, Q4, ...), in order."""
+        return list(dict.fromkeys(EVIDENCE_ROW.findall(self.source)))
 
     @model_validator(mode="after")
     def _check(self) -> Target:
         from narcoflow.metrics import METRICS
 
-        if self.metric not in METRICS:
+        if self.metric not in METRICS and not self.waiting:
             raise ValueError(f"metric {self.metric!r} is not a metric of docs/model.md; allowed: "
-                             + ", ".join(METRICS))
-        m = METRICS[self.metric]
-        bad = sorted(set(self.filters) - set(m.dims))
+                             + ", ".join(METRICS) + " (a target on a metric the model lacks needs "
+                             "'waiting: <why>')")
+        dims = METRICS[self.metric].dims if self.metric in METRICS else None
+        bad = sorted(set(self.filters) - set(dims)) if dims is not None else []
         if bad:
             raise ValueError(f"filters may only name the dimensions of {self.metric} "
-                             f"({', '.join(m.dims) or 'none'}); not {', '.join(bad)}")
+                             f"({', '.join(dims) or 'none'}); not {', '.join(bad)}")
+        if self.quote is not None:
+            if self.observed is not None:
+                raise ValueError("give 'quote' or 'observed', not both")
+            try:
+                lo, hi = self.quote.usd_per_g()
+            except NarcoflowError as exc:
+                raise ValueError(f"quote: {exc}") from None
+            if self.range is not None and not all(math.isclose(a, b, rel_tol=1e-9)
+                                                  for a, b in zip(self.range, (lo, hi), strict=True)):
+                raise ValueError(f"range {list(self.range)} is not the quote converted ({lo:.6g}, {hi:.6g}); "
+                                 "give the quote alone")
+            self.range = (lo, hi)
         if (self.observed is None) == (self.range is None):
-            raise ValueError("give exactly one of 'observed' or 'range'")
+            raise ValueError("give exactly one of 'observed', 'range' or 'quote'")
         if self.range is not None:
             lo, hi = self.range
             if math.isnan(lo) or math.isnan(hi) or lo > hi or math.isinf(lo) and math.isinf(hi):
@@ -54,6 +116,8 @@ class Target(BaseModel):
             raise ValueError("range must not start below 0 (metrics are not negative)")
         if self.years[0] > self.years[1]:
             raise ValueError("years must be [first, last]")
+        if self.floor and (self.range is None or not math.isinf(self.range[1])):
+            raise ValueError("floor: true needs a range [low, .inf] (a lower bound)")
         return self
 
     def band(self) -> tuple[float, float, float]:
@@ -71,6 +135,8 @@ class Target(BaseModel):
         if self.observed is not None:
             return f"{self.observed:g}"
         lo, hi = self.range
+        if lo == hi:
+            return f"{lo:g}"
         return f">= {lo:g}" if math.isinf(hi) else f"<= {hi:g}" if math.isinf(lo) else f"{lo:g}-{hi:g}"
 
     def check_period(self, first: dt.date, last: dt.date) -> None:
@@ -89,11 +155,16 @@ class Target(BaseModel):
                 f"Target {self.name!r} covers {yrs}, outside the simulated period {first.isoformat()} to "
                 f"{end.isoformat()} (whole years: {whole}); run more years (--years) or drop the target.")
 
-    def evaluate(self, metrics: pd.DataFrame) -> float:
-        """The model's value of this quantity in one run's metrics frame.
+    def evaluate(self, metrics: pd.DataFrame, population: Mapping[str, float] | None = None) -> float:
+        """The model's value of this quantity in one run's metrics frame (NaN for a waiting target).
 
-        Raises `NarcoflowError` if the target's years lie (partly) outside the run's period.
+        ``population`` (province -> persons, `populations`) weights price means over several
+        provinces (``mean_value`` with ``weights: population``). Raises `NarcoflowError` if the
+        target's years lie (partly) outside the run's period, or if the weights are needed and
+        missing.
         """
+        if self.waiting:
+            return math.nan
         dates = pd.to_datetime(metrics["date"])
         if len(dates):
             self.check_period(dates.min().date(), dates.max().date())
@@ -108,7 +179,17 @@ class Target(BaseModel):
         if self.aggregation == "mean_per_year":
             return float(d["value"].sum()) / (self.years[1] - self.years[0] + 1)
         if self.aggregation == "mean_value":  # intensive metrics (prices): mean over rows
-            return float(d["value"].mean()) if len(d) else 0.0
+            if not len(d):
+                return 0.0
+            if self.weights == "equal" or d["region"].nunique() < 2:
+                return float(d["value"].mean())
+            w = d["region"].astype(str).map(dict(population or {}))
+            if w.isna().any():
+                missing = sorted(set(d.loc[w.isna(), "region"].astype(str)))
+                raise NarcoflowError(f"Target {self.name!r} weights its mean over provinces by population; "
+                                     f"no population for {', '.join(missing)} (pass population=, e.g. "
+                                     "narcoflow.calibration.targets.populations(scenario))")
+            return float((d["value"].to_numpy() * w.to_numpy()).sum() / w.sum())
         per_step = d.groupby("step")["value"].sum()
         if not len(per_step):
             return 0.0
@@ -127,11 +208,20 @@ class Target(BaseModel):
         return 0.0
 
 
+class Unused(BaseModel):
+    """Evidence rows no target uses, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+    rows: list[str]
+    why: str
+
+
 class Targets(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = ""
     parameters: list[str] = []
     targets: list[Target]
+    unused: list[Unused] = []
 
     @model_validator(mode="after")
     def _unique(self) -> Targets:
@@ -141,7 +231,28 @@ class Targets(BaseModel):
             raise ValueError(f"target names must be unique; repeated: {', '.join(dup)}")
         if not names:
             raise ValueError("give at least one target")
+        listed = [r for u in self.unused for r in u.rows]
+        twice = sorted({r for r in listed if listed.count(r) > 1})
+        if twice:
+            raise ValueError(f"unused: rows listed more than once: {', '.join(twice)}")
+        cited = sorted(set(listed) & {r for t in self.targets for r in t.rows})
+        if cited:
+            raise ValueError(f"unused: rows cited by a target: {', '.join(cited)}")
         return self
+
+    def of_role(self, role: str) -> list[Target]:
+        """The targets whose `Target.role` is ``role`` (fitted, floor or waiting)."""
+        return [t for t in self.targets if t.role == role]
+
+    @property
+    def compared(self) -> list[Target]:
+        """The targets compared with the model (fitted and floors; not waiting ones)."""
+        return [t for t in self.targets if not t.waiting]
+
+    @property
+    def unused_rows(self) -> dict[str, str]:
+        """Evidence row -> why no target uses it."""
+        return {r: u.why for u in self.unused for r in u.rows}
 
 
 def load_targets(path: str | Path) -> Targets:
@@ -187,7 +298,39 @@ def check_period(targets: Targets, scenario, years: float | None) -> None:
         raise NarcoflowError("\n".join(problems))
 
 
+def populations(scenario) -> dict[str, float]:
+    """Province -> population of a scenario: the weights of price means over provinces."""
+    return {r.name: float(r.population) for r in scenario.regions}
+
+
+def evaluate_targets(targets: Targets | list[Target], metrics: pd.DataFrame,
+                     population: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Target name -> model value in one run, for the compared targets (waiting ones are left out)."""
+    ts = targets.targets if isinstance(targets, Targets) else targets
+    return {t.name: t.evaluate(metrics, population) for t in ts if not t.waiting}
+
+
 def distance(targets: list[Target], values: dict[str, float]) -> float:
-    """Root-mean-square of per-target distances (0 when every target is inside its band)."""
-    ds = [t.distance(values[t.name]) for t in targets]
-    return (sum(d * d for d in ds) / len(ds)) ** 0.5
+    """Root-mean-square of per-target distances over the fitted targets (0 when every one is
+    inside its band). Waiting targets are left out; a floor adds its distance (0 when met) but
+    does not count in the mean, so floors that every run meets do not dilute the distance."""
+    ds = [t.distance(values[t.name]) for t in targets if not t.waiting]
+    n = sum(1 for t in targets if t.role == "fitted") or len(ds)
+    return (sum(d * d for d in ds) / n) ** 0.5 if n else 0.0
+
+
+def role_counts(targets: Targets | list[Target], inside: Mapping[str, bool]) -> dict[str, int]:
+    """Counts for a summary line: fitted targets and how many are ``inside`` (name -> bool),
+    floors and how many are met, waiting targets."""
+    ts = targets.targets if isinstance(targets, Targets) else targets
+    fitted = [t for t in ts if t.role == "fitted"]
+    floors = [t for t in ts if t.role == "floor"]
+    return {"fitted": len(fitted), "fitted_inside": sum(bool(inside.get(t.name)) for t in fitted),
+            "floors": len(floors), "floors_met": sum(bool(inside.get(t.name)) for t in floors),
+            "waiting": sum(t.role == "waiting" for t in ts)}
+
+
+def role_summary(counts: Mapping[str, int]) -> str:
+    """One line from `role_counts`: '5 of 14 fitted targets inside; floors met apart: 2 of 2; waiting: 1'."""
+    return (f"{counts['fitted_inside']} of {counts['fitted']} fitted targets inside; floors met apart: "
+            f"{counts['floors_met']} of {counts['floors']}; waiting for a model quantity: {counts['waiting']}")

@@ -50,7 +50,7 @@ def calibrate(
     from narcoflow.calibration.calibrate import calibrate as run_calibration
     from narcoflow.calibration.calibrate import intervals, predictive_check, store_check
     from narcoflow.calibration.calibrate import write_scenario as write_calibrated
-    from narcoflow.calibration.targets import load_targets
+    from narcoflow.calibration.targets import load_targets, role_counts, role_summary
     from narcoflow.errors import NarcoflowError
     from narcoflow.scenario import load
 
@@ -99,8 +99,12 @@ def calibrate(
         con.print(intervals(post).to_string(index=False), markup=False, soft_wrap=True)
         ppc = predictive_check(sc, tg, post, draws=draws, scale=scale, years=years, seed=seed or 0)
         store_check(out, cid, ppc)
-        con.print(ppc[["target", "observed", "predicted_median", "predicted_low", "predicted_high",
+        con.print(ppc[["target", "role", "observed", "predicted_median", "predicted_low", "predicted_high",
                        "inside", "unreachable"]].to_string(index=False), markup=False, soft_wrap=True)
+        con.print(role_summary(role_counts(tg, dict(zip(ppc["target"], ppc["inside"], strict=True)))),
+                  markup=False, soft_wrap=True)
+        for t in tg.of_role("waiting"):
+            con.print(f"not compared: {t.name} (waiting: {t.waiting})", markup=False, soft_wrap=True)
         for msg in ppc.loc[ppc["unreachable"], "message"]:
             console(stderr=True).print(f"WARNING: {msg}", style="yellow", markup=False, soft_wrap=True)
         dest = write_scenario or out.with_name(f"{out.stem}-{cid}.scenario.yaml")

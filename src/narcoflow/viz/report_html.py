@@ -299,17 +299,24 @@ def calibration_section(data: ReportData, figs: dict[str, go.Figure]) -> str:
                                                      "ess": "{:.1f}"})]
     check = cal["check"]
     if check is not None:
-        cols = ["target", "observed", "unit", "years", "predicted_median", "predicted_low", "predicted_high",
+        cols = ["target", "role", "observed", "unit", "years", "predicted_median", "predicted_low", "predicted_high",
                 "inside", "unreachable", "reliability", "source"]
         shown = check[[c for c in cols if c in check.columns]].copy()
         for c in ("inside", "unreachable"):
             shown[c] = shown[c].map({True: "yes", False: "no"})
-        n_in, n_un = int(check["inside"].sum()), int(check["unreachable"].sum())
+        n_un = int(check["unreachable"].sum())
+        fitted = check[check["role"] != "floor"] if "role" in check.columns else check
+        floors = check[check["role"] == "floor"] if "role" in check.columns else check.iloc[:0]
+        reached = (f"{int(fitted['inside'].sum())} of {len(fitted)} fitted targets are reached (median "
+                   "within one tolerance of the band)")
+        if len(floors):
+            reached += (f"; floors, reported apart (lower bounds any run is expected to meet): "
+                        f"{int(floors['inside'].sum())} of {len(floors)} met")
         out += [f"<h3 id='check'>Posterior predictive check</h3><p class='caption'>{int(check['draws'].iloc[0])}"
                 " runs at weighted draws from the posterior, against every target: the observed band (shaded) "
                 "and the predicted median with its 90 % interval, each divided by the target's reference "
                 "value so that targets in different units share one axis (log scale). "
-                f"{n_in} of {len(check)} targets are reached (median within one tolerance of the band); "
+                f"{reached}; "
                 f"{n_un} are unreachable (the whole predictive interval lies more than one tolerance "
                 "outside).</p>"]
         if "ppc" in figs:
