@@ -291,9 +291,9 @@ def test_corrupt_and_full_are_not_called_busy(db, tmp_path):
     with pytest.raises(StoreError) as err:
         store.list_runs(corrupt)
     assert "busy" not in str(err.value)
-    full = store._store_error(duckdb.IOException("Could not write file: No space left on device"), db)
+    full = store.store_error(duckdb.IOException("Could not write file: No space left on device"), db)
     assert "disk is full" in str(full) and "busy" not in str(full)
-    busy = store._store_error(duckdb.IOException('Could not set lock on file "x": Conflicting lock'), db)
+    busy = store.store_error(duckdb.IOException('Could not set lock on file "x": Conflicting lock'), db)
     assert "busy" in str(busy)
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from narcoflow.errors import NarcoflowError, StoreError
 from narcoflow.results import store
+from narcoflow.results.database import connect
 
 _COMPARISON_COLUMNS = ("experiment_id", "policy", "metric", "mean", "ci_low", "ci_high",
                        "effect_vs_baseline", "effect_ci_low", "effect_ci_high", "replications")
@@ -67,7 +68,7 @@ def _match(ident: str, ids: list[str]) -> list[str]:
 
 def _experiment(path: Path, ident: str) -> tuple[str, pd.DataFrame, list[str]] | None:
     """(experiment id, its comparisons, its run ids best first) if ``ident`` names one."""
-    with store._connect(path, read_only=True) as con:
+    with connect(path, read_only=True) as con:
         tables = _tables(con)
         if "comparisons" not in tables or not {"experiment_id", "policy", "metric"} <= tables["comparisons"]:
             return None
@@ -137,7 +138,7 @@ def _calibration(path: Path, ident: str) -> dict[str, Any] | None:
     from narcoflow.calibration.outputs import intervals
     from narcoflow.calibration.storage import load_calibration
 
-    with store._connect(path, read_only=True) as con:
+    with connect(path, read_only=True) as con:
         tables = _tables(con)
         if "calibrations" not in tables:
             return None

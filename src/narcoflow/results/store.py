@@ -3,7 +3,8 @@
 Run ids are deterministic (`narcoflow.results.results.run_id_for`), so saving the same run
 again replaces its rows instead of duplicating them. Every failure raises `StoreError` with
 the path and what to do; an existing file is never deleted, and a file that is not a DuckDB
-database is never opened by DuckDB. Reads open the database read-only.
+database is never opened by DuckDB (`narcoflow.results.database`). Reads open the database
+read-only.
 
 Examples
 --------
@@ -14,29 +15,32 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import json
 import os
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 import pandas as pd
 
 from narcoflow.errors import StoreError, printable
 from narcoflow.outputs import OutputError, check_output, replacing
+from narcoflow.results.database import (  # noqa: F401  (BUSY_TIMEOUT and retry_busy: re-exported)
+    BUSY_TIMEOUT,
+    check_is_duckdb,
+    connect,
+    is_busy,
+    is_corrupt,
+    is_disk_full,
+    retry_busy,
+    store_error,
+)
 from narcoflow.results.results import METRIC_COLUMNS, Results
 from narcoflow.settings import DEFAULT_DB
 
-#: Seconds a write waits for another process to release the database (as experiments do).
-BUSY_TIMEOUT = 60.0
 #: Largest seed a run may have: seeds are stored as signed 64-bit integers.
 MAX_SEED = 2**63 - 1
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -64,109 +68,9 @@ CREATE TABLE IF NOT EXISTS metrics (
 _RUN_COLUMNS = ("run_id", "scenario", "seed", "scale", "start", "steps", "version",
                 "created_at", "parameters")
 _STRING_COLUMNS = ("metric", "drug", "region", "channel")
-_DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file
 
 
-# ---------------------------------------------------------------------------- connections
-def _check_is_duckdb(path: Path, *, writing: bool) -> None:
-    """Raise unless ``path`` (which exists) starts like a DuckDB database file."""
-    hint = " Choose another file name (for example narcoflow.duckdb)." if writing else ""
-    if path.is_dir():
-        raise StoreError(f"{path} is a directory, not a results database file.{hint}")
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(12)
-    except OSError as exc:
-        raise StoreError(f"Cannot read {path} ({exc.strerror}).") from None
-    if head[8:12] != _DUCKDB_MAGIC:
-        raise StoreError(f"{path} exists but is not a DuckDB database; it was left "
-                         f"untouched.{hint}")
-
-
-def is_busy(exc: BaseException) -> bool:
-    """Whether ``exc`` says that another process holds the database's lock."""
-    text = str(exc).lower()
-    return "is busy" in text or "could not set lock" in text or "conflicting lock" in text
-
-
-def _is_disk_full(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return (getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
-            or "no space left" in text or "disk quota" in text or "disk is full" in text)
-
-
-def _is_corrupt(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return any(word in text for word in (
-        "corrupt", "not a valid duckdb", "checksum", "serialization error", "failed to read",
-        "could not read enough bytes", "invalid database", "the file is not a valid"))
-
-
-def _store_error(exc: BaseException, path: Path, *, doing: str = "use") -> StoreError:
-    shown = printable(str(path))
-    msg = printable(str(exc))
-    if is_busy(exc):
-        return StoreError(f"The database {shown} is busy: another process (another narcoflow "
-                          "run, a notebook or the duckdb shell) has it open. Close that "
-                          "process or choose another file, then try again.")
-    if _is_disk_full(exc):
-        return StoreError(f"Cannot {doing} the results database {shown}: the disk is full. Free "
-                          "some space or choose another file; the runs stored before are intact.")
-    if _is_corrupt(exc):
-        return StoreError(f"The results database {shown} is damaged (not a complete DuckDB "
-                          f"database: {msg}). It was left untouched; save to another file, or "
-                          "restore it from a copy.")
-    if "different configuration" in msg:
-        return StoreError(f"The database {shown} is already open in this process with other "
-                          "settings; close that connection first.")
-    return StoreError(f"Cannot {doing} the results database {shown}: {msg}")
-
-
-def retry_busy(fn: Callable[[], T], path: str | os.PathLike, *, timeout: float | None = None,
-               busy_error: Callable[[Path], StoreError] | None = None) -> T:
-    """Call ``fn`` until it does not fail because ``path`` is locked by another process, for up
-    to ``timeout`` seconds (default `BUSY_TIMEOUT`), then raise ``busy_error(path)``."""
-    path = Path(path)
-    timeout = BUSY_TIMEOUT if timeout is None else timeout
-    deadline = time.monotonic() + timeout
-    delay = 0.02 + (os.getpid() % 10) * 0.003  # processes do not retry in lock step
-    while True:
-        try:
-            return fn()
-        except (StoreError, duckdb.Error) as exc:
-            if not is_busy(exc):
-                if isinstance(exc, duckdb.Error):
-                    raise _store_error(exc, path) from None
-                raise
-            if time.monotonic() + delay > deadline:
-                if busy_error is not None:
-                    raise busy_error(path) from None
-                raise StoreError(f"The database {printable(str(path))} is busy: another process "
-                                 "(another narcoflow run, a notebook or the duckdb shell) has kept "
-                                 f"it open for more than {timeout:g} s. Close that process or "
-                                 "choose another file, then try again.") from None
-        time.sleep(delay)
-        delay = min(delay * 1.6, 0.5)
-
-
-@contextmanager
-def _connect(path: str | os.PathLike, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-    path = Path(path)
-    if read_only and not path.exists():
-        raise StoreError(f"No results database at {path}. Create one with "
-                         f"`narcoflow run SCENARIO --out {path}`, or pass the right --db file.")
-    if path.exists():
-        _check_is_duckdb(path, writing=not read_only)
-    try:
-        con = duckdb.connect(str(path), read_only=read_only)
-    except (duckdb.Error, OSError) as exc:
-        raise _store_error(exc, path) from None
-    try:
-        yield con
-    finally:
-        con.close()
-
-
+# ---------------------------------------------------------------------------- checks
 def _require_tables(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     names = {r[0] for r in con.sql(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
@@ -223,14 +127,14 @@ def check_writable(path: str | os.PathLike = DEFAULT_DB) -> None:
     if not parent.is_dir():
         raise StoreError(f"Cannot save results to {path}: {parent} is not a directory.")
     if path.exists():
-        _check_is_duckdb(path, writing=True)
+        check_is_duckdb(path, writing=True)
         if not os.access(path, os.W_OK):
             raise StoreError(f"Cannot save results to {path}: the file is not writable.")
-        with _connect(path, read_only=False) as con:
+        with connect(path, read_only=False) as con:
             try:
                 _check_schema(con, path)
             except duckdb.Error as exc:
-                raise _store_error(exc, path) from None
+                raise store_error(exc, path) from None
         return
     try:
         with tempfile.NamedTemporaryFile(dir=parent, prefix=".narcoflow-", suffix=".tmp"):
@@ -298,7 +202,7 @@ def save(results: Results, path: str | os.PathLike = DEFAULT_DB) -> str:
     if created_file:
         check_writable(path)
     try:
-        with _connect(path, read_only=False) as con:
+        with connect(path, read_only=False) as con:
             try:
                 _check_schema(con, path)
                 con.execute("BEGIN TRANSACTION")
@@ -315,8 +219,8 @@ def save(results: Results, path: str | os.PathLike = DEFAULT_DB) -> str:
                 except duckdb.Error:
                     pass  # the failed commit already ended the transaction: report its cause
                 if isinstance(exc, duckdb.Error | OSError) and (
-                        is_busy(exc) or _is_disk_full(exc) or _is_corrupt(exc)):
-                    raise _store_error(exc, path, doing="save to") from None
+                        is_busy(exc) or is_disk_full(exc) or is_corrupt(exc)):
+                    raise store_error(exc, path, doing="save to") from None
                 raise StoreError(f"Could not save run {run_id} to {printable(str(path))}: "
                                  f"{printable(str(exc))}") from None
     except StoreError:
@@ -389,7 +293,7 @@ def list_runs(path: str | os.PathLike = DEFAULT_DB) -> pd.DataFrame:
         Columns ``run_id, scenario, seed, scale, start, steps, version, created_at, rows``.
     """
     path = Path(path)
-    with _connect(path, read_only=True) as con:
+    with connect(path, read_only=True) as con:
         _require_tables(con, path)
         return con.sql("""
             SELECT r.run_id, r.scenario, r.seed, r.scale, r.start, r.steps, r.version,
@@ -406,7 +310,7 @@ def load_run(path: str | os.PathLike, run_id: str) -> dict[str, Any]:
     ``run_id`` may be a unique prefix of the stored id.
     """
     path = Path(path)
-    with _connect(path, read_only=True) as con:
+    with connect(path, read_only=True) as con:
         rid = _resolve_run_id(con, path, run_id)
         cur = con.execute(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE run_id = ?", [rid])
         values = cur.fetchone()
@@ -425,7 +329,7 @@ def _normalize(df: pd.DataFrame) -> pd.DataFrame:
 def load_metrics(path: str | os.PathLike, run_id: str) -> pd.DataFrame:
     """The metrics of one run, with the columns, dtypes and row order of ``Results.metrics``."""
     path = Path(path)
-    with _connect(path, read_only=True) as con:
+    with connect(path, read_only=True) as con:
         rid = _resolve_run_id(con, path, run_id)
         df = con.sql(f"SELECT {', '.join(METRIC_COLUMNS)} FROM metrics WHERE run_id = $rid",
                      params={"rid": rid}).df()
