@@ -2,236 +2,62 @@
 
 Run it with ``narcoflow dashboard`` or ``solara run narcoflow.app.dashboard``. All state lives in
 the components (``solara.use_state``), so every browser tab has its own; runs go to the DuckDB
-file named by ``NARCOFLOW_DASHBOARD_DB`` (set by ``narcoflow dashboard --db``). Every database
-access of the server goes through one lock: DuckDB refuses a read-only and a read-write
-connection to the same file in one process, and tabs run in threads of one process.
+file named by ``NARCOFLOW_DASHBOARD_DB`` (set by ``narcoflow dashboard --db``). This module holds
+the Solara components; what the page may open, accept and store is `narcoflow.app.backend`
+(every database access under one lock), how it shows numbers and tables `narcoflow.app.display`.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
 import solara
 import solara.lab
 
-from narcoflow.errors import NarcoflowError, ScenarioError, printable
-from narcoflow.experiments.levers import BASELINE, apply_levers, apply_policy, describe_levers
+from narcoflow.app.backend import (
+    DB_ENV,
+    DB_LOCK,
+    SCENARIOS_ENV,
+    db_path,
+    looks_like_scenario,
+    open_scenario,
+    open_scenario_message,
+    parse_inputs,
+    run_and_save,
+    scenario_choices,
+    scenario_folder,
+    stored_metrics,
+    stored_runs,
+)
+from narcoflow.app.display import (
+    COMPILING,
+    RUN_COLUMNS,
+    STARTING,
+    TABLE_CSS,
+    format_cell,
+    progress_text,
+    run_label,
+    runs_table,
+    table_html,
+)
+from narcoflow.errors import NarcoflowError
+from narcoflow.experiments.levers import BASELINE, describe_levers
 from narcoflow.results import store
-from narcoflow.scenario import builtin_names, load
-from narcoflow.settings import SCALE, SEED, YEARS
+from narcoflow.scenario import load
 
-DB_ENV = "NARCOFLOW_DASHBOARD_DB"
-#: The one folder scenario files may be opened from (``narcoflow dashboard --scenarios``);
-#: default: the database's folder.
-SCENARIOS_ENV = "NARCOFLOW_DASHBOARD_SCENARIOS"
-_DB_LOCK = threading.RLock()  # one database user at a time across tabs (see the module docstring)
-
-
-def db_path() -> Path:
-    return Path(os.environ.get(DB_ENV, store.DEFAULT_DB))
-
-
-def scenario_folder(db: Path | None = None) -> Path:
-    """The folder the page may open scenario files from: ``NARCOFLOW_DASHBOARD_SCENARIOS`` if
-    set, else the database's folder. Nothing outside it (and no built-in base) is ever read."""
-    folder = os.environ.get(SCENARIOS_ENV)
-    return Path(folder).resolve() if folder else Path(db or db_path()).resolve().parent
-
-
-def scenario_choices(db: Path | None = None, extra: tuple[str, ...] = ()) -> dict[str, str]:
-    """Scenarios the page offers, label -> name or path: the built-in ones, the calibrated
-    scenario files next to the database (``*.scenario.yaml``, what ``narcoflow calibrate``
-    writes) and any files the user opened in this page (``extra``)."""
-    choices = {name: name for name in builtin_names()}
-    folder = scenario_folder(db)
-    files = sorted(folder.glob("*.scenario.yaml")) if folder.is_dir() else []
-    for path in [*files, *(Path(e) for e in extra)]:
-        choices.setdefault(path.name, str(path))
-    return choices
-
-
-def open_scenario(path: str, folder: Path | None = None) -> str:
-    """Check a scenario file the user typed; returns its resolved path.
-
-    Only ``.yaml``/``.yml`` files inside `scenario_folder` (``folder``) are opened, and their
-    ``base:`` files must be built-in scenarios or lie in that folder too. A file that is missing,
-    unreadable, outside the folder or not a scenario (no ``name`` or ``base`` at the top) gets
-    one and the same answer, which shows nothing of its content; a scenario file of the folder
-    that does not validate gets the usual problems (file, field, allowed range).
-    """
-    text = path.strip()
-    if not text:
-        raise ValueError("Type the path of a scenario YAML file.")
-    folder = (folder or scenario_folder()).resolve()
-    refusal = ScenarioError(
-        f"Cannot open {printable(text)[:200]}: the dashboard opens the built-in scenarios and "
-        f"scenario files (.yaml) in {printable(str(folder))} only.")
-    try:
-        target = Path(text).expanduser()
-        target = (target if target.is_absolute() else folder / target).resolve()
-        ok = (target.is_relative_to(folder) and target.suffix.lower() in (".yaml", ".yml")
-              and target.is_file() and looks_like_scenario(target))
-    except (OSError, ValueError, RuntimeError):
-        ok = False
-    if not ok:
-        raise refusal
-    load(target, root=folder)
-    return str(target)
-
-
-def looks_like_scenario(path: Path) -> bool:
-    """Whether ``path`` parses as a YAML mapping with ``name`` or ``base`` at its top level
-    (read with the loader's limits; False on any problem)."""
-    from narcoflow.scenario.loader import _read_file, _read_yaml_text
-
-    try:
-        data = _read_yaml_text(_read_file(path, "file"), "file")
-    except (NarcoflowError, OSError, ValueError):
-        return False
-    return "name" in data or "base" in data
-
-
-def open_scenario_message(path: str, folder: Path | None = None) -> str:
-    """What the page shows after the user typed ``path``: the error text, or "" if it opened."""
-    try:
-        open_scenario(path, folder)
-    except (NarcoflowError, ValueError) as exc:
-        return str(exc)
-    return ""
-
-
-def parse_inputs(scale: str, years: str, seed: str) -> tuple[float, float, int]:
-    """Validate the run inputs (ranges from `narcoflow.settings`); raises ValueError with a message
-    for the page."""
-    try:
-        s = float(scale)
-    except ValueError:
-        raise ValueError(f"Scale {scale!r} is not a number.") from None
-    SCALE.check(s, "Scale")
-    try:
-        y = float(years)
-    except ValueError:
-        raise ValueError(f"Years {years!r} is not a number.") from None
-    YEARS.check(y, "Years")
-    try:
-        sd = int(seed)
-    except ValueError:
-        raise ValueError(f"Seed {seed!r} is not an integer.") from None
-    SEED.check(sd, "Seed")
-    return s, y, sd
-
-
-def run_and_save(scenario_name: str, policy: str, levers: dict[str, float], scale: float,
-                 years: float, seed: int, progress=None, db: Path | None = None) -> str:
-    """Run the scenario with the policy and lever values, save it, return the run id."""
-    from narcoflow.engine import Simulation
-
-    sc = load(scenario_name)
-    if policy != BASELINE:
-        sc = apply_policy(sc, policy)
-    if levers:
-        sc = apply_levers(sc, levers, policy="dashboard")
-    res = Simulation(sc, seed=seed, scale=scale, years=years).run(progress=progress).results
-    with _DB_LOCK:
-        return store.save(res, db or db_path())
-
-
-def _runs():
-    try:
-        with _DB_LOCK:
-            return store.list_runs(db_path())
-    except Exception:  # noqa: BLE001 - no database yet
-        return None
-
-
-def _metrics(run_id: str):
-    with _DB_LOCK:
-        return store.load_metrics(db_path(), run_id)
-
-
-def format_cell(value) -> str:
-    """A table cell as the page shows it: thousands separators, no trailing ``.0``, 3 significant
-    digits below 1, ``-`` for a missing value; text and dates unchanged."""
-    import math
-    import numbers
-
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, bool) or not isinstance(value, numbers.Number):
-        return str(value)
-    v = float(value)
-    if v == int(v) and abs(v) < 1e15:
-        return f"{int(v):,}"
-    a = abs(v)
-    if a >= 100:
-        return f"{v:,.0f}"
-    if a >= 1:
-        return f"{v:,.2f}"
-    return f"{v:.3g}"
-
-
-#: Style of the page's tables: as wide as the page at most, scrolled sideways when wider.
-TABLE_CSS = ("<style>.nf-table{max-width:100%;overflow-x:auto;max-height:28em;overflow-y:auto}"
-             ".nf-table table{border-collapse:collapse;font-size:0.9em}"
-             ".nf-table th,.nf-table td{padding:2px 10px;border-bottom:1px solid #ddd;white-space:nowrap}"
-             ".nf-table td.num{text-align:right}.nf-table th{text-align:left;position:sticky;top:0;"
-             "background:#fafafa}</style>")
-
-
-def table_html(df) -> str:
-    """``df`` as an HTML table for the page: no index column, numbers formatted (`format_cell`)."""
-    import html
-    import numbers
-
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    rows = []
-    for rec in df.itertuples(index=False):
-        cells = "".join(
-            f"<td class='num'>{html.escape(format_cell(v))}</td>"
-            if isinstance(v, numbers.Number) and not isinstance(v, bool)
-            else f"<td>{html.escape(format_cell(v))}</td>" for v in rec)
-        rows.append(f"<tr>{cells}</tr>")
-    return (f"{TABLE_CSS}<div class='nf-table'><table><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table></div>")
+#: The page's rules (`narcoflow.app.backend`) and presentation (`narcoflow.app.display`) are
+#: re-exported: tests, the server and scripts import them from here.
+__all__ = ["COMPILING", "DB_ENV", "DB_LOCK", "RUN_COLUMNS", "SCENARIOS_ENV", "STARTING", "TABLE_CSS",
+           "CompareRuns", "Downloads", "LeverSliders", "Page", "RunFigures", "Table", "db_path",
+           "format_cell", "looks_like_scenario", "open_scenario", "open_scenario_message", "parse_inputs",
+           "progress_text", "run_and_save", "run_label", "runs_table", "scenario_choices", "scenario_folder",
+           "stored_metrics", "stored_runs", "table_html"]
 
 
 @solara.component
 def Table(df):
     solara.HTML(tag="div", unsafe_innerHTML=table_html(df))
-
-
-#: Columns of the stored-runs table (the parameters JSON is left out).
-RUN_COLUMNS = ("run_id", "scenario", "seed", "scale", "start", "steps", "created_at", "rows")
-
-
-def runs_table(runs):
-    """The stored runs as the page lists them: a few columns, dates without a time of day."""
-    df = runs[[c for c in RUN_COLUMNS if c in runs.columns]].copy()
-    if "start" in df:
-        df["start"] = [str(getattr(v, "date", lambda v=v: v)()) for v in df["start"]]
-    if "created_at" in df:
-        df["created_at"] = [f"{v:%Y-%m-%d %H:%M}" for v in df["created_at"]]
-        df = df.rename(columns={"created_at": "created (UTC)"})
-    return df
-
-
-STARTING = "Starting: loading the scenario and building the population..."
-COMPILING = ("Starting: compiling the engine's kernels (first run only, about 40 s), then building "
-             "the population...")
-
-
-def progress_text(done: int, total: int) -> str:
-    """What the page says while a run goes on: weeks done, or saving once the last week is done."""
-    if done >= total:
-        return "Saving the run..."
-    return f"Running: {int(100 * done / total)} % (week {done} of {total})"
-
-
-def run_label(row) -> str:
-    """How a stored run is named in lists and table columns: id prefix, seed and scale."""
-    return f"{row['run_id'][:10]} (seed {row['seed']}, scale {row['scale']:g}, {row['steps']} weeks)"
 
 
 @solara.component
@@ -256,7 +82,7 @@ def RunFigures(run_id: str):
     from narcoflow.viz.runs import outcomes_side_by_side
 
     def build():  # once per run shown, not on every re-render (a running tab re-renders each week)
-        with _DB_LOCK:
+        with DB_LOCK:
             data = load_report_data(db_path(), run_id)
         return outcomes_side_by_side({"value": data.metrics}), build_figures(data)
 
@@ -278,7 +104,7 @@ def CompareRuns(runs):
     picked, set_picked = solara.use_state(None)
     quantity, set_quantity = solara.use_state("users")
     chosen = [c for c in (picked if picked is not None else list(labels)[:2]) if c in labels]
-    frames = solara.use_memo(lambda: {c: _metrics(labels[c]) for c in chosen}, [tuple(chosen)])
+    frames = solara.use_memo(lambda: {c: stored_metrics(labels[c]) for c in chosen}, [tuple(chosen)])
     table = solara.use_memo(lambda: outcomes_side_by_side(frames) if frames else None, [frames])
     figure = solara.use_memo(lambda: overlay_figure(frames, quantity) if frames else None, [frames, quantity])
     with solara.Column(style={"width": "100%"}):
@@ -296,12 +122,12 @@ def CompareRuns(runs):
 @solara.component
 def Downloads(run_id: str):
     def csv_bytes():
-        return _metrics(run_id).to_csv(index=False).encode()
+        return stored_metrics(run_id).to_csv(index=False).encode()
 
     def parquet_bytes():
         import tempfile
 
-        with tempfile.TemporaryDirectory(prefix="dash-") as d, _DB_LOCK:
+        with tempfile.TemporaryDirectory(prefix="dash-") as d, DB_LOCK:
             out = store.export_parquet(db_path(), run_id, Path(d) / "m.parquet")
             return Path(out).read_bytes()
 
@@ -416,7 +242,7 @@ def Page():
         pct, text = progress
         solara.Text(text)
         solara.ProgressLinear(value=True if pct is None else pct)  # True: under way, no percent yet
-    runs = solara.use_memo(_runs, [refresh])
+    runs = solara.use_memo(stored_runs, [refresh])
     if runs is None or not len(runs):
         solara.Info("No stored run yet: set the inputs and press Run.")
         return
