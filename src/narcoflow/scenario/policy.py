@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from narcoflow.scenario.values import Frozen
+from narcoflow.scenario.values import Frozen, bare_number
 
 
 @dataclass(frozen=True)
@@ -105,11 +105,7 @@ class LeverSetting(Frozen):
     @model_validator(mode="before")
     @classmethod
     def _from_number(cls, data: Any) -> Any:
-        if isinstance(data, bool):
-            raise ValueError("expected a number or {value, start, end, regions}, got a boolean")
-        if isinstance(data, int | float):
-            return {"value": data}
-        return data
+        return bare_number(data, "value, start, end, regions")
 
     @model_validator(mode="after")
     def _check(self) -> LeverSetting:

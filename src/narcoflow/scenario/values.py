@@ -69,6 +69,16 @@ def Int(lo: int, hi: int):  # noqa: N802 - a type factory
     return Annotated[int, BeforeValidator(whole), Field(ge=lo, le=hi)]
 
 
+def bare_number(data: Any, fields: str) -> Any:
+    """In a scenario file a bare number means ``{value: <number>}``; a boolean is refused
+    (``fields`` names the mapping's keys in the message)."""
+    if isinstance(data, bool):
+        raise ValueError(f"expected a number or {{{fields}}}, got a boolean")
+    if isinstance(data, int | float):
+        return {"value": data}
+    return data
+
+
 class Param(Frozen):
     """A number with its uncertainty range and its source.
 
@@ -84,11 +94,7 @@ class Param(Frozen):
     @model_validator(mode="before")
     @classmethod
     def _from_number(cls, data: Any) -> Any:
-        if isinstance(data, bool):
-            raise ValueError("expected a number or {value, range, source}, got a boolean")
-        if isinstance(data, int | float):
-            return {"value": data}
-        return data
+        return bare_number(data, "value, range, source")
 
     @model_validator(mode="after")
     def _value_in_range(self) -> Param:
