@@ -195,6 +195,7 @@ def flag_cases(tmp: Path) -> dict:
     (base / "folder").mkdir()
     fifo = base / "fifo"
     os.mkfifo(fifo)
+    (base / "runs.parquet").symlink_to(db)  # the database under a Parquet name
     foreign = base / "foreign.duckdb"
     import duckdb
 
@@ -205,7 +206,7 @@ def flag_cases(tmp: Path) -> dict:
     corrupt.write_bytes(db.read_bytes()[: 5000])
     policy = base / "policy.yaml"
     policy.write_text("p:\n  levers:\n    crackdown: {value: 2, start: 2011-02-30}\n")
-    targets = base / "targets.csv"
+    targets = base / "targets.yaml"
     targets.write_bytes("metric,value\nusers,caf\xe9\n".encode("latin-1"))
     sc = ["north-korea-2011", "--years", "0.1", "--scale", "0.0005"]
     cases = [
@@ -227,12 +228,16 @@ def flag_cases(tmp: Path) -> dict:
         ["run", *sc[:1], "--scale", "inf", "--out", str(db)],
         ["show", "zzz", "--db", str(corrupt)],
         ["runs", "--db", str(foreign)],
-        ["compare", "north-korea-2011", "--dask", "not an address", "--years", "0.1",
+        ["compare", "north-korea-2011", "--policy", "baseline", "--dask", "not an address", "--years", "0.1",
          "--scale", "0.0005", "--out", str(base / "x.duckdb")],
-        ["compare", "north-korea-2011", "--policy-file", str(policy), "--years", "0.1",
+        ["compare", "north-korea-2011", "--policy", "p", "--policy-file", str(policy), "--years", "0.1",
          "--scale", "0.0005", "--out", str(base / "x.duckdb")],
-        ["calibrate", "north-korea-2011", "--years", "inf", "--out", str(base / "c.duckdb")],
+        ["calibrate", "north-korea-2011", "--targets", "north-korea-2011", "--years", "inf",
+         "--out", str(base / "c.duckdb")],
         ["calibrate", "north-korea-2011", "--targets", str(targets), "--out", str(base / "c.duckdb")],
+        ["export", run_id, "--db", str(db), "--out", str(base / "runs.parquet"), "--force"],
+        ["run", *sc, "--out", str(base / "sub" / "x.duckdb")],
+        ["show", run_id, "--db", str(fifo)],
         ["validate", str(base / "folder")],
         ["validate", str(fifo)],
     ]
@@ -251,6 +256,10 @@ def flag_cases(tmp: Path) -> dict:
             print(f"[destroyed] {' '.join(args)}: {changed}")
         if res.exit_code not in (0, 2):
             print(f"[exit {res.exit_code}] {' '.join(args)}: {res.output[-300:]}")
+        if "Missing option" in res.output or "No such option" in res.output:
+            print(f"[case never reached the code] {' '.join(args)}: {res.output[-200:]}")
+        if os.environ.get("FUZZ_VERBOSE"):
+            print(f"  {' '.join(args)[:80]} -> {res.exit_code}: {res.output.strip()[-160:]!r}")
     return counts
 
 

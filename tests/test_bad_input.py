@@ -250,6 +250,10 @@ def test_outputs_never_replace_a_device_a_pipe_or_a_directory(db, tmp_path):
     assert fifo.exists() and not fifo.is_file() and (tmp_path / "dir.parquet").is_dir()
     with pytest.raises(OutputError, match="not a regular file"):
         check_output("/dev/null", kind="html", force=True)
+    with pytest.raises(StoreError, match="not a regular file"):  # opening a fifo would block
+        store.check_writable(fifo)
+    with pytest.raises(StoreError, match="not a regular file"):
+        store.list_runs(fifo)
 
 
 def test_a_failed_write_leaves_the_old_file(tmp_path):

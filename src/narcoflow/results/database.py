@@ -31,6 +31,9 @@ def check_is_duckdb(path: Path, *, writing: bool) -> None:
     hint = " Choose another file name (for example narcoflow.duckdb)." if writing else ""
     if path.is_dir():
         raise StoreError(f"{path} is a directory, not a results database file.{hint}")
+    if not path.is_file():  # a pipe or a device: opening it could block or read forever
+        raise StoreError(f"{printable(str(path))} is not a regular file (a device, a pipe or a "
+                         f"socket), not a results database file; it was left untouched.{hint}")
     try:
         with path.open("rb") as fh:
             head = fh.read(12)

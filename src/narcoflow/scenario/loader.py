@@ -279,7 +279,7 @@ def format_validation_error(exc: ValidationError, raw: dict, label: str) -> list
         hide = value is None or err["type"] == "missing" or not loc or isinstance(value, dict | list)
         shown = "" if hide else f" (value: {_short(value)})"
         if not loc:  # cross-field checks: one line per problem
-            lines += [f"{label}: {part}" for part in msg.split("; ")]
+            lines += [f"{label}: {part}" for part in msg.split("\n")]
             continue
         lines.append(f"{label}: field '{field}'{shown}: {msg}")
     if len(lines) > MAX_PROBLEMS:

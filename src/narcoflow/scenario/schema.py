@@ -377,5 +377,5 @@ class Scenario(Frozen):
         if missing:
             problems.append(f"enforcement.agency misses roles {missing}")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
