@@ -43,7 +43,13 @@ _NONE = np.empty(0, dtype=np.int64)
 class ArrestRequests:
     """Actor slots to arrest this week, requested by one process and carried out by another
     (``sim.arrest_requests``): `BorderSmuggling` adds the smugglers caught at a crossing,
-    `Enforcement` takes them (those still active) with its own arrests, and exposes their ties."""
+    `Enforcement` takes them (those still active) with its own arrests, and exposes their ties.
+
+    >>> requests = ArrestRequests()
+    >>> requests.add(np.array([7, 3]))
+    >>> requests.take().tolist(), requests.take().tolist()
+    ([7, 3], [])
+    """
 
     def __init__(self):
         self.slots = _NONE
