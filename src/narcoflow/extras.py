@@ -20,8 +20,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "solara": ("dashboard", "the dashboard (`narcoflow dashboard`)"),
     "anywidget": ("dashboard", "the dashboard (`narcoflow dashboard`)"),
     "pyabc": ("calibration", "calibration (`narcoflow calibrate`)"),
-    "dask_jobqueue": ("cluster", "Dask workers as SLURM/PBS jobs (dask-jobqueue)"),
-    "kaleido": ("images", "static images (`narcoflow report --format png|svg`)"),
+    "dask_jobqueue": ("cluster", "running Dask workers as SLURM/PBS jobs"),
+    "kaleido": ("images", "writing static images (`narcoflow report --format png|svg`)"),
 }
 
 
