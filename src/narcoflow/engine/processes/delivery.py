@@ -82,17 +82,17 @@ def _tied(slots, supplier):
 
 
 @njit(cache=True)
-def _week(state, a, roles, on_the_way, p):
+def _week(state, a, roles, on_the_way, params):
     """The upper chain's week: wholesalers' needs, deliverers' buying from their producers, then
     lots from deliverers to wholesalers pro rata to need; a wholesaler served less than half its
-    need leaves its deliverer with ``p.rewire_prob``. ``roles``: the (seller, wholesaler, producer)
+    need leaves its deliverer with ``params.rewire_prob``. ``roles``: the (seller, wholesaler, producer)
     slots; ``on_the_way[slot]``: grams in transit to each wholesaler. Returns the producers' moves
     (producer, deliverer, grams per drug: the flow log's) and the lots (deliverer, wholesaler,
     drug, grams, pure grams), whose product has left the deliverers' stocks."""
     sellers, wholesalers, producers = roles
     supplier, stock, pure, sell_ema = a.supplier, a.stock, a.pure, a.sell_ema
     export_ema = a.export_ema
-    cover, rewire_prob = p.cover, p.rewire_prob
+    cover, rewire_prob = params.cover, params.rewire_prob
     cap, n_drugs = stock.shape
     # Wholesalers' needs: target cover x (their sellers' demand + their exports) - held - on the way.
     demand = _supplier_totals(sellers, supplier, a.demand_ema, cap)
@@ -112,18 +112,18 @@ def _week(state, a, roles, on_the_way, p):
     tied = _tied(producers, supplier)
     n_p = len(tied)
     offered = np.zeros(cap)
-    for p_ in tied:
-        offered[supplier[p_]] += held_d[p_]
+    for p in tied:
+        offered[supplier[p]] += held_d[p]
     frac = np.empty(n_p)
     d_of_p = np.empty(n_p, dtype=np.int64)
     for j in range(n_p):
-        p_ = tied[j]
-        dl = supplier[p_]
+        p = tied[j]
+        dl = supplier[p]
         d_of_p[j] = dl
         o = offered[dl]
         frac[j] = min(1.0, max(0.0, need_d[dl] - held_d[dl]) / o) if o > 0 else 0.0
-        if held_d[p_] > 0:  # sell-through memory of the producers with product (S7)
-            sell_ema[p_] = 0.9 * sell_ema[p_] + 0.1 * frac[j]
+        if held_d[p] > 0:  # sell-through memory of the producers with product (S7)
+            sell_ema[p] = 0.9 * sell_ema[p] + 0.1 * frac[j]
     moved = move_stock(tied, d_of_p, frac, stock, pure)
     # Deliverers ship to their wholesalers pro rata to need.
     held_d = row_totals(stock)
