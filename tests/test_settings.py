@@ -21,7 +21,7 @@ def test_bounds_and_types_accepted():
     check_run_settings(seed=0, scale=1, years=100)
     check_run_settings(seed=np.int64(3), scale=np.float32(0.5), years=None)
     check_run_settings()  # nothing given, nothing to check
-    assert (SEED.allowed, SCALE.allowed, YEARS.allowed) == ("[0, inf)", "(0, 1]", "(0, 100]")
+    assert (SEED.allowed, SCALE.allowed, YEARS.allowed) == ("[0, 9223372036854775807]", "(0, 1]", "(0, 100]")
 
 
 @pytest.mark.parametrize("name, value", BAD)
@@ -71,3 +71,10 @@ def test_help_texts_show_the_declared_ranges():
     for command in ("run", "compare", "calibrate"):
         text = " ".join(CliRunner().invoke(app, [command, "--help"]).output.split())
         assert SCALE.allowed in text and YEARS.allowed in text, command
+
+
+def test_seeds_stop_where_the_store_can_hold_them():
+    check_run_settings(seed=2**63 - 1)
+    with pytest.raises(SettingError,
+                       match=r"--seed 9223372036854775808 is out of range: it must be in \[0, 9223372036854775807\]"):
+        check_run_settings(seed=2**63, label="--{}")
