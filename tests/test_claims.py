@@ -165,14 +165,14 @@ def test_s10_private_product_mostly_domestic_export_follows_prices(baseline):
 
     def exported_share(price_ratio: float, seed: int) -> float:
         """Share of the exporting wholesalers' stock sent in one step, with China's price at
-        ``price_ratio`` x the domestic wholesale price (set through the retail prices, so a glut
+        ``price_ratio`` x the domestic wholesale price (set in the tier prices, so a glut
         at home, which makes any foreign price look high, does not saturate both cases)."""
         sim = Simulation(scenario(), seed=seed, scale=SMALL, years=3).run(until=104)
         while _export_stock(sim) == 0 and sim.steps_done < 150:  # the first week exporters hold stock
             sim.run(until=sim.steps_done + 1)
         sc = sim.scenario
         china = sc.border.destinations[0].price_usd_per_g.value
-        sim.retail_price[:] = sc.prices.retail_markup.value * china / price_ratio
+        sim.tier_price[st.TIER_WHOLESALE] = china / price_ratio
         assert np.allclose(wholesale_price(sim), china / price_ratio)
         a = sim.actors
         wh = a.of_role(st.WHOLESALER)

@@ -83,7 +83,7 @@ class Simulation:
         "persons", "users", "actors", "shipments", "state_stock", "state_pure", "state_output",
         "state_output_region", "jail", "ledger", "retail_price", "fill", "week_demand",
         "week_consumed", "enforcement_mult", "crossing_open", "foreign_mult", "precursor_mult",
-        "arrest_requests",
+        "arrest_requests", "tier_price", "arrest_hazard",
     )
 
     def __init__(self, scenario: Scenario | str, *, seed: int = 0, scale: float = narcoflow.DEFAULT_SCALE,
@@ -159,6 +159,15 @@ class Simulation:
         self.recorder = Recorder(self.n_steps, sc.start)
         # Market state shared by processes (prices S11; availability for initiation).
         self.retail_price = np.full(self.n_regions, sc.prices.initial_retail_usd_per_g.value)
+        # Prices by tier (`TIERS`: producer, wholesale, retail) and region, written by `Prices` at
+        # the end of each week and read by the next week's supply-side decisions.
+        pr = sc.prices
+        retail0 = pr.initial_retail_usd_per_g.value
+        self.tier_price = np.array([[retail0 / pr.retail_markup.value / pr.wholesale_markup.value],
+                                    [retail0 / pr.retail_markup.value], [retail0]]).repeat(self.n_regions, axis=1)
+        # Weekly arrest probability of one participant by role (`state.ROLE_NAMES`, then users) and
+        # region, written by `Enforcement` each week (what prices and entry price risk with).
+        self.arrest_hazard = np.zeros((len(st.ROLE_NAMES) + 1, self.n_regions))
         self.fill = np.zeros(self.n_regions)
         self.week_demand = np.zeros(self.n_regions)
         self.week_consumed = np.zeros(self.n_regions)

@@ -20,6 +20,10 @@ USER, ACTOR, JAILED, SKILLED = 1, 2, 4, 8
 # Actor roles (index into ROLE_NAMES)
 PRODUCER, DELIVERER, WHOLESALER, SELLER, SMUGGLER = range(5)
 ROLE_NAMES = ("producer", "deliverer", "wholesaler", "seller", "smuggler")
+# Price tiers (rows of `Simulation.tier_price`): what a deliverer pays a producer, a seller pays a
+# wholesaler, a user pays a seller.
+TIER_PRODUCER, TIER_WHOLESALE, TIER_RETAIL = range(3)
+TIERS = ("producer", "wholesale", "retail")
 
 
 class Persons(bundles.BundledTable):

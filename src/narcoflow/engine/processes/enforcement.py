@@ -37,7 +37,7 @@ class Enforcement(Process):
     params = ("enforcement.agency", "enforcement.exposure_arrest_prob", "enforcement.sentence_weeks",
               "enforcement.weekly_arrest_prob")
     reads = ("enforcement_mult",)
-    writes = ("actors", "arrest_requests", "jail", "ledger", "persons", "shipments", "users")
+    writes = ("actors", "arrest_hazard", "arrest_requests", "jail", "ledger", "persons", "shipments", "users")
     records = ("arrests", "seized_g")
 
     def init(self, sim) -> None:
@@ -48,6 +48,9 @@ class Enforcement(Process):
 
     def step(self, sim) -> None:
         a, state = sim.actors, sim.draws(self.name)
+        # This week's arrest probability of one participant, by role (then users) and region.
+        sim.arrest_hazard[:] = np.minimum(1.0, np.append(self.role_prob, self.user_prob)[:, None]
+                                          * sim.enforcement_mult[None, :])
         pending = sim.arrest_requests.take()  # smugglers caught at the border (BorderSmuggling)
         arrested = actor_arrests(state, a.active_slots(), a.cols, self.role_prob, sim.enforcement_mult, pending,
                                  self.exposure_prob)

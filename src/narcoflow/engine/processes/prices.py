@@ -35,7 +35,7 @@ class Prices(Process):
               "prices.initial_retail_usd_per_g", "prices.max_retail_usd_per_g", "prices.min_retail_usd_per_g",
               "prices.normal_fill", "prices.retail_markup", "prices.wholesale_markup")
     reads = ("actors", "shipments", "week_consumed", "week_demand")
-    writes = ("retail_price",)
+    writes = ("retail_price", "tier_price")
     records = ("price_usd_per_g",)
 
     def init(self, sim) -> None:
@@ -61,6 +61,9 @@ class Prices(Process):
         sh, levels = sim.shipments, self._levels
         self.wholesale = prices(self.wholesale, sim.week_demand, sim.week_consumed, sim.actors.cols, sh.cols, sh.n,
                                 self.p, sim.retail_price, levels)
+        n_r = sim.n_regions  # levels: retail, wholesale, producer by region (the kernel's order)
+        for k, tier in enumerate((st.TIER_RETAIL, st.TIER_WHOLESALE, st.TIER_PRODUCER)):
+            sim.tier_price[tier] = levels[k * n_r:(k + 1) * n_r]
         sim.recorder.record(self.price_keys, levels, level=True)
 
 

@@ -30,41 +30,60 @@ from narcoflow.engine.processes.base import Process
 
 
 def producer_price(sim) -> np.ndarray:
-    """Price a deliverer pays a producer, by region (retail / retail markup / wholesale markup)."""
-    p = sim.scenario.prices
-    return sim.retail_price / p.retail_markup.value / p.wholesale_markup.value
+    """Price a deliverer pays a producer, by region (last week's, `Prices`)."""
+    return sim.tier_price[st.TIER_PRODUCER]
 
 
 class ProducerEntryExit(Process):
     name = "producer_entry_exit"
     claims = ("S6", "S7")
-    params = ("enforcement.weekly_arrest_prob", "prices.retail_markup", "prices.wholesale_markup",
-              "private.base_exit_rate", "private.chemical_cities[].population", "private.chemical_cities[].region",
-              "private.chemical_cities[].skilled_share", "private.initial_producers_per_million",
-              "private.legal_income_usd_per_week", "private.max_entry_rate", "private.max_exit_rate",
-              "private.output_dispersion", "private.output_g_per_week", "private.penalty_cost_usd",
-              "private.planning_horizon_weeks", "private.precursor_availability", "private.precursor_cost_usd_per_g",
-              "private.purity", "private.setup_cost_usd")
-    reads = ("enforcement_mult", "precursor_mult", "retail_price", "shipments")
+    params = (
+        "enforcement.weekly_arrest_prob",
+        "private.base_exit_rate",
+        "private.chemical_cities[].population",
+        "private.chemical_cities[].region",
+        "private.chemical_cities[].skilled_share",
+        "private.initial_producers_per_million",
+        "private.legal_income_usd_per_week",
+        "private.max_entry_rate",
+        "private.max_exit_rate",
+        "private.output_dispersion",
+        "private.output_g_per_week",
+        "private.penalty_cost_usd",
+        "private.planning_horizon_weeks",
+        "private.precursor_availability",
+        "private.precursor_cost_usd_per_g",
+        "private.purity",
+        "private.setup_cost_usd",
+    )
+    reads = ("enforcement_mult", "precursor_mult", "shipments", "tier_price")
     writes = ("actors", "persons")
 
     def init(self, sim) -> None:
         pv = sim.scenario.private
         city_region = np.array([sim.region_index[c.region] for c in pv.chemical_cities], dtype=np.int64)
         # Skilled pool of each city: its skilled share of the city's population, at most the region's.
-        pool_sizes = np.array([min(int(round(c.population * sim.scale * c.skilled_share.value)),
-                                   int(sim.persons.sizes[r]))
-                               for c, r in zip(pv.chemical_cities, city_region, strict=True)], dtype=np.int64)
+        pool_sizes = np.array(
+            [
+                min(int(round(c.population * sim.scale * c.skilled_share.value)), int(sim.persons.sizes[r]))
+                for c, r in zip(pv.chemical_cities, city_region, strict=True)
+            ],
+            dtype=np.int64,
+        )
         self.p = bundles.make(  # the kernels' parameters
-            city_region=city_region, pool_sizes=pool_sizes,
+            city_region=city_region,
+            pool_sizes=pool_sizes,
             output_per_week=float(pv.output_g_per_week.value),
             precursor_cost=float(pv.precursor_cost_usd_per_g.value),
             legal_income=float(pv.legal_income_usd_per_week.value),
             # weekly arrest probability x penalty cost (x the region's enforcement multiplier)
-            risk_per_mult=float(sim.scenario.enforcement.weekly_arrest_prob["producer"].value
-                                * pv.penalty_cost_usd.value),
-            horizon=float(pv.planning_horizon_weeks.value), setup_cost=float(pv.setup_cost_usd.value),
-            max_entry=float(pv.max_entry_rate.value), base_exit=float(pv.base_exit_rate.value),
+            risk_per_mult=float(
+                sim.scenario.enforcement.weekly_arrest_prob["producer"].value * pv.penalty_cost_usd.value
+            ),
+            horizon=float(pv.planning_horizon_weeks.value),
+            setup_cost=float(pv.setup_cost_usd.value),
+            max_entry=float(pv.max_entry_rate.value),
+            base_exit=float(pv.base_exit_rate.value),
             max_exit=float(pv.max_exit_rate.value),
         )
 
@@ -93,8 +112,7 @@ class ProducerEntryExit(Process):
         slots = a.add(st.PRODUCER, np.full(len(persons), r), persons, sim.t)
         sim.persons.flags[persons] |= st.ACTOR
         sigma = pv.output_dispersion.value
-        a.output_g[slots] = pv.output_g_per_week.value * rng.lognormal(
-            -0.5 * sigma**2, sigma, len(slots))
+        a.output_g[slots] = pv.output_g_per_week.value * rng.lognormal(-0.5 * sigma**2, sigma, len(slots))
         a.purity[slots] = np.clip(rng.normal(pv.purity.value, 0.05, len(slots)), 0.01, 1.0)
         a.city[slots] = city
         a.sell_ema[slots] = 1.0
@@ -138,8 +156,13 @@ def _exits(state, producers, a, price_r, enforcement_mult, availability, p):
     n = 0
     for s in producers:
         r = region[s]
-        net = _net_gain(output[s] * availability * sell_ema[s], price_r[r], p.precursor_cost, p.legal_income,
-                        p.risk_per_mult * enforcement_mult[r])
+        net = _net_gain(
+            output[s] * availability * sell_ema[s],
+            price_r[r],
+            p.precursor_cost,
+            p.legal_income,
+            p.risk_per_mult * enforcement_mult[r],
+        )
         p_exit = min(p.base_exit + p.max_exit * _logistic(-net / p.legal_income), 1.0)
         if next_double(state) < p_exit and supplier[s] >= 0:
             out[n] = s
@@ -163,8 +186,13 @@ def _entries(state, producers, a, price_r, enforcement_mult, availability, p):
     for c in range(n_cities):
         r = city_region[c]
         sell = sold[c] / n_local[c] if n_local[c] > 0 else 1.0
-        net = _net_gain(p.output_per_week * availability * sell, price_r[r], p.precursor_cost, p.legal_income,
-                        p.risk_per_mult * enforcement_mult[r])
+        net = _net_gain(
+            p.output_per_week * availability * sell,
+            price_r[r],
+            p.precursor_cost,
+            p.legal_income,
+            p.risk_per_mult * enforcement_mult[r],
+        )
         value = p.horizon * net - p.setup_cost
         p_entry = p.max_entry * availability * _logistic(value / p.setup_cost)
         k[c] = binomial(state, p.pool_sizes[c], min(1.0, p_entry))
@@ -195,5 +223,6 @@ class PrivateProduction(Process):
         if sim.flow_log is not None:
             sim.flow_log.add(sim.t, SOURCE, a.uid[prod], g)
         by_region = np.bincount(a.region[prod], weights=g, minlength=sim.n_regions)
-        sim.recorder.add_by("produced_g", by_region, sim.region_names, dim="region",
-                            drug=sim.drugs[meth], channel="private")
+        sim.recorder.add_by(
+            "produced_g", by_region, sim.region_names, dim="region", drug=sim.drugs[meth], channel="private"
+        )

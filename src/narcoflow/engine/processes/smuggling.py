@@ -30,7 +30,8 @@ from narcoflow.engine.processes.base import Process
 
 
 def wholesale_price(sim) -> np.ndarray:
-    return sim.retail_price / sim.scenario.prices.retail_markup.value
+    """Domestic wholesale price by region (last week's, `Prices`): what an export forgoes."""
+    return sim.tier_price[st.TIER_WHOLESALE]
 
 
 class BorderSmuggling(Process):
@@ -40,8 +41,8 @@ class BorderSmuggling(Process):
               "border.crossings[].region", "border.destinations[].interdiction_prob",
               "border.destinations[].price_usd_per_g", "border.destinations[].transit_weeks",
               "border.detection_if_bribed", "border.detection_prob", "border.export_sensitivity",
-              "border.max_export_share", "prices.retail_markup")
-    reads = ("crossing_open", "enforcement_mult", "retail_price")
+              "border.max_export_share")
+    reads = ("crossing_open", "enforcement_mult", "tier_price")
     writes = ("actors", "arrest_requests", "ledger", "shipments")
     records = ("bribes_usd", "exported_g", "private_export_revenue_usd", "seized_g")
 
