@@ -14,9 +14,9 @@ numbers), none of which touches the engine:
   (``state.siphon_rate = 0``; the siphon has no date window, so it is off for the whole run:
   the state's only domestic channel is closed throughout).
 - ``wholesale-frozen-1.5`` (diagnosis 2): ``prices.adjustment_speed = 0`` (its range widened to
-  admit 0), so the national wholesale price stays at its start value,
-  ``initial_retail_usd_per_g / retail_markup`` = 15 / 10 = $1.5/g; retail is then that price
-  times the markup plus the regional shortage premium.
+  admit 0). Before issue 13 this froze the national wholesale price at $1.5/g; since prices are
+  anchored on costs and risks it removes the scarcity/glut signal, so every tier sits on its
+  anchor (the name is kept for comparison with earlier reports).
 - Diagnosis 3 (cumulative initiations / population by 2015) is read from every variant.
 
 Prints a markdown report; ``--write`` replaces the ``issue13`` section of BENCHMARKS.md.
@@ -53,7 +53,7 @@ def variants(base: Scenario) -> dict[str, tuple[Scenario, str]]:
         "no-private-supply-before-2004": (
             hold, "initial_producers_per_million = 0; precursor_availability x0 until 2003-12-31"),
         "no-domestic-supply-before-2004": (no_siphon, "as above, and state.siphon_rate = 0 (whole run)"),
-        "wholesale-frozen-1.5": (frozen, "prices.adjustment_speed = 0 (wholesale stays $1.5/g)"),
+        "wholesale-frozen-1.5": (frozen, "prices.adjustment_speed = 0 (prices on their cost anchors)"),
     }
 
 

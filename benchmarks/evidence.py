@@ -151,7 +151,7 @@ PATTERNS: tuple[Pattern, ...] = (
             "max / min of the yearly national retail price 2011-2015",
             "C5, C7, C8, C10 (assumption: within x1.5)", Band(1, 1.5, "L"), "emergent"),
     Pattern("markup_2011_2015", "inland wholesale to retail ~10-14x", "retail / wholesale price 2011-2015",
-            "C18", Band(10, 14, "L"), "imposed (prices.retail_markup)"),
+            "C18", Band(10, 14, "L"), "emergent (costs and risks by tier)"),
     Pattern("state_peak_year", "state production peaks before 2003", "year of peak state output",
             "T6", Band(1998, 2003, abs_tol=1), "imposed (state.production_schedule)"),
     Pattern("state_output_2006_2015_vs_peak", "state withdraws around 2005",

@@ -13,6 +13,7 @@ from conftest import SMALL, run, scenario
 from narcoflow.engine import Simulation
 from narcoflow.engine import state as st
 from narcoflow.engine.processes import exposed_by
+from narcoflow.engine.processes.prices import chain_costs, initial_tier_prices
 from narcoflow.engine.processes.smuggling import wholesale_price
 
 
@@ -106,13 +107,22 @@ def test_s7_entry_on_economics_and_precursor():
     easy = run(years=3, events=[])
     assert easy.to_df("active_producers")["value"].sum() > 0
     # Legal income competes with drug profits: a high legal income (and risk, and set-up cost)
-    # deters entry, so fewer people produce (summed over three seeds).
+    # deters entry, so fewer people produce (summed over three seeds). At the same prices: since
+    # issue 13 the producer price is anchored on the producers' costs and risks (zero-profit
+    # entry), so these values would otherwise raise the price they are tested against; the prices
+    # are held on the default scenario's costs.
     deterrent = {"private.legal_income_usd_per_week": 10.0, "private.penalty_cost_usd": 100000.0,
                  "private.setup_cost_usd": 1500.0}
 
     def producers(values):
-        return sum(run(values, years=3, events=[], seed=s).to_df("active_producers")["value"].sum()
-                   for s in (1, 2, 3))
+        total = 0.0
+        for s in (1, 2, 3):
+            sim = Simulation(scenario(values, events=[]), seed=s, scale=SMALL, years=3).init()
+            prices = next(p for p in sim.processes if p.name == "prices")
+            prices.costs = chain_costs(scenario())
+            sim.tier_price[:] = initial_tier_prices(scenario(), sim.n_regions)
+            total += sim.run().results.to_df("active_producers")["value"].sum()
+        return total
 
     assert producers(deterrent) < 0.6 * producers({})
 
@@ -192,10 +202,13 @@ def test_s11_tiered_chain_with_stocks_prices_and_markups(baseline):
     """S11: manufacturer -> deliverer -> provincial wholesaler -> seller -> consumer."""
     m = baseline.metrics
     price = m[m.metric == "price_usd_per_g"].pivot_table(index=["step", "region"], columns="channel",
-                                                         values="value").dropna()
+                                                         values="value")[["retail", "wholesale", "producer"]].dropna()
+    assert len(price) > 0
     sc = scenario()
-    assert np.allclose(price["retail"] / price["wholesale"], sc.prices.retail_markup.value)
-    assert np.allclose(price["wholesale"] / price["producer"], sc.prices.wholesale_markup.value)
+    # Markups are outputs of the tiers' costs and risks (issue 13): every tier above the one it
+    # buys from, by an amount that moves with the hazard and the market (not a fixed ratio).
+    assert (price["retail"] > price["wholesale"]).all() and (price["wholesale"] > price["producer"]).all()
+    assert np.ptp((price["retail"] / price["wholesale"]).to_numpy(dtype=float)) > 0
     holders = baseline.to_df("stock_g").groupby("channel")["value"].max()
     for tier in ("producer", "wholesaler", "seller"):
         assert holders[tier] > 0, tier
@@ -211,8 +224,8 @@ def test_s11_tiered_chain_with_stocks_prices_and_markups(baseline):
     def mean_price(r):
         return r.to_df("price_usd_per_g").query("channel == 'retail' and step > 52")["value"].mean()
 
-    initial = sc.prices.initial_retail_usd_per_g.value
-    assert mean_price(scarce) > initial > mean_price(glut)
+    normal = run(years=3, events=[])  # prices now return to their cost anchor: compare with it
+    assert mean_price(scarce) > mean_price(normal) > mean_price(glut)
 
 
 def test_s12_arrest_exposes_only_tied_actors():

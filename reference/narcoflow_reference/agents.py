@@ -85,6 +85,10 @@ class Person(Agent):
             self.model.jail(self)
 
 
+#: Row of each role in the model's arrest hazard.
+ROLE_ROWS = {"producer": 0, "deliverer": 1, "wholesaler": 2, "seller": 3, "smuggler": 4}
+
+
 class Actor(Agent):
     """A trafficking role held by a person, with a stock (grams and pure grams per drug, so purity
     travels with the product, S2) and at most one upstream tie ``supplier`` (S12)."""
@@ -114,9 +118,9 @@ class Actor(Agent):
         other.pure = other.pure + p
         return g
 
-    def face_arrest(self, arrest_prob: dict[str, float], mult: np.ndarray) -> None:
-        """Enforcement: arrested with the role's weekly probability x the region's multiplier."""
-        if self.random.random() < min(1.0, arrest_prob[self.role] * mult[self.region]):
+    def face_arrest(self, hazard: np.ndarray) -> None:
+        """Enforcement: arrested with this week's hazard of its role in its region."""
+        if self.random.random() < hazard[ROLE_ROWS[self.role], self.region]:
             self.model.arrested[self] = None
 
     def __repr__(self) -> str:

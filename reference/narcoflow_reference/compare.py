@@ -79,13 +79,17 @@ def comparison_scenario() -> Scenario:
                        ("recruitment_rate", 0.5), ("rewire_prob", 0.5)):
         put(dist, key, value)
     pr = raw["prices"]
-    for key, value in (("adjustment_speed", 0.005), ("normal_fill", 0.5), ("wholesale_markup", 1.3)):
+    for key, value in (("adjustment_speed", 0.02), ("normal_fill", 0.5), ("anchor_return_per_week", 0.05)):
         put(pr, key, value)
     enf = raw["enforcement"]
     for role, p in (("producer", 0.005), ("deliverer", 0.005), ("wholesaler", 0.015), ("seller", 0.015),
                     ("smuggler", 0.015), ("user", 0.002)):
         put(enf["weekly_arrest_prob"], role, p)
-    put(enf, "sentence_weeks", 26)
+    for role, weeks in (("producer", 30), ("deliverer", 26), ("wholesaler", 26), ("seller", 20), ("smuggler", 26),
+                        ("user", 13)):
+        put(enf["sentence_weeks"], role, weeks)
+    # Capacity binds for the MPS (users, sellers, wholesalers) but not for the others.
+    put(enf["capacity_per_million_per_week"], "mps", 300)
     b = raw["border"]
     put(b, "smugglers_per_crossing_per_million", 1500)
     put(b["destinations"][0], "interdiction_prob", 0.2)

@@ -48,6 +48,9 @@ from narcoflow_reference.agents import (
     logistic,
 )
 
+#: The rows of the arrest hazard: the roles, then users.
+HAZARD_ROWS = ("producer", "deliverer", "wholesaler", "seller", "smuggler", "user")
+
 #: The weekly processes, in the engine's order (narcoflow.engine.processes.PROCESS_ORDER).
 PROCESSES = (
     "timeline", "state_production", "nsa_siphon", "state_exports", "producer_entry_exit",
@@ -129,6 +132,10 @@ class ReferenceModel(Model):
 
         # Markets and this week's modifiers.
         self.retail_price = np.full(self.n_regions, sc.prices.initial_retail_usd_per_g.value)
+        # Prices by tier (producer, wholesale, retail) and region; arrest hazard of one participant
+        # by role (then users) and region (written by Enforcement, read by Prices).
+        self.tier_price = np.zeros((3, self.n_regions))
+        self.arrest_hazard = np.zeros((len(HAZARD_ROWS), self.n_regions))
         self.week_demand = np.zeros(self.n_regions)
         self.week_consumed = np.zeros(self.n_regions)
         self.consumed = np.zeros((self.n_regions, self.n_drugs))
@@ -174,8 +181,11 @@ class ReferenceModel(Model):
         self._init_users()
         self.fill(rate=1.0)
         self.rewire(prob=1.0)
-        pr = sc.prices
-        self.wholesale = pr.initial_retail_usd_per_g.value / pr.retail_markup.value
+        enf = sc.enforcement
+        base = np.array([enf.weekly_arrest_prob[r].value for r in HAZARD_ROWS])
+        self.arrest_hazard[:] = base[:, None]
+        self.tier_price[:2] = self.anchors(self.arrest_hazard)[:2]
+        self.tier_price[2] = sc.prices.initial_retail_usd_per_g.value
         self.running = True
 
     # ================================================================== helpers
@@ -241,8 +251,8 @@ class ReferenceModel(Model):
         """ProducerEntryExit: expected weekly net gain of producing ``output`` grams over legal
         work, net of the expected penalty (USD)."""
         sc = self.scenario
-        pv, pr = sc.private, sc.prices
-        price = self.retail_price[region] / pr.retail_markup.value / pr.wholesale_markup.value
+        pv = sc.private
+        price = self.tier_price[0, region]
         margin = output * (price - pv.precursor_cost_usd_per_g.value)
         risk = (sc.enforcement.weekly_arrest_prob["producer"].value * self.enforcement_mult[region]
                 * pv.penalty_cost_usd.value)
@@ -294,21 +304,22 @@ class ReferenceModel(Model):
         self.users.discard(person)
         self.users_by_region[person.region] -= 1
 
-    def jail(self, person: Person) -> None:
-        """An arrested person stops using, leaves its role and is jailed for the sentence. A
-        person arrested as a user who also holds a role is arrested in that role too (stock
-        seized, removed, no exposure): nobody trades from jail."""
+    def jail(self, person: Person, role: str = "user") -> None:
+        """An arrested person stops using, leaves its role and is jailed for ``role``'s sentence
+        (E1, E2). A person arrested as a user who also holds a role is arrested in that role too
+        (stock seized, removed, no exposure) and serves that role's sentence: nobody trades from jail."""
         if person.is_actor:
             roles = [a for a in self.all_actors() if a.person is person]
             if roles:
-                self.arrest_actors(roles)  # removes them first, then jails the person
+                self.arrest_actors(roles)  # removes them first, then jails the person in its role
+                return
         if person.is_user:
             self.stop_using(person)
         person.is_actor = False
         if not person.jailed:
             self.jailed_by_region[person.region] += 1
         person.jailed = True
-        self.jail_book.append((self.t + int(round(self.scenario.enforcement.sentence_weeks.value)), person))
+        self.jail_book.append((self.t + int(round(self.scenario.enforcement.sentence_weeks[role].value)), person))
 
     def record_arrests(self, role: str, region: int, n: int) -> None:
         self.recorder.add("arrests", float(n), region=self.region_names[region], channel=role)
@@ -337,7 +348,7 @@ class ReferenceModel(Model):
             self.record_arrests(a.role, a.region, 1)
         self.remove_actors(actors)
         for a in actors:
-            self.jail(a.person)
+            self.jail(a.person, a.role)
 
     def remove_actors(self, gone: list[Actor]) -> None:
         """Remove actors from the model and cut every tie to them at once: other actors' supplier
@@ -570,9 +581,9 @@ class ReferenceModel(Model):
     def border_smuggling(self) -> None:
         """Wholesalers tied to a smuggler at an open crossing hand it their export share; each
         smuggler holding product at an open crossing then tries to cross."""
-        b, pr = self.scenario.border, self.scenario.prices
+        b = self.scenario.border
         net_export = b.destinations[self.china].price_usd_per_g.value * (1 - b.bribe_share.value)
-        wholesale = self.retail_price / pr.retail_markup.value
+        wholesale = self.tier_price[1]
         for w in self.actors_of(Wholesaler):
             w.export_ema *= 0.8  # every wholesaler's memory of its exports decays
         self.actors_of(Wholesaler).select(
@@ -703,11 +714,10 @@ class ReferenceModel(Model):
         """Actors are arrested with their role's probability (plus smugglers caught at the border);
         actors tied to an arrested one are arrested with ``exposure_arrest_prob``; then users."""
         enf = self.scenario.enforcement
-        arrest_prob = {role: enf.weekly_arrest_prob[role].value for role in
-                       ("producer", "deliverer", "wholesaler", "seller", "smuggler")}
+        self.arrest_hazard[:] = self.hazard()
         self.arrested = {}
         for cls in ACTOR_TYPES:
-            self.actors_of(cls).shuffle_do("face_arrest", arrest_prob, self.enforcement_mult)
+            self.actors_of(cls).shuffle_do("face_arrest", self.arrest_hazard)
         for a in self.pending_arrests:
             if a.active:
                 self.arrested[a] = None
@@ -716,8 +726,27 @@ class ReferenceModel(Model):
             if self.random.random() < enf.exposure_arrest_prob.value:
                 self.arrested[a] = None
         self.arrest_actors(list(self.arrested))
-        p_user = np.minimum(1.0, enf.weekly_arrest_prob["user"].value * self.enforcement_mult)
-        self.users.do("face_arrest", p_user)
+        self.users.do("face_arrest", self.arrest_hazard[-1])
+
+    def hazard(self) -> np.ndarray:
+        """Weekly arrest hazard of one participant by role (then users) and region under each
+        agency's capacity (Kleiman 1993): the role's probability x the region's multiplier, cut in
+        proportion where the agency's participants would call for more arrests than its capacity
+        (per million inhabitants x the multiplier) allows."""
+        enf = self.scenario.enforcement
+        h = np.zeros((len(HAZARD_ROWS), self.n_regions))
+        counts = [self.count_by_region(cls) for cls in ACTOR_TYPES] + [np.asarray(self.users_by_region, float)]
+        for r in range(self.n_regions):
+            m = self.enforcement_mult[r]
+            wanted: dict[str, float] = defaultdict(float)
+            for k, role in enumerate(HAZARD_ROWS):
+                wanted[enf.agency[role]] += enf.weekly_arrest_prob[role].value * m * counts[k][r]
+            for k, role in enumerate(HAZARD_ROWS):
+                agency = enf.agency[role]
+                cap = enf.capacity_per_million_per_week[agency].value * self.sizes[r] / 1e6 * m
+                share = cap / wanted[agency] if wanted[agency] > cap else 1.0
+                h[k, r] = min(1.0, enf.weekly_arrest_prob[role].value * m * share)
+        return h
 
     def exposed_by(self, arrested: dict[Actor, None]) -> list[Actor]:
         """Active actors tied to an arrested one, one link deep (S12): the arrested actor's
@@ -790,29 +819,61 @@ class ReferenceModel(Model):
                     w.find_smuggler(smugglers, prob * access[w.region])
 
     # 15 -------------------------------------------------------------- Prices (S11)
+    def anchors(self, hazard: np.ndarray, upstream: np.ndarray | None = None) -> np.ndarray:
+        """Long-run anchor prices (producer, wholesale, retail) by region: each tier adds to what it
+        pays upstream (``upstream``: this week's producer and wholesale prices, or the upstream
+        anchors) the replacement of what is seized, the legal income forgone per gram handled and
+        the sanction x arrest hazard per gram handled (Reuter & Kleiman 1986)."""
+        sc = self.scenario
+        pv, pr, dist = sc.private, sc.prices, sc.distribution
+        legal = pv.legal_income_usd_per_week.value
+        out = np.zeros((3, self.n_regions))
+        for r in range(self.n_regions):
+            def margin(role, q, sanction, cover, r=r):
+                h = hazard[HAZARD_ROWS.index(role), r]
+                return 1.0 / (1.0 - min(0.5, h * cover)), (legal + h * sanction) / q
+            producer = pv.precursor_cost_usd_per_g.value + margin(
+                "producer", pv.output_g_per_week.value, pv.penalty_cost_usd.value, 0.0)[1]
+            out[0, r] = producer
+            if upstream is not None:
+                producer = upstream[0, r]
+            tiers = {t: margin(t, pr.grams_handled_per_week[t].value, pr.sanction_usd[t].value, cover)
+                     for t, cover in (("deliverer", float(dist.transit_weeks)),
+                                      ("wholesaler", dist.wholesaler_target_cover_weeks.value),
+                                      ("seller", dist.seller_target_cover_weeks.value))}
+            deliverer = producer * tiers["deliverer"][0] + tiers["deliverer"][1]
+            out[1, r] = deliverer * tiers["wholesaler"][0] + tiers["wholesaler"][1]
+            wholesale = out[1, r] if upstream is None else upstream[1, r]
+            out[2, r] = wholesale * tiers["seller"][0] + tiers["seller"][1]
+        return out
+
     def prices(self) -> None:
-        """The national wholesale price W moves with national shortage and glut; each region's
-        retail price adds a premium for its own shortage; lower tiers follow by markup."""
+        """Each tier's price returns to its anchor (costs and risks, this week's arrest hazard) at
+        ``anchor_return_per_week`` and moves with scarcity and glut at ``adjustment_speed``: national
+        shortage and glut for the producer and wholesale tiers, the region's for retail."""
         pr, dist, rec = self.scenario.prices, self.scenario.distribution, self.recorder
-        normal, markup = pr.normal_fill.value, pr.retail_markup.value
+        normal = pr.normal_fill.value
+        kappa, eta = pr.anchor_return_per_week.value, pr.adjustment_speed.value
         demand = self.week_demand
         served = np.divide(self.week_consumed, demand, out=np.ones(self.n_regions), where=demand > 0)
-        shortage_r = np.maximum(0.0, normal - served) / normal
+        shortage_r = (normal - served) / normal
         total = demand.sum()
+        signal, glut = 0.0, 0.0
         if total > 0:
             shortage = (normal - self.week_consumed.sum() / total) / normal
             held = sum(a.held() for a in self.all_actors())
             held += sum(lot.grams for lot in self.lots if not lot.foreign)
             target = dist.seller_target_cover_weeks.value + dist.wholesaler_target_cover_weeks.value
             glut = min(5.0, held / total / target - 1.0)
-            self.wholesale *= math.exp(pr.adjustment_speed.value * (shortage - pr.glut_weight.value * glut))
-            self.wholesale = min(max(self.wholesale, pr.min_retail_usd_per_g.value / markup),
-                                 pr.max_retail_usd_per_g.value / markup)
-        self.retail_price[:] = np.clip(self.wholesale * markup * (1.0 + shortage_r),
-                                       pr.min_retail_usd_per_g.value, pr.max_retail_usd_per_g.value)
-        wholesale = self.retail_price / markup
-        producer = wholesale / pr.wholesale_markup.value
-        for tier, values in (("retail", self.retail_price), ("wholesale", wholesale), ("producer", producer)):
+            signal = shortage - pr.glut_weight.value * glut
+        tp, h = self.tier_price, self.arrest_hazard
+        tp[0] = tp[0] * np.exp(kappa * np.log(self.anchors(h)[0] / tp[0]) + eta * signal)
+        tp[1] = tp[1] * np.exp(kappa * np.log(self.anchors(h, tp)[1] / tp[1]) + eta * signal)
+        retail = tp[2] * np.exp(kappa * np.log(self.anchors(h, tp)[2] / tp[2])
+                                + eta * (shortage_r - pr.glut_weight.value * glut))
+        tp[2] = np.clip(retail, pr.min_retail_usd_per_g.value, pr.max_retail_usd_per_g.value)
+        self.retail_price[:] = tp[2]
+        for tier, values in (("retail", tp[2]), ("wholesale", tp[1]), ("producer", tp[0])):
             rec.add_by("price_usd_per_g", values, self.region_names, dim="region", drug="methamphetamine",
                        channel=tier, level=True)
         for d in self.scenario.border.destinations:

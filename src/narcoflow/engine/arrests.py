@@ -11,9 +11,10 @@ a crossing). What an arrest *does* is decided here, once:
   (``enforcement.agency``), the arrest is recorded as ``arrests`` by region and role, the slot
   is freed and every tie to it cut (`remove_actors`), and the person is jailed;
 - **jail** (`jail`): a jailed person leaves the user table and its actor roles (a user who is
-  also an actor is arrested in that role too, so nobody trades from jail) and is released
-  ``enforcement.sentence_weeks`` later (`release_due`, called by `Timeline` at the start of a
-  week); `Jail` keeps who is released when and how many are in jail per region;
+  also an actor is arrested in that role too, so nobody trades from jail, and serves that role's
+  sentence) and is released ``enforcement.sentence_weeks[role or user]`` later (E1, E2)
+  (`release_due`, called by `Timeline` at the start of a week);
+  `Jail` keeps who is released when and how many are in jail per region;
 - **arrest requests** (`ArrestRequests`): an arrest decided in one process and carried out in
   another (smugglers caught at the border are arrested, with exposure of their ties, by
   `Enforcement` in the same week) goes through this owned structure, ``sim.arrest_requests``.
@@ -87,6 +88,7 @@ def arrest_actors(sim, slots: np.ndarray, *, count_role: bool = True) -> None:
     if len(slots) == 0:
         return
     a, enf = sim.actors, sim.scenario.enforcement
+    sentenced = []
     for role in np.unique(a.role[slots]):
         sel = slots[a.role[slots] == role]
         name = st.ROLE_NAMES[role]
@@ -94,9 +96,10 @@ def arrest_actors(sim, slots: np.ndarray, *, count_role: bool = True) -> None:
         if count_role:
             by_region = np.bincount(a.region[sel], minlength=sim.n_regions).astype(float)
             sim.recorder.add_by("arrests", by_region, sim.region_names, dim="region", channel=name)
-    persons = a.person[slots].copy()
+        sentenced.append((a.person[sel].copy(), name))
     remove_actors(sim, slots)
-    jail(sim, persons)
+    for persons, name in sentenced:
+        jail(sim, persons, name)
 
 
 def seize_actor_stock(sim, slots: np.ndarray, agency: str) -> None:
@@ -153,11 +156,12 @@ def seize(slots, actors, lots, n_lots, seized, ledger_seized):
 
 
 # ---------------------------------------------------------------------- jail
-def jail(sim, persons: np.ndarray) -> None:
-    """Persons arrested leave their roles (and the user table) until released.
+def jail(sim, persons: np.ndarray, role: str = "user") -> None:
+    """Persons arrested (as ``role``: a role name or ``user``) leave their roles and the user table
+    until released, ``enforcement.sentence_weeks[role]`` later.
 
     A person arrested as a user who also holds an actor role is arrested in that role too
-    (stock seized, slot freed), so nobody trades from jail.
+    (stock seized, slot freed) and serves that role's sentence, so nobody trades from jail.
     """
     if len(persons) == 0:
         return
@@ -166,10 +170,13 @@ def jail(sim, persons: np.ndarray) -> None:
     if is_actor.any():
         slots = sim.actors.slots_of_persons(persons[is_actor])
         if len(slots):
-            arrest_actors(sim, slots)  # frees the slots first, then jails: no recursion
+            arrest_actors(sim, slots)  # frees the slots, then jails them in their roles
+            persons = persons[(pf[persons] & st.JAILED) == 0]  # the others serve ``role``'s sentence
+            if len(persons) == 0:
+                return
     sim.users.remove_persons(persons[(pf[persons] & st.USER) != 0])
     pf[persons] = (pf[persons] | st.JAILED) & ~np.uint8(st.ACTOR | st.USER)
-    release = sim.t + int(round(sim.scenario.enforcement.sentence_weeks.value))
+    release = sim.t + int(round(sim.scenario.enforcement.sentence_weeks[role].value))
     j = sim.jail
     j.release.setdefault(release, []).append(np.array(persons, dtype=np.int64))
     j.by_region += np.bincount(sim.persons.region_of(persons), minlength=sim.n_regions)

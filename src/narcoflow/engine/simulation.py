@@ -20,6 +20,7 @@ from narcoflow.engine.draws import kernel_stream
 from narcoflow.engine.flowlog import FlowLog
 from narcoflow.engine.ledger import Ledger
 from narcoflow.engine.processes import default_processes
+from narcoflow.engine.processes.prices import initial_tier_prices
 from narcoflow.engine.recorder import Recorder
 from narcoflow.engine.rng import stream
 from narcoflow.errors import NarcoflowError
@@ -161,13 +162,13 @@ class Simulation:
         self.retail_price = np.full(self.n_regions, sc.prices.initial_retail_usd_per_g.value)
         # Prices by tier (`TIERS`: producer, wholesale, retail) and region, written by `Prices` at
         # the end of each week and read by the next week's supply-side decisions.
-        pr = sc.prices
-        retail0 = pr.initial_retail_usd_per_g.value
-        self.tier_price = np.array([[retail0 / pr.retail_markup.value / pr.wholesale_markup.value],
-                                    [retail0 / pr.retail_markup.value], [retail0]]).repeat(self.n_regions, axis=1)
+        self.tier_price = initial_tier_prices(sc, self.n_regions)
         # Weekly arrest probability of one participant by role (`state.ROLE_NAMES`, then users) and
-        # region, written by `Enforcement` each week (what prices and entry price risk with).
-        self.arrest_hazard = np.zeros((len(st.ROLE_NAMES) + 1, self.n_regions))
+        # region, written by `Enforcement` each week (what prices and entry price risk with); until
+        # then the scenario's probabilities (no capacity limit, no policing).
+        enf = sc.enforcement
+        base = [enf.weekly_arrest_prob[r].value for r in (*st.ROLE_NAMES, "user")]
+        self.arrest_hazard = np.repeat(np.array(base)[:, None], self.n_regions, axis=1)
         self.fill = np.zeros(self.n_regions)
         self.week_demand = np.zeros(self.n_regions)
         self.week_consumed = np.zeros(self.n_regions)

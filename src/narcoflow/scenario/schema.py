@@ -148,12 +148,19 @@ class Distribution(Frozen):
     transit_weeks: Int(1, 12) = 1
 
 
+Trader = Literal["deliverer", "wholesaler", "seller"]
+TRADERS = ("deliverer", "wholesaler", "seller")
+
+
 class Prices(Frozen):
-    """Prices and markups by tier (S11); retail prices move with shortage and glut."""
+    """Prices by tier from costs and risks (S11): each tier's anchor adds handling cost and risk
+    compensation (sanction x arrest hazard per gram handled) to what it pays upstream; scarcity
+    and glut move prices around the anchors in the short run."""
 
     initial_retail_usd_per_g: Positive
-    retail_markup: Annotated[Param, bounded(0.0, 1e6, open_lo=True)]
-    wholesale_markup: Annotated[Param, bounded(0.0, 1e6, open_lo=True)]
+    grams_handled_per_week: dict[Trader, Annotated[Param, bounded(0.0, 1e6, open_lo=True)]]
+    sanction_usd: dict[Trader, Annotated[Param, bounded(0.0, 1e9)]]
+    anchor_return_per_week: Annotated[Param, bounded(0.0, 1.0)]
     adjustment_speed: Annotated[Param, bounded(0.0, 1.0)]
     normal_fill: Annotated[Param, bounded(0.0, 1.0, open_lo=True)]
     glut_weight: Annotated[Param, bounded(0.0, 100.0)]
@@ -164,6 +171,10 @@ class Prices(Frozen):
     def _order(self) -> Prices:
         if self.min_retail_usd_per_g.value > self.max_retail_usd_per_g.value:
             raise ValueError("min_retail_usd_per_g must not exceed max_retail_usd_per_g")
+        for field in ("grams_handled_per_week", "sanction_usd"):
+            missing = [t for t in TRADERS if t not in getattr(self, field)]
+            if missing:
+                raise ValueError(f"{field} misses tiers {missing}")
         return self
 
 
@@ -220,8 +231,9 @@ class Enforcement(Frozen):
 
     weekly_arrest_prob: dict[Role, Prob]
     agency: dict[Role, Agency]
+    capacity_per_million_per_week: dict[Agency, Annotated[Param, bounded(0.0, 1e9)]]
     exposure_arrest_prob: Prob
-    sentence_weeks: Weeks
+    sentence_weeks: dict[Role, Weeks]
 
 
 EventType = Literal[
@@ -376,6 +388,13 @@ class Scenario(Frozen):
         missing = [r for r in ROLES + ("user",) if r not in self.enforcement.agency]
         if missing:
             problems.append(f"enforcement.agency misses roles {missing}")
+        missing = [r for r in ROLES + ("user",) if r not in self.enforcement.sentence_weeks]
+        if missing:
+            problems.append(f"enforcement.sentence_weeks misses roles {missing}")
+        missing = sorted({a for a in self.enforcement.agency.values()}
+                         - set(self.enforcement.capacity_per_million_per_week))
+        if missing:
+            problems.append(f"enforcement.capacity_per_million_per_week misses agencies {missing}")
         if problems:
             raise ValueError("\n".join(problems))
         return self

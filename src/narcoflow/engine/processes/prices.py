@@ -1,20 +1,28 @@
-"""Prices and markups by tier and region (S11).
+"""Prices by tier and region from costs and risks (S11; Reuter & Kleiman 1986, Caulkins &
+Reuter 1998), with short-run scarcity and glut around them.
 
-One national wholesale price W moves each week with the national market; each region's retail
-price adds a premium for local shortage. Search frictions (users between sellers, sellers between
-wholesalers) leave some demand unserved even in a supplied market, so only service below the
-normal level ``normal_fill`` counts as shortage (service above it pushes the national price down):
-    shortage   = (normal_fill - served / demanded) / normal_fill            (national)
-    shortage_r = max(0, normal_fill - served_r / demanded_r) / normal_fill  (regional premium)
-    glut     = min(cover / target - 1, 5), cover = weeks of national demand held by the whole
-               private chain (producers, deliverers and lots in transit, wholesalers, smugglers,
-               sellers); target = seller + wholesaler target covers. Negative glut (too little
-               product held) pushes the price up, like shortage.
-    log W   += speed x (shortage - glut_weight x glut)
-    retail_r = W x retail markup x (1 + regional shortage_r), within [min, max]
-    wholesale_r = retail_r / retail markup;  producer_r = wholesale_r / wholesale markup
-(C18: inland kg wholesale to retail ~10-14x). Unsold producer stock thus lowers producer prices
-and margins (S7). Foreign import prices are scenario inputs (C9, C12-C16), recorded for reference.
+**Long-run anchor** of each tier (per gram sold; region r; h: this week's arrest hazard of one
+participant of the tier, ``sim.arrest_hazard`` written by `Enforcement`):
+    producer   A_P = precursor + (legal_income + h_P x S_P) / q_P         (zero-profit entry;
+                 the ``private:`` values: precursor cost, legal income, penalty, output)
+    deliverer  A_D = P_P / (1 - s_D) + (legal_income + h_D x S_D) / q_D   (inside the wholesale tier)
+    wholesale  A_W = A_D / (1 - s_W) + (legal_income + h_W x S_W) / q_W
+    retail     A_R = P_W / (1 - s_R) + (legal_income + h_R x S_R) / q_R
+what the tier pays upstream (P: this week's actual upstream price), replacement of what is
+seized (s_k = min(0.5, h_k x weeks of throughput held): an arrested actor loses its stock),
+handling cost (legal income forgone per gram handled) and risk compensation (sanction in USD x
+hazard per gram handled). S_k and q_k (``prices.sanction_usd``, ``prices.grams_handled_per_week``)
+are derived in docs/model.md from E1, E2, T10, T15 and the distribution parameters.
+**Short run**: each tier's price returns to its anchor at ``anchor_return_per_week`` (kappa) and is
+pushed by scarcity and glut at ``adjustment_speed`` (eta):
+    log P_k += kappa x (log A_k - log P_k) + eta x signal_k
+    signal   = shortage - glut_weight x glut        (national: producer and wholesale tiers)
+    signal_r = shortage_r - glut_weight x glut       (retail, by region)
+    shortage = (normal_fill - served / demanded) / normal_fill   (served = 1 where no demand)
+    glut     = min(cover / target - 1, 5), cover = weeks of national demand held by the private chain
+Markups are outputs (retail / wholesale: C18). Retail stays within [min, max], guards that should
+not bind (``guard_hits`` counts the region-weeks they do). Foreign import prices are scenario
+inputs (C9, C12-C16), recorded for reference.
 """
 
 from __future__ import annotations
@@ -22,48 +30,121 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from narcoflow.engine import bundles
 from narcoflow.engine import state as st
 from narcoflow.engine.processes.base import Process
+
+#: Chain tiers whose margins make up the prices (rows of the anchor parameters): producer,
+#: deliverer, wholesaler, seller; their rows in ``sim.arrest_hazard`` (`state.ROLE_NAMES`).
+CHAIN = (st.PRODUCER, st.DELIVERER, st.WHOLESALER, st.SELLER)
+TRADERS = ("deliverer", "wholesaler", "seller")
+
+
+def chain_costs(scenario) -> dict[str, np.ndarray]:
+    """Per chain tier (`CHAIN`): grams handled per week ``q``, sanction in USD ``S`` and weeks of
+    throughput held ``cover`` (what an arrest seizes); and the legal income and precursor cost."""
+    pv, pr, dist = scenario.private, scenario.prices, scenario.distribution
+    return {
+        "q": np.array([pv.output_g_per_week.value] + [pr.grams_handled_per_week[t].value for t in TRADERS]),
+        "S": np.array([pv.penalty_cost_usd.value] + [pr.sanction_usd[t].value for t in TRADERS]),
+        "cover": np.array([0.0, float(dist.transit_weeks), dist.wholesaler_target_cover_weeks.value,
+                           dist.seller_target_cover_weeks.value]),
+        "legal": np.array(pv.legal_income_usd_per_week.value),
+        "precursor": np.array(pv.precursor_cost_usd_per_g.value),
+    }
+
+
+def anchors(costs: dict, hazard: np.ndarray, upstream: np.ndarray | None = None) -> np.ndarray:
+    """Long-run anchor prices (producer, wholesale, retail) by region, from the arrest hazard by
+    role and region (``hazard[role, region]``). Each tier adds its margin to ``upstream`` (this
+    week's actual producer and wholesale prices, rows 0 and 1) or, without it, to the upstream
+    anchors (the long-run chain)."""
+    q, S, cover, legal = costs["q"], costs["S"], costs["cover"], costs["legal"]
+    h = hazard[list(CHAIN)]  # [tier, region]
+    seized = np.minimum(0.5, h * cover[:, None])
+    margin = (legal + h * S[:, None]) / q[:, None]
+    out = np.empty((3, hazard.shape[1]))
+    out[0] = costs["precursor"] + margin[0]
+    producer = out[0] if upstream is None else upstream[0]
+    deliverer = producer / (1 - seized[1]) + margin[1]
+    out[1] = deliverer / (1 - seized[2]) + margin[2]
+    wholesale = out[1] if upstream is None else upstream[1]
+    out[2] = wholesale / (1 - seized[3]) + margin[3]
+    return out
+
+
+def initial_tier_prices(scenario, n_regions: int) -> np.ndarray:
+    """Tier prices at the start (`state.TIERS` rows, by region): the anchors at the scenario's
+    arrest probabilities (no capacity limit, no regional policing), retail at
+    ``prices.initial_retail_usd_per_g`` (the short run then returns it to its anchor)."""
+    enf = scenario.enforcement
+    h = np.array([enf.weekly_arrest_prob[r].value for r in st.ROLE_NAMES] + [enf.weekly_arrest_prob["user"].value])
+    a = anchors(chain_costs(scenario), np.repeat(h[:, None], n_regions, axis=1))
+    out = np.empty((len(st.TIERS), n_regions))
+    out[st.TIER_PRODUCER], out[st.TIER_WHOLESALE] = a[0], a[1]
+    out[st.TIER_RETAIL] = scenario.prices.initial_retail_usd_per_g.value
+    return out
 
 
 class Prices(Process):
     name = "prices"
     claims = ("S11",)
     params = ("border.destinations[].price_usd_per_g", "distribution.seller_target_cover_weeks",
-              "distribution.wholesaler_target_cover_weeks", "prices.adjustment_speed", "prices.glut_weight",
-              "prices.initial_retail_usd_per_g", "prices.max_retail_usd_per_g", "prices.min_retail_usd_per_g",
-              "prices.normal_fill", "prices.retail_markup", "prices.wholesale_markup")
-    reads = ("actors", "shipments", "week_consumed", "week_demand")
+              "distribution.transit_weeks", "distribution.wholesaler_target_cover_weeks",
+              "enforcement.weekly_arrest_prob", "prices.adjustment_speed", "prices.anchor_return_per_week",
+              "prices.glut_weight", "prices.grams_handled_per_week", "prices.initial_retail_usd_per_g",
+              "prices.max_retail_usd_per_g", "prices.min_retail_usd_per_g", "prices.normal_fill",
+              "prices.sanction_usd", "private.legal_income_usd_per_week", "private.output_g_per_week",
+              "private.penalty_cost_usd", "private.precursor_cost_usd_per_g")
+    reads = ("actors", "arrest_hazard", "shipments", "week_consumed", "week_demand")
     writes = ("retail_price", "tier_price")
     records = ("price_usd_per_g",)
 
     def init(self, sim) -> None:
         pr, dist = sim.scenario.prices, sim.scenario.distribution
-        # The rule's parameters, as one bundle for the kernel.
-        self.p = bundles.make(
-            normal=float(pr.normal_fill.value), markup=float(pr.retail_markup.value),
-            wholesale_markup=float(pr.wholesale_markup.value), speed=float(pr.adjustment_speed.value),
-            glut_weight=float(pr.glut_weight.value),
-            target_cover=float(dist.seller_target_cover_weeks.value + dist.wholesaler_target_cover_weeks.value),
-            min_retail=float(pr.min_retail_usd_per_g.value), max_retail=float(pr.max_retail_usd_per_g.value))
-        self.wholesale = pr.initial_retail_usd_per_g.value / pr.retail_markup.value
+        self.costs = chain_costs(sim.scenario)
+        self.kappa, self.eta = pr.anchor_return_per_week.value, pr.adjustment_speed.value
+        self.normal, self.glut_weight = pr.normal_fill.value, pr.glut_weight.value
+        self.target_cover = float(dist.seller_target_cover_weeks.value + dist.wholesaler_target_cover_weeks.value)
+        self.min_retail, self.max_retail = pr.min_retail_usd_per_g.value, pr.max_retail_usd_per_g.value
+        sim.tier_price[:] = initial_tier_prices(sim.scenario, sim.n_regions)
+        sim.retail_price[:] = sim.tier_price[st.TIER_RETAIL]
+        self.guard_hits = 0  # region-weeks at the retail floor or cap (guards that should not bind)
         dests = sim.scenario.border.destinations
         self.import_price = np.array([d.price_usd_per_g.value for d in dests])
-        # Recorded levels: retail, wholesale and producer prices by region (written by the
-        # kernel each week), then the foreign import prices (scenario inputs).
+        # Recorded levels: retail, wholesale and producer prices by region, then the foreign
+        # import prices (scenario inputs).
         self._levels = np.concatenate([np.zeros(3 * sim.n_regions), self.import_price])
         self.price_keys = ([("price_usd_per_g", "methamphetamine", r, tier)
                             for tier in ("retail", "wholesale", "producer") for r in sim.region_names]
                            + [("price_usd_per_g", "methamphetamine", d.name, "import") for d in dests])
 
     def step(self, sim) -> None:
-        sh, levels = sim.shipments, self._levels
-        self.wholesale = prices(self.wholesale, sim.week_demand, sim.week_consumed, sim.actors.cols, sh.cols, sh.n,
-                                self.p, sim.retail_price, levels)
-        n_r = sim.n_regions  # levels: retail, wholesale, producer by region (the kernel's order)
+        sh = sim.shipments
+        nat, shortage_r = market_signal(sim.week_demand, sim.week_consumed, sim.actors.cols, sh.cols, sh.n,
+                                        self.normal, self.glut_weight, self.target_cover)
+        tp, h = sim.tier_price, sim.arrest_hazard
+        kappa, eta = self.kappa, self.eta
+        new = np.empty_like(tp)
+        upstream = np.empty((2, sim.n_regions))
+        # Tier by tier, each anchored on this week's new upstream price.
+        a = anchors(self.costs, h)
+        new[st.TIER_PRODUCER] = tp[st.TIER_PRODUCER] * np.exp(
+            kappa * np.log(a[0] / tp[st.TIER_PRODUCER]) + eta * nat[0])
+        upstream[0] = new[st.TIER_PRODUCER]
+        a = anchors(self.costs, h, upstream)
+        new[st.TIER_WHOLESALE] = tp[st.TIER_WHOLESALE] * np.exp(
+            kappa * np.log(a[1] / tp[st.TIER_WHOLESALE]) + eta * nat[0])
+        upstream[1] = new[st.TIER_WHOLESALE]
+        a = anchors(self.costs, h, upstream)
+        retail = tp[st.TIER_RETAIL] * np.exp(kappa * np.log(a[2] / tp[st.TIER_RETAIL])
+                                             + eta * (shortage_r - self.glut_weight * nat[1]))
+        self.guard_hits += int(((retail < self.min_retail) | (retail > self.max_retail)).sum())
+        new[st.TIER_RETAIL] = np.clip(retail, self.min_retail, self.max_retail)
+        tp[:] = new
+        sim.retail_price[:] = new[st.TIER_RETAIL]
+        n_r, levels = sim.n_regions, self._levels  # levels: retail, wholesale, producer by region
         for k, tier in enumerate((st.TIER_RETAIL, st.TIER_WHOLESALE, st.TIER_PRODUCER)):
-            sim.tier_price[tier] = levels[k * n_r:(k + 1) * n_r]
+            levels[k * n_r:(k + 1) * n_r] = new[tier]
         sim.recorder.record(self.price_keys, levels, level=True)
 
 
@@ -96,25 +177,26 @@ class RecordLevels(Process):
 
 # ---------------------------------------------------------------- kernels
 @njit(cache=True)
-def prices(wholesale, demand_r, consumed_r, actors, lots, n_lots, p, retail_r, levels):
-    """One week of price adjustment (`Prices`): the national wholesale price moves
-    with national shortage and glut, each region's retail price adds its shortage premium (in
-    place in ``retail_r``). Writes the retail, wholesale and producer prices by region to the
-    start of ``levels``; returns the new national wholesale price. ``p``: the parameters (`Prices.init`)."""
+def market_signal(demand_r, consumed_r, actors, lots, n_lots, normal, glut_weight, target_cover):
+    """This week's scarcity and glut (`Prices`): returns ``(national, shortage_r)`` with
+    ``national = [shortage - glut_weight x glut, glut]`` and the regional shortage ``shortage_r``
+    (served = 1 where there is no demand). Glut: weeks of national demand held by the whole
+    private chain (active actors' stock and domestic lots, as the ledger's sum) over the target."""
     stock, active, lot_grams, lot_foreign = actors.stock, actors.active, lots.grams, lots.foreign
-    normal, markup, wholesale_markup = p.normal, p.markup, p.wholesale_markup
-    speed, glut_weight, target_cover, min_retail, max_retail = p.speed, p.glut_weight, p.target_cover, \
-        p.min_retail, p.max_retail
     n_r = len(demand_r)
+    shortage_r = np.empty(n_r)
     total_demand = 0.0
     total_consumed = 0.0
     for r in range(n_r):
         total_demand += demand_r[r]
         total_consumed += consumed_r[r]
+        served = consumed_r[r] / demand_r[r] if demand_r[r] > 0 else 1.0
+        shortage_r[r] = (normal - served) / normal
+    national = np.zeros(2)
     if total_demand > 0:
         shortage = (normal - total_consumed / total_demand) / normal
         held = 0.0
-        for d in range(stock.shape[1]):  # the whole private chain's stock (as the ledger's sum)
+        for d in range(stock.shape[1]):
             for s in range(len(active)):
                 if active[s]:
                     held += stock[s, d]
@@ -122,16 +204,9 @@ def prices(wholesale, demand_r, consumed_r, actors, lots, n_lots, p, retail_r, l
             if not lot_foreign[i]:
                 held += lot_grams[i]
         glut = min(5.0, held / total_demand / target_cover - 1.0)
-        wholesale *= np.exp(speed * (shortage - glut_weight * glut))
-        wholesale = min(max(wholesale, min_retail / markup), max_retail / markup)
-    for r in range(n_r):
-        served = consumed_r[r] / demand_r[r] if demand_r[r] > 0 else 1.0
-        premium = max(0.0, normal - served) / normal
-        retail_r[r] = min(max(wholesale * markup * (1.0 + premium), min_retail), max_retail)
-        levels[r] = retail_r[r]
-        levels[n_r + r] = retail_r[r] / markup
-        levels[2 * n_r + r] = retail_r[r] / markup / wholesale_markup
-    return wholesale
+        national[0] = shortage - glut_weight * glut
+        national[1] = glut
+    return national, shortage_r
 
 
 @njit(cache=True)
