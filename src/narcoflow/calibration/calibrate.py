@@ -130,7 +130,8 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
               workers: int = 1, dask_address: str | None = None, dask_local: int | None = None,
               on_generation: Callable[[int, dict], None] | None = None,
               on_runs: Callable[[int, int], None] | None = None,
-              labels: dict[str, str] | None = None, seed: int | None = None
+              labels: dict[str, str] | None = None, seed: int | None = None,
+              bounds: dict[str, tuple[float, float]] | None = None
               ) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     """Run (or resume) ABC-SMC; store `posterior` and `calibration_diagnostics` in the DuckDB file.
 
@@ -141,6 +142,9 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
     a second while generation t is sampled. ``labels`` (``scenario``, ``targets``: how the user
     named them) are stored in table ``calibrations`` for the report. ``seed``: every run uses this
     seed (common random numbers); None (default): each particle's seed derives from its values.
+    ``bounds`` (parameter -> (low, high) inside its range, e.g. `narcoflow.calibration.history.nroy_box`
+    of a history match) narrows the uniform prior of those parameters: the posterior inside the
+    space that history matching left.
 
     Returns (calibration_id, posterior frame, diagnostics frame).
     """
@@ -155,6 +159,16 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
                              else "Name the parameters to fit (targets 'parameters:' or params=)")
     check_period(targets, scenario, years)
     settings = {"particles": particles, "scale": scale, "years": years, "seed": seed}
+    priors = {p: [float(x) for x in unc[p].range] for p in params}
+    for p, (lo, hi) in (bounds or {}).items():
+        if p not in priors:
+            raise NarcoflowError(f"bounds: {p!r} is not a parameter of this calibration ({', '.join(params)})")
+        if not priors[p][0] <= lo < hi <= priors[p][1]:
+            raise NarcoflowError(f"bounds: {p!r} [{lo:g}, {hi:g}] must be a non-empty part of its range "
+                                 f"[{priors[p][0]:g}, {priors[p][1]:g}]")
+        priors[p] = [float(lo), float(hi)]
+    if bounds:
+        settings["bounds"] = {p: priors[p] for p in params if p in bounds}
     cid = calibration_id(scenario, targets, params, settings)  # not populations: more of them extend it
     settings["populations"] = populations
     db = Path(db).resolve()
@@ -162,9 +176,8 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
     sqlite_path = Path(f"{stem}-{cid}.abc.sqlite")
     sqlite = f"sqlite:///{sqlite_path}"
     counter = Path(f"{stem}-{cid}.runs")
-    priors = {p: list(unc[p].range) for p in params}
     store_calibration(db, cid, scenario, targets, params, priors, settings, labels or {})
-    prior = pyabc.Distribution(**{f"p{i}": pyabc.RV("uniform", unc[p].range[0], unc[p].range[1] - unc[p].range[0])
+    prior = pyabc.Distribution(**{f"p{i}": pyabc.RV("uniform", priors[p][0], priors[p][1] - priors[p][0])
                                   for i, p in enumerate(params)})
     sampler, executor = _sampler(workers, dask_address, dask_local)
     try:

@@ -67,6 +67,10 @@ class Target(BaseModel):
     reliability: Literal["H", "M", "L"] = "M"
     floor: bool = False
     waiting: str | None = None
+    #: model discrepancy as a relative error (one standard deviation of log(model / reality) is
+    #: log(1 + discrepancy)); None: the targets file's ``discrepancy`` (docs/calibration.md,
+    #: "Measurement model")
+    discrepancy: float | None = None
 
     @property
     def role(self) -> Literal["fitted", "floor", "waiting"]:
@@ -118,6 +122,8 @@ class Target(BaseModel):
             raise ValueError("years must be [first, last]")
         if self.floor and (self.range is None or not math.isinf(self.range[1])):
             raise ValueError("floor: true needs a range [low, .inf] (a lower bound)")
+        if self.discrepancy is not None and not (math.isfinite(self.discrepancy) and self.discrepancy >= 0):
+            raise ValueError("discrepancy must be a finite number >= 0 (a relative error, e.g. 0.2)")
         return self
 
     def band(self) -> tuple[float, float, float]:
@@ -130,6 +136,23 @@ class Target(BaseModel):
         """The band widened by one tolerance: [low / (1 + tol), high * (1 + tol)]."""
         lo, hi, tol = self.band()
         return lo / (1 + tol), hi * (1 + tol)
+
+    def log_band(self) -> tuple[float, float]:
+        """The band on the log scale of `transform`: (log low or -inf, log high or +inf)."""
+        lo, hi, _ = self.band()
+        return (math.log(lo) if lo > 0 else -math.inf, math.log(hi) if math.isfinite(hi) else math.inf)
+
+    def transform(self, value: float) -> float:
+        """The scale the measurement model works on: log(value), a value of 0 or less counting as
+        a millionth of the band's low end (of its high end when the low end is 0), as in `distance`."""
+        lo, hi, _ = self.band()
+        floor = lo * 1e-6 if lo > 0 else hi * 1e-6 if math.isfinite(hi) and hi > 0 else 1e-12
+        return math.log(max(value, floor))
+
+    def measurement_variance(self) -> float:
+        """Observation error plus model discrepancy, on the log scale: log(1 + tolerance)^2 +
+        log(1 + discrepancy)^2 (docs/calibration.md, "Measurement model")."""
+        return math.log1p(self.band()[2]) ** 2 + math.log1p(self.discrepancy or 0.0) ** 2
 
     def observed_text(self) -> str:
         if self.observed is not None:
@@ -220,11 +243,18 @@ class Targets(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = ""
     parameters: list[str] = []
+    #: model discrepancy of every target that gives none (a relative error; docs/calibration.md)
+    discrepancy: float = 0.0
     targets: list[Target]
     unused: list[Unused] = []
 
     @model_validator(mode="after")
     def _unique(self) -> Targets:
+        if not (math.isfinite(self.discrepancy) and self.discrepancy >= 0):
+            raise ValueError("discrepancy must be a finite number >= 0 (a relative error, e.g. 0.2)")
+        for t in self.targets:
+            if t.discrepancy is None:
+                t.discrepancy = self.discrepancy
         names = [t.name for t in self.targets]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -313,8 +343,16 @@ def evaluate_targets(targets: Targets | list[Target], metrics: pd.DataFrame,
 def distance(targets: list[Target], values: dict[str, float]) -> float:
     """Root-mean-square of per-target distances over the fitted targets (0 when every one is
     inside its band). Waiting targets are left out; a floor adds its distance (0 when met) but
-    does not count in the mean, so floors that every run meets do not dilute the distance."""
-    ds = [t.distance(values[t.name]) for t in targets if not t.waiting]
+    does not count in the mean, so floors that every run meets do not dilute the distance.
+
+    A target's distance is the log-distance to its band over the measurement standard deviation
+    (`Target.measurement_variance`: observation error and model discrepancy; the run-to-run
+    variance is left out because each particle is itself one random run): with no discrepancy,
+    `Target.distance`. It is the implausibility of one run (`narcoflow.calibration.measurement`)."""
+    from narcoflow.calibration.measurement import band_gap
+
+    ds = [band_gap(t, t.transform(values[t.name])) / math.sqrt(t.measurement_variance())
+          for t in targets if not t.waiting]
     n = sum(1 for t in targets if t.role == "fitted") or len(ds)
     return (sum(d * d for d in ds) / n) ** 0.5 if n else 0.0
 

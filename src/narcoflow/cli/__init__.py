@@ -8,7 +8,7 @@ module                 commands
 `cli.dashboard`        ``dashboard``
 `cli.experiments`      ``levers``, ``compare``, ``sweep``, ``sensitivity``
 `cli.network`          ``network``, ``interdict``
-`cli.calibration`      ``calibrate``
+`cli.calibration`      ``calibrate``, ``screen``, ``history-match``
 =====================  ==================================================
 
 `cli.common` holds what they share: the console, the error handling (every error a user can

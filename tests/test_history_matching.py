@@ -1,0 +1,166 @@
+"""Measurement model, Morris screening and history matching (issue 14), on a cheap synthetic
+simulator (a known function with noise) and, once, on the engine at a tiny scale."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from narcoflow.calibration.history import Problem, Settings, match, nroy_box
+from narcoflow.calibration.measurement import implausibility, model_variance, variances
+from narcoflow.calibration.screening import screen_problem
+from narcoflow.calibration.targets import Target, Targets, distance
+
+TRUTH = {"a": 0.3, "b": 0.7}
+
+
+def _mean(a: float, b: float) -> dict[str, float]:
+    return {"y1": 2 + 3 * a, "y2": 1 + 2 * b - a, "y3": 1.0}
+
+
+def synthetic(values: dict[str, float], seed: int) -> dict[str, float]:
+    """exp of a known function of a and b plus noise (sd 0.05 on the log scale); c is inert."""
+    rng = np.random.default_rng(seed)
+    return {k: math.exp(m + rng.normal(0, 0.05)) for k, m in _mean(values["a"], values["b"]).items()}
+
+
+def _targets() -> list[Target]:
+    obs = {k: math.exp(v) for k, v in _mean(**TRUTH).items()}
+    return Targets(targets=[Target(name=k, metric="consumed_g", years=(1998, 1998), observed=v, reliability="H")
+                            for k, v in obs.items()]).targets
+
+
+def _problem() -> Problem:
+    return Problem(["a", "b", "c"], np.array([[0.0, 1.0]] * 3), _targets(), synthetic)
+
+
+SETTINGS = Settings(points=20, candidates=2000)
+
+
+def test_implausibility_adds_the_three_variance_terms():
+    t = Target(name="p", metric="consumed_g", years=(1998, 1998), observed=100, reliability="M", discrepancy=0.1)
+    v = variances(t, model_var=0.05, emulator_var=0.02)
+    assert v["observation"] == pytest.approx(math.log(1.3) ** 2)
+    assert v["discrepancy"] == pytest.approx(math.log(1.1) ** 2)
+    total = math.log(1.3) ** 2 + math.log(1.1) ** 2 + 0.05 + 0.02
+    assert float(v["total"]) == pytest.approx(total)
+    assert implausibility(t, math.log(200), 0.05, 0.02) == pytest.approx(math.log(2) / math.sqrt(total))
+    assert implausibility(t, math.log(50), 0.05, 0.02) == pytest.approx(math.log(2) / math.sqrt(total))
+    # a band: 0 inside, distance to the nearest end outside; a one-sided band has one end
+    band = Target(name="b", metric="consumed_g", years=(1998, 1998), range=(10, 20), reliability="H")
+    assert implausibility(band, math.log(15)) == 0
+    assert implausibility(band, math.log(40)) == pytest.approx(math.log(2) / math.log(1.1))
+    floor = Target(name="f", metric="consumed_g", years=(1998, 1998), range=(10, math.inf), reliability="L")
+    assert implausibility(floor, math.log(1e9)) == 0 and implausibility(floor, math.log(5)) == pytest.approx(1.0)
+
+
+def test_run_to_run_variance_is_pooled_over_replicated_points():
+    runs = pd.DataFrame({"point": [0, 0, 0, 1, 1, 2], "target": "y", "z": [1.0, 2.0, 3.0, 5.0, 7.0, 100.0]})
+    # point 0: s^2 = 1 (2 dof), point 1: s^2 = 2 (1 dof), point 2: one run, no information
+    assert model_variance(runs)["y"] == pytest.approx((2 * 1.0 + 1 * 2.0) / 3)
+
+
+def test_abc_distance_is_the_implausibility_of_one_run_and_uses_the_discrepancy():
+    t = Target(name="p", metric="consumed_g", years=(1998, 1998), observed=100, reliability="H")
+    assert distance([t], {"p": 200}) == pytest.approx(t.distance(200))  # no discrepancy: as before
+    tg = Targets(discrepancy=0.2, targets=[t.model_copy(update={"discrepancy": None})])
+    assert tg.targets[0].discrepancy == 0.2  # the file's value
+    d = distance(tg.targets, {"p": 200})
+    assert d == pytest.approx(math.log(2) / math.sqrt(math.log(1.1) ** 2 + math.log(1.2) ** 2))
+    assert d < t.distance(200)
+
+
+def test_history_matching_rules_out_the_far_region_and_keeps_the_truth(tmp_path):
+    pr = _problem()
+    waves, ems = match(pr, tmp_path / "h.duckdb", "synthetic", SETTINGS, waves=2)
+    assert list(waves["wave"]) == [0, 1] and (waves["runs"] == 20 + 4 * 2).all()
+    assert waves["nroy_fraction"].iloc[-1] < 0.2  # most of the space is ruled out
+    box = nroy_box(tmp_path / "h.duckdb", "synthetic")
+    assert box["a"][0] <= TRUTH["a"] <= box["a"][1] and box["b"][0] <= TRUTH["b"] <= box["b"][1]
+    assert box["a"][1] - box["a"][0] < 0.5 and box["c"] == pytest.approx((0, 1), abs=0.05)  # c is not learnt
+    # emulators validate: leave-one-out errors mostly within 3 standard deviations
+    assert (ems["loo_outside_3"] <= 0.1).all() and (ems["loo_rmse"] < 0.3).all()
+    assert ems.loc[ems["target"] == "y3", "ruled_out_alone"].max() == 0  # y3 (constant) rules nothing out
+
+
+def test_morris_ranks_an_influential_parameter_above_an_inert_one(tmp_path):
+    effects, ranking = screen_problem(_problem(), tmp_path / "s.duckdb", "s", trajectories=6, replicates=4)
+    order = list(ranking["parameter"])
+    assert order.index("a") < order.index("c") and order.index("b") < order.index("c")
+    infl = ranking.set_index("parameter")["influential"]
+    assert infl["a"] and infl["b"] and not infl["c"]
+    assert set(effects.columns) >= {"parameter", "target", "mu_star", "scaled", "noise_mu_star"}
+    assert len(effects) == 3 * 3  # tidy: one row per parameter and target
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_an_interrupted_history_match_resumes_to_the_same_waves(tmp_path):
+    whole, _ = match(_problem(), tmp_path / "a.duckdb", "h", SETTINGS, waves=2)
+    calls = []
+
+    def stop(wave, done, total):
+        calls.append(wave)
+        if wave == 1 and done == 10:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        match(_problem(), tmp_path / "b.duckdb", "h", SETTINGS, waves=2, on_runs=stop)
+    from narcoflow.calibration.batch import read_table
+    kept = read_table(tmp_path / "b.duckdb", "history_runs", "wave = 1", [])
+    assert kept["point"].nunique() > 0  # the finished runs of the interrupted wave are stored
+    ran = []
+    resumed, _ = match(_problem(), tmp_path / "b.duckdb", "h", SETTINGS, waves=2,
+                       on_runs=lambda w, d, t: ran.append((w, d)))
+    assert ran[0] == (0, 28) and ran[1][0] == 1 and ran[1][1] >= 10  # nothing of wave 0 ran again
+    cols = ["wave", "runs", "kept", "nroy_fraction", "box", "next_box"]
+    pd.testing.assert_frame_equal(whole[cols], resumed[cols])
+
+
+def test_screen_history_match_and_calibrate_within_on_the_engine(tmp_path):
+    """End to end at a tiny scale: screen -> history-match --screening -> calibrate --within."""
+    from typer.testing import CliRunner
+
+    from narcoflow.calibration.calibrate import load_calibration
+    from narcoflow.cli import app
+
+    f, db = tmp_path / "t.yaml", tmp_path / "hm.duckdb"
+    f.write_text("discrepancy: 0.2\ntargets:\n"
+                 "- {name: c, metric: consumed_g, years: [1998, 1998], range: [10000, 40000], reliability: L}\n"
+                 "- {name: s, metric: state_revenue_usd, years: [1998, 1998], range: [2.0e+7, 2.0e+8]}\n")
+    common = ["--targets", str(f), "--years", "1", "--scale", "0.0005", "--out", str(db)]
+    runner = CliRunner()
+    res = runner.invoke(app, ["screen", "north-korea-2011", *common, "--trajectories", "2", "--replicates", "2",
+                              "--threshold", "0", "--params", "state.siphon_rate,private.purity"])
+    assert res.exit_code == 0, res.output
+    sid = res.output.strip().splitlines()[-1].removeprefix("screening_id: ")
+    assert "rank" in res.output and "state.siphon_rate" in res.output
+    res = runner.invoke(app, ["history-match", "north-korea-2011", *common, "--screening", sid, "--top", "1",
+                              "--points", "5", "--replicate-points", "2", "--replicates", "2", "--waves", "1",
+                              "--candidates", "200"])
+    assert res.exit_code == 0, res.output
+    hid = res.output.strip().splitlines()[-1].removeprefix("history_match_id: ")
+    assert "wave 0: 7 runs" in res.output and "nroy_fraction" in res.output
+    res = runner.invoke(app, ["calibrate", "north-korea-2011", *common, "--within", hid[:8], "--populations", "1",
+                              "--particles", "2", "--draws", "1"])
+    assert res.exit_code == 0, res.output
+    cid = res.output.strip().splitlines()[-1].removeprefix("calibration_id: ")
+    info = load_calibration(db, cid)[0]
+    box = nroy_box(db, hid)
+    assert json.loads(info["priors"]) == {p: list(b) for p, b in box.items()}
+
+
+def test_history_match_needs_parameters(tmp_path):
+    from typer.testing import CliRunner
+
+    from narcoflow.cli import app
+
+    res = CliRunner().invoke(app, ["history-match", "north-korea-2011", "--targets", "north-korea-2011",
+                                   "--out", str(tmp_path / "x.duckdb")])
+    assert res.exit_code == 2 and "--params a,b or --screening ID" in res.output
