@@ -385,8 +385,8 @@ def problem_for(scenario, targets: Targets, params: Sequence[str], scale: float,
     params = list(dict.fromkeys(params))
     missing = [p for p in params if p not in unc]
     if missing:
-        raise NarcoflowError("Parameters to match must be uncertain parameters of the scenario (with a range); "
-                             f"not: {', '.join(missing)}")
+        raise NarcoflowError("Parameters to screen or match must be uncertain parameters of the scenario "
+                             f"(with a range); not: {', '.join(missing)}")
     flat = [p for p in params if unc[p].range[1] <= unc[p].range[0]]
     if flat:
         raise NarcoflowError(f"Parameters with a range of zero width cannot be matched: {', '.join(flat)}")
