@@ -26,6 +26,9 @@ START, END = markers("make")
 RUNS = [
     ("full_scale", [sys.executable, "benchmarks/full_scale.py", "--scale", "0.1", "--years", "18"]),
     ("vs_mesa", [sys.executable, "benchmarks/vs_mesa.py", "--persons", "20000", "--years", "1"]),
+    # issue 13: scale 0.005 against 0.1, 3 seeds (medians, PASS within 10 %); a few minutes on 2 cores
+    ("scale_convergence", [sys.executable, "benchmarks/scale_convergence.py", "--scales", "0.005,0.1",
+                           "--seeds", "3"]),
 ]
 
 
