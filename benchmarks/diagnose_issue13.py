@@ -63,7 +63,8 @@ COLUMNS = (
     ("onset_year", "first year >= 1 %"),
     ("retail_2011_2015", "retail 2011-15 USD/g"),
     ("target:producer_price_north_hamgyong_2006", "producer NH 2006 USD/g"),
-    ("initiations_cum_2015_pct", "cum. initiations / pop. %"),
+    ("initiations_cum_2015_pct", "cum. initiations / pop. %"), ("ever_used_2015_pct", "ever-used 2015 %"),
+    ("north_hamgyong_rank_2010", "NH rank 2010"),
     ("private_output_2015_t", "private output 2015 t"),
 )
 

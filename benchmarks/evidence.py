@@ -140,11 +140,11 @@ PATTERNS: tuple[Pattern, ...] = (
     Pattern("north_hamgyong_rank_2010", "heavy use in North Hamgyong",
             "rank of North Hamgyong prevalence among 12 provinces, end 2010", "P1-P3",
             Band(1, 2, abs_tol=1), "emergent"),
-    Pattern("prevalence_2015_pct", ">= 30 % have used", "users / population, end of 2015 (%)",
-            "P4 (current users; the evidence counts 'have used')", Band(30, math.inf, "L"), "emergent"),
-    Pattern("initiations_cum_2015_pct", ">= 30 % have used",
-            "cumulative initiations 1998-2015 / population (%) (upper bound of ever-used)",
-            "P4; <= 100 % (nobody starts twice in an ever-used state)", Band(30, 100, "L"), "emergent"),
+    Pattern("ever_used_2015_pct", ">= 30 % have used", "ever-used / population, end of 2015 (%)",
+            "P4 (as target ever_used_2015)", Band(30, 100, "L"), "emergent"),
+    Pattern("prevalence_2015_pct", "current use well below ever-used", "users / population, end of 2015 (%)",
+            "P4 counts 'have used'; current use: no evidence (assumption: below ever-used, under 30 %)",
+            Band(1, 30, "L"), "emergent"),
     Pattern("retail_2011_2015", "retail $11-17/g 2011-2019", "retail price 2011-2015, mean of provinces (USD/g)",
             "C5, C7, C8, C10", Band(11, 17, "M"), "emergent"),
     Pattern("retail_yearly_spread_2011_2015", "retail fairly stable",
@@ -218,6 +218,13 @@ def quantities(metrics: pd.DataFrame, scenario: Scenario, targets: Targets) -> d
         out["north_hamgyong_ratio_2010"] = nh / (out["prevalence_2010_pct"] / 100)
         out["north_hamgyong_rank_2010"] = float((prev_r > nh).sum() + 1)
     out["initiations_cum_2015_pct"] = _sum(m, "initiations", (1998, 2015)) / pop * 100
+    ever = _end_of_year(m, "ever_used")
+    out["ever_used_2015_pct"] = float(ever.get(2015, np.nan)) / pop * 100
+    states = m[m["metric"] == "users_by_state"]
+    if len(states):
+        last = states[states["step"] == states["step"].max()].groupby("channel")["value"].sum()
+        users_end = float(last.get("light", 0.0) + last.get("heavy", 0.0))
+        out["heavy_share_2015_pct"] = float(last.get("heavy", 0.0)) / users_end * 100 if users_end else math.nan
 
     price = m[(m["metric"] == "price_usd_per_g") & (m["drug"] == "methamphetamine")
               & (m["year"] >= 2011) & (m["year"] <= 2015) & m["region"].isin(regions)]

@@ -41,6 +41,8 @@ HEADLINE = (
     ("users_2003", "users, end of 2003"), ("users_2003_mean", "users, mean over 2003"),
     ("prevalence_2005_pct", "users / population 2005 (%)"),
     ("initiations_cum_2015_pct", "cumulative initiations 1998-2015 / population (%)"),
+    ("ever_used_2015_pct", "ever-used / population 2015 (%)"),
+    ("heavy_share_2015_pct", "heavy users / users, end of 2015 (%)"),
     ("retail_2011_2015", "retail price 2011-2015, mean of provinces (USD/g)"),
     ("retail_2011_2015_min_province", "  cheapest province (USD/g)"),
     ("retail_2011_2015_max_province", "  dearest province (USD/g)"),

@@ -56,7 +56,7 @@ def test_shipped_targets_cite_evidence_rows_and_fit_the_scenario():
     assert {t.filters.get("channel") for t in tg.targets if t.metric == "price_usd_per_g"} >= {"retail",
                                                                                                "wholesale"}
     assert sorted(t.years[0] for t in tg.targets if t.metric == "users") == [2003]
-    assert [t.years[0] for t in tg.targets if t.metric == "ever_used"] == [2015]  # P4, waiting
+    assert [t.years[0] for t in tg.targets if t.metric == "ever_used"] == [2015]  # P4, ever-used
 
 
 def test_shipped_targets_evaluate_on_a_run(baseline):

@@ -78,8 +78,10 @@ def test_s4_sangwon_was_ranam_in_chongjin_before_relocation():
 
 def test_s5_nsa_siphon_leaks_state_product_into_domestic_market():
     """S5: 'officials of the NSA have tended to siphon off drugs'. Heroin is made only by the state."""
-    without = run({"state.siphon_rate": 0.0}, years=3)
-    with_ = run({"state.siphon_rate": 0.2}, years=3)
+    # heroin_share at the top of its range: at this scale the default demand (issue 13) gives only
+    # a handful of heroin users
+    without = run({"state.siphon_rate": 0.0, "consumption.heroin_share": 0.3}, years=3)
+    with_ = run({"state.siphon_rate": 0.2, "consumption.heroin_share": 0.3}, years=3)
     assert _sum(without, "siphoned_g") == 0
     assert _sum(without, "consumed_g", drug="heroin") == 0
     assert _sum(with_, "siphoned_g") > 0

@@ -126,4 +126,10 @@ def test_incremental_counts_match_a_recount():
         assert ((pf & st.ACTOR) != 0).sum() == a.active.sum()
         active = np.flatnonzero(a.active)
         assert np.array_equal(a.slots_of_persons(a.person[active]), active)  # the person -> slot map
-        assert (pf & ~np.uint8(st.USER | st.ACTOR | st.JAILED | st.SKILLED)).max() == 0  # no scratch flag left
+        assert (pf & ~np.uint8(st.USER | st.ACTOR | st.JAILED | st.SKILLED | st.EVER)).max() == 0  # no scratch flag
+        # use states: every user has ever used; ever-used and heavy counts match a recount
+        assert ((pf & st.USER) != 0).sum() == ((pf & (st.USER | st.EVER)) == (st.USER | st.EVER)).sum()
+        ever = np.flatnonzero(pf & st.EVER)
+        assert (u.ever.counts == np.bincount(sim.persons.region_of(ever), minlength=sim.n_regions)).all()
+        heavy_rows = u.view("heavy") == st.HEAVY
+        assert (u.heavy_counts == np.bincount(u.view("region")[heavy_rows], minlength=sim.n_regions)).all()

@@ -13,7 +13,7 @@ from narcoflow.engine.draws import counter_key, uniform
 from narcoflow.engine.processes import retail
 
 
-def _run_chunked(monkeypatch, threads: str, chunk_users: int = 50):
+def _run_chunked(monkeypatch, threads: str, chunk_users: int = 20):
     """A miniature run on the full-scale code paths: several chunks, and the user table reordered
     every 8 weeks (both thresholds lowered)."""
     monkeypatch.setenv("NARCOFLOW_THREADS", threads)
@@ -72,7 +72,8 @@ def test_sort_for_locality_orders_by_region_then_seller_and_keeps_the_table_whol
     before = {f: u.view(f).copy() for f in u._fields}
     counts_before = u.region_counts.copy()
     sellers_sorted, starts, counts = a.by_region(st.SELLER, sim.n_regions)
-    assert u.n > 1000
+    assert u.n > 100
+    assert (u.view("heavy") == st.HEAVY).any() and (u.view("heavy") == st.LIGHT).any()
     u.sort_for_locality(sellers_sorted, starts, counts, a.cap)
     region, seller = u.view("region"), u.view("seller")
     assert (np.diff(region) >= 0).all()  # grouped by region, in region order
@@ -82,7 +83,7 @@ def test_sort_for_locality_orders_by_region_then_seller_and_keeps_the_table_whol
     key = np.where(seller >= 0, rank[np.maximum(seller, 0)], -1)
     for r in np.unique(region):  # within a region: users without a seller, then by seller
         assert (np.diff(key[region == r]) >= 0).all()
-    # The same rows, permuted whole (each person keeps its region, seller, use and drug).
+    # The same rows, permuted whole (each person keeps its region, seller, use, drug and use state).
     order = np.argsort(before["person"])
     new_order = np.argsort(u.view("person"))
     for f in u._fields:

@@ -89,7 +89,8 @@ def test_probabilities_are_capped_at_one(sc):
     out = apply_levers(sc, {"guard_corruption": 2.0, "quitting": 10.0})
     assert out.border.bribe_acceptance.value == 1.0  # 0.6 x 2
     assert out.border.bribe_acceptance.range[1] == 1.0
-    assert out.consumption.quit_rate_per_week.value == pytest.approx(0.04)
+    assert out.consumption.quit_rate_per_week.value == pytest.approx(10 * sc.consumption.quit_rate_per_week.value)
+    assert out.consumption.quit_heavy_per_week.value == pytest.approx(10 * sc.consumption.quit_heavy_per_week.value)
 
 
 def test_dated_levers_become_events(sc):

@@ -79,7 +79,8 @@ def test_more_participants_lower_each_ones_hazard_and_arrests_grow_less_than_pro
         assert (b <= a + 1e-15).all()
     assert (hazards[-1] < hazards[0]).all()  # every role swamped at 1000x
     assert arrests[-1] / arrests[0] < 100  # 1000x the participants, far fewer than 1000x the arrests
-    assert all(b >= a for a, b in zip(arrests, arrests[1:], strict=False))  # but never fewer arrests
+    # but never fewer arrests (up to rounding, once the capacity is reached)
+    assert all(b >= a * (1 - 1e-12) for a, b in zip(arrests, arrests[1:], strict=False))
     # A crackdown (multiplier x3) raises the capacity and the hazard where it acts.
     crack = np.where(np.arange(sim.n_regions) == 0, 3.0, 1.0)
     h3 = hazard(enf.base, enf.agency_of, enf.capacity, crack, base * 1000)
@@ -95,8 +96,14 @@ def test_capacity_limits_arrests_in_the_simulation():
     def per_user_week(r):
         return r.total("arrests", channel="user") / r.to_df("users")["value"].sum()
 
-    capped = run(years=8, events=[])
-    free = run(lifted, years=8, events=[])
+    # a grown market from the start (a fifth of every province uses): the default epidemic (issue
+    # 13's demand) stays below the size at which the MPS's capacity binds in 8 years
+    grown = {}
+    for i in range(12):
+        grown[f"regions[{i}].initial_prevalence.range"] = None
+        grown[f"regions[{i}].initial_prevalence"] = 0.2
+    capped = run(grown, years=8, events=[])
+    free = run({**grown, **lifted}, years=8, events=[])
     assert per_user_week(capped) < 0.8 * per_user_week(free)
 
 

@@ -1,6 +1,6 @@
 """Targets that mean what the evidence says (issue 14, item 1): population-weighted price means,
 C1 at the producer tier, meth-only seizure targets abroad, Q26 not a border-revenue band, dated
-won rates, floors reported apart, P4 waiting for an ever-used metric, every evidence row cited or
+won rates, floors reported apart, P4 compared with the ever-used metric, every evidence row cited or
 listed as unused. Each test fails with the definitions shipped before (noted per test)."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from narcoflow.calibration.targets import (
     Target,
     Targets,
     distance,
-    evaluate_targets,
     load_targets,
     populations,
     role_counts,
@@ -166,7 +165,7 @@ def test_floors_are_reported_apart_from_the_fitted_targets():
     inside = {t.name: True for t in SHIPPED.targets}
     counts = role_counts(SHIPPED, inside)
     assert counts["floors"] == counts["floors_met"] == 2
-    assert counts["fitted"] == len(SHIPPED.targets) - 3  # two floors and one waiting target
+    assert counts["fitted"] == len(SHIPPED.targets) - 2  # two floors
     assert "floors met apart: 2 of 2" in role_summary(counts)
     with pytest.raises(ValueError, match="floor: true needs a range"):
         Target(name="x", metric="arrests", years=(2008, 2008), observed=30, floor=True)
@@ -180,18 +179,18 @@ def test_met_floors_do_not_dilute_the_distance():
     assert distance([fitted, floor], {"f": 100, "g": 15}) == pytest.approx(1.0)  # a missed floor counts
 
 
-# ---------------------------------------------------------------------------- P4 waiting
-def test_p4_waits_for_an_ever_used_metric_and_is_compared_with_nothing():
+# ---------------------------------------------------------------------------- P4: ever-used
+def test_p4_is_compared_with_ever_used_not_current_users():
     p4 = [t for t in SHIPPED.targets if "P4" in t.rows]
-    assert len(p4) == 1 and p4[0].role == "waiting" and "ever" in p4[0].waiting
-    assert p4[0].metric != "users"  # the old target compared P4 with current users
-    m = frame([("users", None, "Kangwon", None, 9e6)], 2015)
-    assert math.isnan(p4[0].evaluate(m))
-    values = evaluate_targets(SHIPPED.targets[:1] + p4, frame([], 2000), POP)
-    assert p4[0].name not in values
-    assert p4[0] not in SHIPPED.compared
+    assert len(p4) == 1 and p4[0].role == "fitted" and p4[0].metric == "ever_used"
+    assert p4[0] in SHIPPED.compared
+    m = frame([("users", None, "Kangwon", None, 9e6), ("ever_used", None, "Kangwon", None, 5e6),
+               ("ever_used", None, "Rason", None, 3e6)], 2015)
+    assert p4[0].evaluate(m) == pytest.approx(8e6)  # summed over provinces; current users ignored
+    assert p4[0].distance(8e6) == 0.0  # at least 30 % of 24.05 M
+    assert p4[0].distance(5e6) > 0.0
     with pytest.raises(ValueError, match="not a metric"):  # an unknown metric needs 'waiting'
-        Target(name="x", metric="ever_used", years=(2015, 2015), observed=1)
+        Target(name="x", metric="ever_usd", years=(2015, 2015), observed=1)
 
 
 # ---------------------------------------------------------------------------- evidence rows

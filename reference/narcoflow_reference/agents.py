@@ -21,8 +21,9 @@ METH = 0  # drug index of methamphetamine (narcoflow.scenario.DRUGS order)
 class Person(Agent):
     """An inhabitant of a region: may use drugs, may hold a trafficking role, may be in jail.
 
-    As a user (S11, the consumers) a person has a base weekly use ``use_g`` of one ``drug`` and at
-    most one ``seller`` (an agent, or None).
+    As a user (S11, the consumers) a person has a base weekly use ``use_g`` of one ``drug``, a use
+    state (``heavy`` or light) and at most one ``seller`` (an agent, or None); ``ever`` marks a
+    person who has ever used (a former user when not using now).
     """
 
     def __init__(self, model, region: int):
@@ -32,21 +33,32 @@ class Person(Agent):
         self.is_actor = False       # holds a trafficking role
         self.jailed = False
         self.is_user = False
+        self.ever = False           # has ever used (never cleared)
+        self.heavy = False          # use state of a user: heavy or light
         self.seller: Seller | None = None
         self.use_g = 0.0
         self.drug = METH
         self.demand_g = 0.0         # this week's demand (Retail)
 
     # ------------------------------------------------------------------ Demand
-    def consider_quitting(self, quit_rate: float) -> None:
-        """Demand: a user quits with the weekly quit rate."""
-        if self.random.random() < quit_rate:
+    def consider_relapse(self, p_relapse: float) -> None:
+        """Demand: a former user (has used, does not use now) who is not in jail starts again, as
+        a light user, with the weekly relapse probability (not an initiation)."""
+        if self.ever and not self.is_user and not self.jailed and self.random.random() < p_relapse:
+            self.model.start_using(self, counted=False)
+
+    def consider_quitting(self, p_quit_light: float, p_quit_heavy: float, p_escalate: float) -> None:
+        """Demand: a user quits (becomes a former user) with its use state's weekly probability;
+        a light user who stays escalates to heavy use with ``p_escalate``."""
+        if self.random.random() < (p_quit_heavy if self.heavy else p_quit_light):
             self.model.stop_using(self)
+        elif not self.heavy and self.random.random() < p_escalate:
+            self.model.escalate(self)
 
     def consider_starting(self, p_start: np.ndarray) -> None:
-        """Demand: a non-user who is not in jail starts using with its region's weekly
+        """Demand: a never-user who is not in jail starts using with its region's weekly
         probability (the initiation hazard, see `ReferenceModel.demand`)."""
-        if not self.is_user and not self.jailed and self.random.random() < p_start[self.region]:
+        if not self.ever and not self.jailed and self.random.random() < p_start[self.region]:
             self.model.start_using(self, counted=True)
 
     # ------------------------------------------------------------------ Retail
@@ -59,7 +71,7 @@ class Person(Agent):
         local = sellers_of_region[self.region]
         if self.seller is None and local and self.random.random() < rewire_prob:
             self.seller = local[self.random.randrange(len(local))]
-        self.demand_g = self.use_g * price_factor[self.region]
+        self.demand_g = self.use_g * (self.model.heavy_use_ratio if self.heavy else 1.0) * price_factor[self.region]
         self.model.week_demand[self.region] += self.demand_g
         if self.seller is not None:
             self.seller.orders[self.drug] += self.demand_g

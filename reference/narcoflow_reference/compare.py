@@ -36,6 +36,7 @@ DESTINATIONS = ("China", "Japan", "South Korea")
 HEADLINE = (
     "consumption_kg", "users_end", "exports_arrived_kg:China", "exports_arrived_kg:Japan",
     "exports_arrived_kg:South Korea", "seizures_kg", "arrests", "mean_retail_price_usd_per_g",
+    "ever_used_end", "heavy_users_end",
 )
 
 #: Scale and length of the comparison runs (about 3,600 simulated persons, 3 years).
@@ -71,7 +72,8 @@ def comparison_scenario() -> Scenario:
         put(pv, key, value)
     cons = raw["consumption"]
     for key, value in (("use_g_per_week", 0.3), ("base_initiation_per_week", 0.002),
-                       ("peer_initiation_per_week", 0.005), ("quit_rate_per_week", 0.004)):
+                       ("peer_initiation_per_week", 0.005), ("quit_rate_per_week", 0.004),
+                       ("quit_heavy_per_week", 0.006), ("escalation_per_week", 0.01), ("relapse_per_week", 0.01)):
         put(cons, key, value)
     dist = raw["distribution"]
     for key, value in (("users_per_seller", 5), ("sellers_per_wholesaler", 3), ("producers_per_deliverer", 1),
@@ -118,6 +120,11 @@ def headline_outcomes(metrics: pd.DataFrame) -> dict[str, float]:
     retail = metrics[(metrics["metric"] == "price_usd_per_g") & (metrics["channel"] == "retail")
                      & (metrics["drug"] == "methamphetamine")]
     out["mean_retail_price_usd_per_g"] = float(retail["value"].astype("float64").mean())
+    for key, metric, channel in (("ever_used_end", "ever_used", None), ("heavy_users_end", "users_by_state", "heavy")):
+        d = metrics[metrics["metric"] == metric]
+        if channel is not None:
+            d = d[d["channel"] == channel]
+        out[key] = float(d.loc[d["step"] == d["step"].max(), "value"].astype("float64").sum())
     return {k: out[k] for k in HEADLINE}
 
 

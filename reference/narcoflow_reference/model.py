@@ -173,6 +173,9 @@ class ReferenceModel(Model):
         self.persons_by_region = [[Person(self, r) for _ in range(int(n))] for r, n in enumerate(self.sizes)]
         self.users = AgentSet([], random=self.random)
         self.users_by_region = np.zeros(self.n_regions, dtype=np.int64)
+        self.heavy_by_region = np.zeros(self.n_regions, dtype=np.int64)
+        self.ever_by_region = np.zeros(self.n_regions, dtype=np.int64)
+        self.heavy_use_ratio = sc.consumption.heavy_use_ratio.value
         self.jailed_by_region = np.zeros(self.n_regions, dtype=np.int64)
 
         # Initialization, in the engine's order (docs/model.md, 5).
@@ -302,11 +305,16 @@ class ReferenceModel(Model):
                           channel=self.channel_names[channel])
 
     def start_using(self, person: Person, *, counted: bool) -> None:
-        """A person becomes a user: base use (lognormal, mean ``use_g_per_week``), a drug, and a
-        random seller of the region if there is one."""
+        """A person becomes a (light) user: base use (lognormal, mean ``use_g_per_week``), a drug,
+        and a random seller of the region if there is one. ``counted``: an initiation (a
+        never-user), else a relapse (a former user) or an initial user."""
         c = self.scenario.consumption
         sigma = c.use_dispersion.value
         person.is_user = True
+        person.heavy = False
+        if not person.ever:
+            person.ever = True
+            self.ever_by_region[person.region] += 1
         person.use_g = c.use_g_per_week.value * self.random.lognormvariate(-0.5 * sigma**2, sigma)
         person.drug = 1 if self.random.random() < c.heroin_share.value else METH
         local = self._sellers_of_region[person.region]
@@ -316,9 +324,17 @@ class ReferenceModel(Model):
         if counted:
             self.recorder.add("initiations", 1.0, region=self.region_names[person.region])
 
+    def escalate(self, person: Person) -> None:
+        person.heavy = True
+        self.heavy_by_region[person.region] += 1
+
     def stop_using(self, person: Person) -> None:
+        """A user stops (quits, or is jailed): a former user from now on."""
         person.is_user = False
         person.seller = None
+        if person.heavy:
+            person.heavy = False
+            self.heavy_by_region[person.region] -= 1
         self.users.discard(person)
         self.users_by_region[person.region] -= 1
 
@@ -724,20 +740,49 @@ class ReferenceModel(Model):
 
     # 12 -------------------------------------------------------------- Demand (S11)
     def demand(self) -> None:
-        """Users quit; then each non-user starts with the hazard of its region, which grows with
-        prevalence x last week's availability and falls with price."""
-        c = self.scenario.consumption
-        self.users.do("consider_quitting", c.quit_rate_per_week.value)
-        prevalence = self.users_by_region / self.sizes
-        availability = np.divide(self.week_consumed, self.week_demand, out=np.zeros(self.n_regions),
-                                 where=self.week_demand > 0)
-        price_factor = (c.reference_price_usd_per_g.value / self.retail_price) ** c.price_elasticity.value
-        hazard = (c.base_initiation_per_week.value
-                  + c.peer_initiation_per_week.value * prevalence * availability) * price_factor
-        # Each free non-user (not using, not in jail) starts with the region's hazard.
-        p_start = np.clip(hazard, 0.0, 1.0)
+        """Use states never / light / heavy / former (Behrens et al. 1999-2000), every transition
+        from the counts at the start of the week: former users relapse to light use; users quit
+        (light and heavy at their own rates) or, if light, escalate to heavy use; never-users
+        start with the hazard of their region: innovators (weighted by border access) plus the
+        contagion of light users damped by the harm of heavy use, own province and spillover
+        from the others weighted by border access, times availability, times the price factor."""
+        c, regions = self.scenario.consumption, self.scenario.regions
+        light = (self.users_by_region - self.heavy_by_region).astype(float)
+        heavy = self.heavy_by_region.astype(float)
+        force = np.zeros(self.n_regions)
+        has = light > 0
+        force[has] = light[has] / self.sizes[has] * np.exp(-c.harm_deterrence.value * heavy[has] / light[has])
+        contact = np.array([r.border_access.value for r in regions])
+        mean_contact = (contact * self.sizes).sum() / self.sizes.sum()
+        national = self.week_consumed.sum() / self.week_demand.sum() if self.week_demand.sum() > 0 else 0.0
+        rate = np.zeros(self.n_regions)
+        for r in range(self.n_regions):
+            availability = self.week_consumed[r] / self.week_demand[r] if self.week_demand[r] > 0 else national
+            others = [q for q in range(self.n_regions) if q != r]
+            weight = contact[others].sum()
+            spill = (contact[others] * force[others]).sum() / weight if weight > 0 else 0.0
+            rel = contact[r] / contact.max() if contact.max() > 0 else 0.0
+            innovators = contact[r] / mean_contact if mean_contact > 0 else 1.0
+            peer = c.peer_initiation_per_week.value * availability * (force[r] + c.spillover_weight.value * rel * spill)
+            rate[r] = ((c.base_initiation_per_week.value * innovators + peer)
+                       * (c.reference_price_usd_per_g.value / self.retail_price[r]) ** c.price_elasticity.value)
+        p_start = -np.expm1(-np.maximum(rate, 0.0))
         self._sellers_of_region = self.by_region(self.actors_of(Seller))
+        week_users = list(self.users)  # the users of the start of the week
+        self.persons.do("consider_relapse", -math.expm1(-c.relapse_per_week.value))
+        for person in week_users:
+            person.consider_quitting(-math.expm1(-c.quit_rate_per_week.value),
+                                     -math.expm1(-c.quit_heavy_per_week.value),
+                                     -math.expm1(-c.escalation_per_week.value))
         self.persons.do("consider_starting", np.minimum(p_start, 1.0))
+        rec = self.recorder
+        rec.add_by("ever_used", self.ever_by_region.astype(float), self.region_names, dim="region", level=True)
+        rec.add_by("users_by_state", (self.users_by_region - self.heavy_by_region).astype(float), self.region_names,
+                   dim="region", channel="light", level=True)
+        rec.add_by("users_by_state", self.heavy_by_region.astype(float), self.region_names, dim="region",
+                   channel="heavy", level=True)
+        rec.add_by("users_by_state", (self.ever_by_region - self.users_by_region).astype(float), self.region_names,
+                   dim="region", channel="former", level=True)
 
     # 13 -------------------------------------------------------------- Enforcement (S12)
     def enforcement(self) -> None:

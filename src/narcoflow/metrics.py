@@ -139,6 +139,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     _level("stock_g", "g", "Stock held", ("drug", "channel"), ("drug", "holder")),
     _level("in_transit_g", "g", "In transit abroad", ("drug",)),
     _level("users", "people", "Users", ("region",)),
+    _level("users_by_state", "people", "Users by use state", ("region", "channel"), ("region", "state")),
+    _level("ever_used", "people", "Ever used", ("region",)),
     _level("active_producers", "people", "Active private producers", _ACTIVE),
     _level("active_deliverers", "people", "Active deliverers", _ACTIVE),
     _level("active_wholesalers", "people", "Active wholesalers", _ACTIVE),

@@ -138,8 +138,8 @@ SHIPMENTS = {
 }
 USERS = {
     "person": (np.int64, 1), "region": (np.int16, 1), "seller": (np.int32, 1), "seller_epoch": (np.int32, 1),
-    "use_g": (np.float64, 1), "drug": (np.int8, 1), "row_of_person": (np.int32, 1),
-    "region_counts": (np.int64, 1),
+    "use_g": (np.float64, 1), "drug": (np.int8, 1), "heavy": (np.int8, 1), "row_of_person": (np.int32, 1),
+    "region_counts": (np.int64, 1), "heavy_counts": (np.int64, 1),
 }
 PERSONS = {"flags": (np.uint8, 1), "start": (np.int64, 1), "sizes": (np.int64, 1)}
 

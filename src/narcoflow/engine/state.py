@@ -2,7 +2,8 @@
 
 - `Persons`: every inhabitant, sorted by region so a region is a contiguous id range; one byte
   of flags each. A person who is not involved costs one byte and no work per step.
-- `Users`: the persons who use drugs, as a compact table (person, region, seller, demand).
+- `Users`: the persons who use drugs, as a compact table (person, region, seller, demand, use
+  state light or heavy), and the record of who has ever used (`EverUsed`).
 - `Actors`: producers, deliverers, wholesalers, sellers and smugglers, with stocks (grams and
   pure grams per drug, so purity travels with the product, S2) and ties (S11, S12).
 - `Shipments`: product in transit, domestic (carried by a deliverer) or abroad.
@@ -14,8 +15,14 @@ import numpy as np
 
 from narcoflow.engine import bundles, kernels
 
-# Person flags
-USER, ACTOR, JAILED, SKILLED = 1, 2, 4, 8
+# Person flags. EVER: has used at least once (set at initiation, never cleared). A person's use
+# state (Behrens et al. 1999: never / light / heavy / former) is read from the flags and the user
+# table: never = no EVER; light or heavy = USER (the row's ``heavy``); former = EVER without USER
+# (quit, or jailed: a user arrested leaves the table and is a former user from then on).
+USER, ACTOR, JAILED, SKILLED, EVER = 1, 2, 4, 8, 16
+# Use states (the ``heavy`` column of `Users`, and the channels of metric ``users_by_state``).
+LIGHT, HEAVY = 0, 1
+USE_STATES = ("light", "heavy", "former")
 
 # Actor roles (index into ROLE_NAMES)
 PRODUCER, DELIVERER, WHOLESALER, SELLER, SMUGGLER = range(5)
@@ -61,6 +68,10 @@ _EMPTY = np.empty(0, dtype=np.int64)
 class Users(bundles.BundledTable):
     """Persons who use drugs: a compact, growable table.
 
+    ``heavy`` is the use state of a row (`LIGHT` or `HEAVY`); ``heavy_counts`` the heavy users
+    per region, kept up to date like ``region_counts`` (the light users of a region are
+    ``region_counts - heavy_counts``).
+
     A user's tie to its seller is a generational index: (slot ``seller``, ``seller_epoch``). When
     an actor leaves, its slot's epoch is bumped, so a stale tie is recognised (and dropped) the
     next time it is read, without scanning the user table at every arrest.
@@ -76,11 +87,16 @@ class Users(bundles.BundledTable):
         self.seller_epoch = np.zeros(capacity, dtype=np.int32)
         self.use_g = np.zeros(capacity, dtype=np.float64)
         self.drug = np.zeros(capacity, dtype=np.int8)
+        self.heavy = np.zeros(capacity, dtype=np.int8)
+        self.heavy_counts = np.zeros(n_regions, dtype=np.int64)
+        #: who has ever used, by region (`EverUsed`); users and former users
+        self.ever = EverUsed(n_regions)
 
     COLUMNS = bundles.USERS
-    _fields = ("person", "region", "seller", "seller_epoch", "use_g", "drug")  # one entry per row
+    _fields = ("person", "region", "seller", "seller_epoch", "use_g", "drug", "heavy")  # one entry per row
 
     def add(self, person, region, seller, use_g, drug, seller_epoch) -> None:
+        """Append users, all light (``heavy`` 0)."""
         k = len(person)
         if self.n + k > len(self.person):
             new_cap = max(2 * len(self.person), self.n + k)
@@ -93,6 +109,7 @@ class Users(bundles.BundledTable):
         self.person[sl], self.region[sl], self.seller[sl] = person, region, seller
         self.seller_epoch[sl] = seller_epoch
         self.use_g[sl], self.drug[sl] = use_g, drug
+        self.heavy[sl] = LIGHT
         self.row_of_person[person] = np.arange(self.n, self.n + k)
         self.region_counts += np.bincount(region, minlength=len(self.region_counts))
         self.n += k
@@ -103,7 +120,15 @@ class Users(bundles.BundledTable):
             return
         rows = np.sort(np.asarray(rows, dtype=np.int64))[::-1].copy()
         self.n = kernels.swap_remove(rows, self.person, self.region, self.seller, self.seller_epoch,
-                                     self.use_g, self.drug, self.n, self.row_of_person, self.region_counts)
+                                     self.use_g, self.drug, self.heavy, self.n, self.row_of_person,
+                                     self.region_counts, self.heavy_counts)
+
+    def escalate(self, rows: np.ndarray) -> None:
+        """Make the light users of ``rows`` (distinct) heavy; heavy ones stay heavy."""
+        rows = np.asarray(rows, dtype=np.int64)
+        rows = rows[self.heavy[rows] == LIGHT]
+        self.heavy[rows] = HEAVY
+        self.heavy_counts += np.bincount(self.region[rows], minlength=len(self.heavy_counts))
 
     def remove_persons(self, persons: np.ndarray) -> None:
         """Remove the given persons from the table if they are users."""
@@ -148,6 +173,31 @@ class Users(bundles.BundledTable):
     def count_by_region(self, n_regions: int | None = None) -> np.ndarray:
         """Users per region (maintained incrementally: O(regions))."""
         return self.region_counts.copy()
+
+
+class EverUsed:
+    """Who has ever used, by region: the persons flagged `EVER`, listed per region in the order
+    they started (append only: ever-used never decreases), so former users (`EVER` without
+    `USER`) can be drawn for relapse without scanning the population."""
+
+    def __init__(self, n_regions: int, capacity: int = 256):
+        self.counts = np.zeros(n_regions, dtype=np.int64)
+        self.persons = [np.zeros(capacity, dtype=np.int64) for _ in range(n_regions)]
+
+    def add(self, person: np.ndarray, region: np.ndarray) -> None:
+        for r in np.unique(region):
+            new = person[region == r]
+            n, k = int(self.counts[r]), len(new)
+            arr = self.persons[r]
+            if n + k > len(arr):
+                grown = np.zeros(max(2 * len(arr), n + k), dtype=np.int64)
+                grown[:n] = arr[:n]
+                self.persons[r] = arr = grown
+            arr[n: n + k] = new
+            self.counts[r] += k
+
+    def of_region(self, r: int) -> np.ndarray:
+        return self.persons[r][: self.counts[r]]
 
 
 class Actors(bundles.BundledTable):

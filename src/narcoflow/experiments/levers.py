@@ -109,6 +109,7 @@ def _initiation(raw, s, policy):
 
 def _quitting(raw, s, policy):
     _scale(raw["consumption"]["quit_rate_per_week"], s.value, _PROB_CAP)
+    _scale(raw["consumption"]["quit_heavy_per_week"], s.value, _PROB_CAP)
 
 
 def _crackdown(raw, s, policy):

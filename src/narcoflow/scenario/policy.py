@@ -80,7 +80,7 @@ LEVERS: dict[str, LeverSpec] = {spec.name: spec for spec in (
               "and consumption.peer_initiation_per_week", _X, 1.0, 0.0, 2.0),
     LeverSpec("quitting",
               "demand reduction (treatment): multiplies consumption.quit_rate_per_week "
-              "(capped at 1)", _X, 1.0, 0.0, 10.0),
+              "and consumption.quit_heavy_per_week (capped at 1)", _X, 1.0, 0.0, 10.0),
     LeverSpec("crackdown",
               "crackdown campaign: multiplies domestic arrest probabilities and honest guards' "
               "detection in `regions` (all if omitted) from `start` to `end` (whole run if "

@@ -179,14 +179,22 @@ class Prices(Frozen):
 
 
 class Consumption(Frozen):
-    """Use, initiation and quitting by province (demand side)."""
+    """Use by province with states never / light / heavy / former (demand side; the LH model of
+    Behrens et al. 1999-2000): initiation, escalation, quitting, relapse; use per user by state.
+    Rates are weekly (a transition's probability is ``1 - exp(-rate)``)."""
 
     use_g_per_week: Annotated[Param, bounded(0.0, 1e6, open_lo=True)]
     use_dispersion: Sigma
+    heavy_use_ratio: Annotated[Param, bounded(1.0, 100.0)]
     price_elasticity: Annotated[Param, bounded(0.0, 10.0)]
     base_initiation_per_week: Prob
     peer_initiation_per_week: Annotated[Param, bounded(0.0, 100.0)]
+    harm_deterrence: Annotated[Param, bounded(0.0, 100.0)]
+    spillover_weight: Annotated[Param, bounded(0.0, 10.0)]
+    escalation_per_week: Prob
     quit_rate_per_week: Prob
+    quit_heavy_per_week: Prob
+    relapse_per_week: Prob
     heroin_share: Prob
     reference_price_usd_per_g: Positive
 

@@ -92,8 +92,8 @@ def locality_order(region, seller, n, seller_rank, region_base):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _copy_user(src, dst, person, region, seller, seller_epoch, use_g, drug,
-               person2, region2, seller2, seller_epoch2, use_g2, drug2):
+def _copy_user(src, dst, person, region, seller, seller_epoch, use_g, drug, heavy,
+               person2, region2, seller2, seller_epoch2, use_g2, drug2, heavy2):
     """Copy user row ``src`` of the first arrays to row ``dst`` of the second (they may be the same)."""
     person2[dst] = person[src]
     region2[dst] = region[src]
@@ -101,16 +101,17 @@ def _copy_user(src, dst, person, region, seller, seller_epoch, use_g, drug,
     seller_epoch2[dst] = seller_epoch[src]
     use_g2[dst] = use_g[src]
     drug2[dst] = drug[src]
+    heavy2[dst] = heavy[src]
 
 
 @njit(cache=True, nogil=True)
-def gather_users(order, lo, hi, person, region, seller, seller_epoch, use_g, drug,
-                 person2, region2, seller2, seller_epoch2, use_g2, drug2):
+def gather_users(order, lo, hi, person, region, seller, seller_epoch, use_g, drug, heavy,
+                 person2, region2, seller2, seller_epoch2, use_g2, drug2, heavy2):
     """Rows ``[lo, hi)`` of the reordered user table (row ``j`` = old row ``order[j]``), written to
     the second set of arrays. One range per thread (`Users.reorder`)."""
     for j in range(lo, hi):
-        _copy_user(order[j], j, person, region, seller, seller_epoch, use_g, drug,
-                   person2, region2, seller2, seller_epoch2, use_g2, drug2)
+        _copy_user(order[j], j, person, region, seller, seller_epoch, use_g, drug, heavy,
+                   person2, region2, seller2, seller_epoch2, use_g2, drug2, heavy2)
 
 
 @njit(cache=True, nogil=True)
@@ -121,18 +122,22 @@ def index_rows(person, lo, hi, row_of_person):
 
 
 @njit(cache=True)
-def swap_remove(rows_desc, person, region, seller, seller_epoch, use_g, drug, n, row_of_person, region_counts):
+def swap_remove(rows_desc, person, region, seller, seller_epoch, use_g, drug, heavy, n, row_of_person,
+                region_counts, heavy_counts):
     """Remove user rows (sorted descending, distinct) by moving the last row into each hole: O(k).
 
-    Keeps ``row_of_person`` and ``region_counts`` up to date; returns the new row count.
+    Keeps ``row_of_person``, ``region_counts`` and ``heavy_counts`` up to date; returns the new row
+    count.
     """
     for i in rows_desc:
         row_of_person[person[i]] = -1
         region_counts[region[i]] -= 1
+        if heavy[i]:
+            heavy_counts[region[i]] -= 1
         last = n - 1
         if i != last:
-            _copy_user(last, i, person, region, seller, seller_epoch, use_g, drug,
-                       person, region, seller, seller_epoch, use_g, drug)
+            _copy_user(last, i, person, region, seller, seller_epoch, use_g, drug, heavy,
+                       person, region, seller, seller_epoch, use_g, drug, heavy)
             row_of_person[person[i]] = i
         n = last
     return n

@@ -6,10 +6,12 @@ stock; a wholesaler short of product serves its sellers pro rata, each drug in p
 stock; a seller served less than half of what it asked drops its wholesaler with ``rewire_prob``
 (it searches for another, see `Recruitment`).
 Retail: a user's weekly demand is its base use x (retail price / reference price) ^ (-elasticity),
-for its drug; each seller serves its users pro rata to its stock. Purity travels
-with every gram (S2). Users without a seller (theirs was arrested, or they left it) first look for
-one of their region with ``rewire_prob``, else go without; a user served less than half of its
-demand drops its seller with ``rewire_prob`` and looks again next week.
+for its drug, times ``heavy_use_ratio`` for a heavy user (Everingham & Rydell 1994: heavy users
+consume several times what light users do; P5, C8 for the light use); each seller serves its
+users pro rata to its stock. Purity travels with every gram (S2). Users without a seller (theirs
+was arrested, or they left it) first look for one of their region with ``rewire_prob``, else go
+without; a user served less than half of its demand drops its seller with ``rewire_prob`` and
+looks again next week.
 
 A user's two draws of the week (search, leave) are counter-based (`draws.uniform`, keyed by the
 seed, this process and the step, counted by person), so the passes over the users can run in
@@ -60,7 +62,8 @@ class Restock(Process):
 class Retail(Process):
     name = "retail"
     claims = ("S11",)
-    params = ("consumption.price_elasticity", "consumption.reference_price_usd_per_g", "distribution.rewire_prob")
+    params = ("consumption.heavy_use_ratio", "consumption.price_elasticity", "consumption.reference_price_usd_per_g",
+              "distribution.rewire_prob")
     reads = ("retail_price",)
     writes = ("actors", "ledger", "users", "week_consumed", "week_demand")
     records = ("consumed_g", "purity")
@@ -95,10 +98,11 @@ class Retail(Process):
         demand_rc = np.zeros((chunks, sim.n_regions))
 
         ucols, epoch, by_region, draw = u.cols, a.epoch, (sellers_sorted, starts, counts), (key, rewire)
+        use_factor = np.array([1.0, c.heavy_use_ratio.value])  # by use state (light, heavy)
 
         def demand(ch: int) -> None:
-            retail_demand((cut[ch], cut[ch + 1]), draw, ucols, price_factor, by_region, epoch, parts[ch],
-                          demand_rc[ch])
+            retail_demand((cut[ch], cut[ch + 1]), draw, ucols, price_factor, use_factor, by_region, epoch,
+                          parts[ch], demand_rc[ch])
 
         parallel.run(demand, chunks)
         if chunks == 1:
@@ -125,13 +129,13 @@ class Retail(Process):
 
 # ---------------------------------------------------------------- kernels
 @njit(cache=True, nogil=True)
-def retail_demand(rows, draw, users, price_factor, by_region, epoch, dem_se, demand_r):
+def retail_demand(rows, draw, users, price_factor, use_factor, by_region, epoch, dem_se, demand_r):
     """Users ``rows = (lo, hi)`` of the retail pass (`Retail`), one chunk.
 
     Ties to sellers that left are dropped (stale epoch); a user without a seller finds one of its
     region (``by_region``: the sellers' CSR, slots sorted by region, starts, counts) with
     ``rewire_prob``, from its own counter-based draw (``draw = (key, rewire_prob)``); each user's
-    demand ``use_g x price_factor[region]`` is added to its seller's row of ``dem_se`` (per drug;
+    demand ``use_g x use_factor[heavy] x price_factor[region]`` is added to its seller's row of ``dem_se`` (per drug;
     the last column holds each slot's ``epoch``, so the check of a tie and the sum read the same
     cache line; the kernel fills the buffer first, on the thread that uses it) and to
     ``demand_r`` per region. Updates the users' ``seller`` and ``seller_epoch`` in place.
@@ -140,7 +144,7 @@ def retail_demand(rows, draw, users, price_factor, by_region, epoch, dem_se, dem
     key, rewire_prob = draw
     sellers_sorted, starts, counts = by_region
     seller, seller_epoch, region = users.seller, users.seller_epoch, users.region
-    drug, use_g, person = users.drug, users.use_g, users.person
+    drug, use_g, person, heavy = users.drug, users.use_g, users.person, users.heavy
     n_drugs = dem_se.shape[1] - 1
     for s in range(dem_se.shape[0]):  # this chunk's buffer: zero demand, each slot's epoch
         for d in range(n_drugs):
@@ -159,7 +163,7 @@ def retail_demand(rows, draw, users, price_factor, by_region, epoch, dem_se, dem
                 s = sellers_sorted[starts[r] + pick]
                 seller[i] = s
                 seller_epoch[i] = np.int32(dem_se[s, n_drugs])
-        dem = use_g[i] * price_factor[r]
+        dem = use_g[i] * use_factor[heavy[i]] * price_factor[r]
         demand_r[r] += dem
         if s >= 0:
             dem_se[s, drug[i]] += dem
