@@ -96,7 +96,7 @@ def comparison_scenario() -> Scenario:
     put(b, "smugglers_per_crossing_per_million", 1500)
     put(b["destinations"][0], "interdiction_prob", 0.2)
     for ch in raw["state"]["export_channels"]:
-        put(ch, "lot_g", 1)  # real size at every scale: 1 g lots are many at 3,600 persons
+        put(ch, "lot_g", 2000)
     # Every kind of dated event, inside the three years of the comparison runs (S4's relocation,
     # 1999-06-01, falls inside them too).
     raw["events"] = [

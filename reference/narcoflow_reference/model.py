@@ -147,7 +147,6 @@ class ReferenceModel(Model):
 
         # The state sector (not agentised: facilities are data, the NSA's stock is one stock).
         self.state_stock = np.zeros(self.n_drugs)
-        self.state_advance = np.zeros(self.n_drugs)  # shipped before it was made (real-size lots)
         self.state_pure = np.zeros(self.n_drugs)
         self.capacity = np.zeros((len(sc.state.facilities), self.n_drugs))
         for i, f in enumerate(sc.state.facilities):
@@ -279,26 +278,9 @@ class ReferenceModel(Model):
 
     def ship_state_lot(self, drug: int, grams: float, dest: int, channel: int, transit: int,
                        price_factor: float, interdiction: float, forced: bool = False) -> None:
-        """One lot of ``grams`` out of the state's stock; what the stock lacks is production
-        brought forward (booked as produced now, repaid by the next output)."""
-        stock = self.state_stock[drug]
-        if stock > 0:
-            purity = self.state_pure[drug] / stock
-        else:
-            purity = float(np.mean([f.purity.value for f in self.scenario.state.facilities]))
-        taken = min(grams, stock)
-        self.state_stock[drug] -= taken
-        self.state_pure[drug] = 0.0 if self.state_stock[drug] <= 0 else self.state_pure[drug] - taken * purity
-        if grams > taken:
-            short = grams - taken
-            self.state_advance[drug] += short
-            out = self.state_output[:, drug]
-            weights = out if out.sum() > 0 else self.capacity[:, drug]
-            if weights.sum() <= 0:
-                weights = np.ones(len(weights))
-            for i in np.flatnonzero(weights > 0):
-                self.book_production(drug, short * float(weights[i] / weights.sum()),
-                                     int(self.state_output_region[i]), "state")
+        purity = self.state_pure[drug] / self.state_stock[drug]
+        self.state_stock[drug] -= grams
+        self.state_pure[drug] -= grams * purity
         self.lots.append(Lot(drug, grams, grams * purity, self.t + transit, True, dest=dest, channel=channel,
                              forced=forced, price_factor=price_factor, interdiction=interdiction))
         self.recorder.add("exported_g", grams, drug=self.drugs[drug], region=self.dest_names[dest],
@@ -498,17 +480,12 @@ class ReferenceModel(Model):
             if s.start <= self.date:
                 m = s.multiplier.value
         self.state_output[:] = self.capacity * m * self.scale
-        # the output net of the siphon's share first repays what was advanced for lots
-        total = self.state_output.sum(axis=0)
-        repay = np.minimum(self.state_advance, total * (1.0 - self.scenario.state.siphon_rate.value))
-        self.state_advance -= repay
-        kept = 1.0 - np.divide(repay, total, out=np.zeros_like(total), where=total > 0)
         for i, f in enumerate(self.scenario.state.facilities):
             before = f.relocated_from is not None and self.date < f.relocation_date
             r = self.region_index[f.relocated_from if before else f.region]
             self.state_output_region[i] = r
             for d in range(self.n_drugs):
-                g = self.state_output[i, d] * kept[d]
+                g = self.state_output[i, d]
                 if g > 0:
                     self.state_stock[d] += g
                     self.state_pure[d] += g * f.purity.value
@@ -546,25 +523,18 @@ class ReferenceModel(Model):
         for ev in sc.events:
             if ev.type == "state_shipment_seizure" and self.date <= ev.start < self.date + dt.timedelta(days=7):
                 d = self.drugs.index(ev.drug)
-                grams = ev.grams.value * self.scale
+                grams = min(ev.grams.value * self.scale, self.state_stock[d])
                 ch = names.index(ev.channel) if ev.channel in names else 0
                 if grams > 0:
                     self.ship_state_lot(d, grams, self.dest_index[ev.destination], ch, channels[ch].transit_weeks,
                                         channels[ch].price_factor.value, 1.0, forced=True)
-        # Lots of real size at every scale: Poisson(share x max(0, position) / lot) whole lots,
-        # position = stock - advance + inflow / K (engine: processes/state_exports.py).
-        k_total = sum(c.share_of_stock_per_week.value for c in channels)
-        inflow = self.state_output.sum(axis=0) * (1.0 - sc.state.siphon_rate.value)
         for ci, c in enumerate(channels):
-            lot = c.lot_g.value
-            if self.export_weights[ci].sum() == 0:
-                continue
+            lot = c.lot_g.value * self.scale
             for d in range(self.n_drugs):
-                position = self.state_stock[d] - self.state_advance[d] + inflow[d] / k_total
-                if position <= 0:
-                    continue
-                n_lots = int(self.rng.poisson(c.share_of_stock_per_week.value * position / lot))
-                if n_lots == 0:
+                expected = self.state_stock[d] * c.share_of_stock_per_week.value / lot
+                n_lots = int(expected) + int(self.random.random() < expected - int(expected))
+                n_lots = min(n_lots, int(self.state_stock[d] // lot))
+                if n_lots == 0 or self.export_weights[ci].sum() == 0:
                     continue
                 for dest in self.rng.choice(len(self.dest_names), size=n_lots, p=self.export_weights[ci]):
                     prob = sc.border.destinations[dest].interdiction_prob.value

@@ -81,7 +81,7 @@ class Simulation:
     #: The state shared between processes, by name: what a process declares in its ``reads`` and
     #: ``writes`` (`narcoflow.engine.processes.base.Process`); `state` returns it.
     STATE = (
-        "persons", "users", "actors", "shipments", "state_stock", "state_pure", "state_advance", "state_output",
+        "persons", "users", "actors", "shipments", "state_stock", "state_pure", "state_output",
         "state_output_region", "jail", "ledger", "retail_price", "fill", "week_demand",
         "week_consumed", "enforcement_mult", "crossing_open", "foreign_mult", "precursor_mult",
         "arrest_requests", "tier_price", "arrest_hazard",
@@ -151,9 +151,6 @@ class Simulation:
         self.shipments = st.Shipments()
         self.state_stock = np.zeros(self.n_drugs)
         self.state_pure = np.zeros(self.n_drugs)
-        # Grams of state output shipped in a lot before they were made (StateExports), repaid by the
-        # next output (StateProduction): what keeps state lots at their real size at small scales.
-        self.state_advance = np.zeros(self.n_drugs)
         # This week's state output by facility and drug, and each facility's region (StateProduction).
         self.state_output = np.zeros((len(sc.state.facilities), self.n_drugs))
         self.state_output_region = np.zeros(len(sc.state.facilities), dtype=np.int64)

@@ -3,13 +3,6 @@
 Output per week = capacity x production-schedule multiplier (T6, T8) x scale. A facility with a
 relocation history (S4: Sangwon was Ranam in Chongjin until the late 1990s) produces in its
 former region before the relocation date.
-
-What the state exports advanced for a lot bigger than its stock (`StateExports`: lots keep their
-real size at every scale) is repaid from the output first: the facilities' output net of the
-siphon's share goes to the advance before it joins the stock, and only what joins the stock is
-recorded as produced that week (the advanced grams were recorded when they left). The siphon
-still leaks its share of the full output (``state_output``), so a lot abroad does not starve the
-domestic leak.
 """
 
 from __future__ import annotations
@@ -27,8 +20,8 @@ class StateProduction(Process):
     claims = ("S1", "S2", "S3", "S4")
     params = ("state.facilities[].capacity_g_per_week", "state.facilities[].purity", "state.facilities[].region",
               "state.facilities[].relocated_from", "state.facilities[].relocation_date",
-              "state.production_schedule[].multiplier", "state.production_schedule[].start", "state.siphon_rate")
-    writes = ("ledger", "state_advance", "state_output", "state_output_region", "state_pure", "state_stock")
+              "state.production_schedule[].multiplier", "state.production_schedule[].start")
+    writes = ("ledger", "state_output", "state_output_region", "state_pure", "state_stock")
     records = ("produced_g",)
 
     def init(self, sim) -> None:
@@ -61,15 +54,8 @@ class StateProduction(Process):
         sim.state_output[:] = out
         # Facility regions: the former one until a relocation date (S4).
         sim.state_output_region[:] = np.where(date < self.moved_on, self.region_before, self.region_after)
-        # The output net of the siphon's share repays what was advanced, facilities pro rata.
-        kept = np.ones(sim.n_drugs)
-        if sim.state_advance.any():
-            total = out.sum(axis=0)
-            repay = np.minimum(sim.state_advance, total * (1.0 - sim.scenario.state.siphon_rate.value))
-            sim.state_advance -= repay
-            kept -= np.divide(repay, total, out=np.zeros_like(total), where=total > 0)
         for i, d in self.producing:
-            g = float(out[i, d] * kept[d])
+            g = float(out[i, d])
             if g > 0:
                 r = int(sim.state_output_region[i])
                 sim.recorder.add("produced_g", g, drug=sim.drugs[d], region=sim.region_names[r], channel="state")
