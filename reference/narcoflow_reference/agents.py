@@ -157,7 +157,7 @@ class Producer(Actor):
         """ProducerEntryExit: leave on poor economics at its own sell-through; the remaining stock
         goes to the deliverer (without one the producer stays another week)."""
         pv = self.model.scenario.private
-        net = self.model.producer_net(self.output_g * availability * self.sell_ema, self.region)
+        net = self.model.producer_net(self.output_g * availability * self.sell_ema, self.region, availability)
         p_exit = pv.base_exit_rate.value + pv.max_exit_rate.value * logistic(-net / pv.legal_income_usd_per_week.value)
         if self.random.random() < min(p_exit, 1.0) and self.supplier is not None:
             self.give_share(self.supplier, 1.0)
@@ -246,11 +246,12 @@ class Wholesaler(Actor):
         """Delivery: grams lacking to hold ``cover_weeks`` of outflow (sellers' demand + exports)."""
         return max(0.0, cover_weeks * (sellers_demand + self.export_ema) - self.held() - in_transit)
 
-    def allocate_exports(self, net_export_price: float, wholesale_price: np.ndarray) -> None:
-        """BorderSmuggling: send the export share of the stock to the smuggler, driven by the net
-        China price against the regional wholesale price (S10)."""
+    def allocate_exports(self, export_value: float, wholesale_price: np.ndarray) -> None:
+        """BorderSmuggling: send the export share of the stock to the smuggler, driven by the
+        expected export value per gram after risk (its smuggler's choice of crossing) against the
+        regional wholesale price (S10)."""
         b = self.model.scenario.border
-        ratio = net_export_price / wholesale_price[self.region]
+        ratio = export_value / wholesale_price[self.region]
         share = b.max_export_share.value / (1 + math.exp(-b.export_sensitivity.value * (ratio - 1)))
         sent = self.held() * share
         self.give_share(self.export_tie, share)
@@ -328,21 +329,33 @@ class Smuggler(Actor):
         self.crossing = crossing
 
     def cross_border(self) -> None:
-        """BorderSmuggling: meet a random guard of the crossing; a corrupt one takes a bribe and
-        rarely detects; a detected lot is seized and the smuggler queued for arrest (S12)."""
+        """BorderSmuggling: choose a crossing (softmax of its value after risk, `route_values`),
+        meet a random guard there; a corrupt one takes the bribe asked there and rarely detects;
+        a detected lot is seized and the smuggler queued for arrest (S12). Every try and every
+        detection counts in the crossing's perceived risk."""
         m, b = self.model, self.model.scenario.border
-        guards = m.guard_corrupt[self.crossing]
+        pr = m.route_pr[self.region]  # the choice of crossing (softmax of values after risk)
+        x, crossings = self.random.random(), list(pr)
+        c = crossings[-1]
+        for option in crossings:
+            x -= pr[option]
+            if x < 0:
+                c = option
+                break
+        guards = m.guard_corrupt[c]
         corrupt = bool(guards[self.random.randrange(len(guards))])
         grams = self.held()
-        region = m.crossing_region[self.crossing]
-        bribe = b.bribe_share.value * grams * b.destinations[m.china].price_usd_per_g.value
+        region = m.crossing_region[c]
+        bribe = m.bribe_now[c] * grams * b.destinations[m.china].price_usd_per_g.value
         if corrupt:
             if bribe > 0:
                 m.recorder.add("bribes_usd", bribe, region=m.region_names[region])
             p_detect = b.detection_if_bribed.value
         else:
             p_detect = min(1.0, b.detection_prob.value * m.enforcement_mult[region])
+        m.attempts[c] += 1.0
         if self.random.random() < p_detect:
+            m.detections[c] += 1.0
             m.seize_stock(self, "border_guard")
             m.pending_arrests[self] = None
             return

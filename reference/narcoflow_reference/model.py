@@ -250,15 +250,15 @@ class ReferenceModel(Model):
         self.recorder.add("produced_g", grams, drug=self.drugs[drug], region=self.region_names[region],
                           channel=channel)
 
-    def producer_net(self, output: float, region: int) -> float:
+    def producer_net(self, output: float, region: int, availability: float) -> float:
         """ProducerEntryExit: expected weekly net gain of producing ``output`` grams over legal
-        work, net of the expected penalty (USD)."""
+        work, net of the expected penalty (USD): last week's producer price, precursor cost /
+        availability, last week's arrest hazard x penalty cost."""
         sc = self.scenario
         pv = sc.private
         price = self.tier_price[0, region]
-        margin = output * (price - pv.precursor_cost_usd_per_g.value)
-        risk = (sc.enforcement.weekly_arrest_prob["producer"].value * self.enforcement_mult[region]
-                * pv.penalty_cost_usd.value)
+        margin = output * (price - pv.precursor_cost_usd_per_g.value / max(availability, 1e-9))
+        risk = self.arrest_hazard[0, region] * pv.penalty_cost_usd.value
         return margin - pv.legal_income_usd_per_week.value - risk
 
     def consume(self, region: int, drug: int, grams: float, pure: float) -> None:
@@ -397,6 +397,11 @@ class ReferenceModel(Model):
             for p in pool:
                 p.skilled = True
             self.skilled_pools.append(pool)
+        self.pool_base = [float(len(p)) for p in self.skilled_pools]
+        self.pool_target = list(self.pool_base)
+        self.city_of_region = {}
+        for ci in range(len(self.city_region) - 1, -1, -1):
+            self.city_of_region[self.city_region[ci]] = ci
         n0 = pv.initial_producers_per_million.value * self.n_persons / 1e6
         sizes = np.array([len(p) for p in self.skilled_pools], dtype=float)
         if sizes.sum() > 0 and n0 > 0:
@@ -547,6 +552,7 @@ class ReferenceModel(Model):
         p_entry) free skilled persons enter on expected profit vs. risk vs. legal income."""
         pv = self.scenario.private
         availability = pv.precursor_availability.value * self.precursor_mult
+        self.grow_pools()
         self.actors_of(Producer).shuffle_do("consider_exit", availability)
         if availability <= 0:
             return
@@ -555,10 +561,42 @@ class ReferenceModel(Model):
             local = [p.sell_ema for p in producers if p.city == ci]
             sell = sum(local) / len(local) if local else 1.0
             value = (pv.planning_horizon_weeks.value
-                     * self.producer_net(pv.output_g_per_week.value * availability * sell, self.city_region[ci])
+                     * self.producer_net(pv.output_g_per_week.value * availability * sell, self.city_region[ci],
+                                         availability)
                      - pv.setup_cost_usd.value)
             p_entry = pv.max_entry_rate.value * availability * logistic(value / pv.setup_cost_usd.value)
             self.enter_producers(ci, int(self.rng.binomial(len(pool), min(1.0, p_entry))))
+
+    def grow_pools(self) -> None:
+        """Former state workers join the skilled pool of the chemical city where state capacity
+        stands idle (T8): capacity - this week's output where the facility is, the whole capacity
+        at the former site of a facility that moved (S4, T5); a pool rises to its base +
+        released_skilled_per_kg_week x idle kg/week x scale (stochastically rounded), never falls."""
+        sc = self.scenario
+        idle = [0.0] * len(self.skilled_pools)
+        for i, f in enumerate(sc.state.facilities):
+            cap = float(self.capacity[i].sum())
+            here = self.state_output_region[i]
+            if here in self.city_of_region:
+                idle[self.city_of_region[here]] += max(0.0, cap - float(self.state_output[i].sum()) / self.scale)
+            if f.relocated_from is not None:
+                old = self.region_index[f.relocated_from]
+                if old != here and old in self.city_of_region:
+                    idle[self.city_of_region[old]] += cap
+        per_g = sc.private.released_skilled_per_kg_week.value / 1000.0
+        for ci, pool in enumerate(self.skilled_pools):
+            target = self.pool_base[ci] + per_g * idle[ci] * self.scale
+            if target <= self.pool_target[ci] + 1e-12:
+                continue
+            self.pool_target[ci] = target
+            k = self.round_s(target) - len(pool)
+            people = self.persons_by_region[self.city_region[ci]]
+            if k <= 0 or len(pool) + k > len(people):
+                continue
+            candidates = [p for p in people if not p.skilled]
+            for i in sorted(self.rng.choice(len(candidates), size=k, replace=False)):
+                candidates[i].skilled = True
+                pool.append(candidates[i])
 
     # 6 --------------------------------------------------------------- PrivateProduction (S6, S7, S10)
     def private_production(self) -> None:
@@ -595,19 +633,65 @@ class ReferenceModel(Model):
 
     # 8 --------------------------------------------------------------- BorderSmuggling (S10, S13)
     def border_smuggling(self) -> None:
-        """Wholesalers tied to a smuggler at an open crossing hand it their export share; each
-        smuggler holding product at an open crossing then tries to cross."""
-        b = self.scenario.border
-        net_export = b.destinations[self.china].price_usd_per_g.value * (1 - b.bribe_share.value)
+        """Bribes asked and perceived risks are updated; wholesalers tied to a smuggler hand it
+        their export share (expected export value after risk vs the wholesale price); each
+        smuggler holding product then chooses a crossing and tries to cross (none if every
+        crossing is closed)."""
+        self.update_route_state()
+        values, self.route_pr = self.route_values()
         wholesale = self.tier_price[1]
         for w in self.actors_of(Wholesaler):
             w.export_ema *= 0.8  # every wholesaler's memory of its exports decays
+        if values is None:  # every crossing closed
+            return
         self.actors_of(Wholesaler).select(
-            lambda w: w.export_tie is not None and self.crossing_open[w.export_tie.crossing]
-        ).shuffle_do("allocate_exports", net_export, wholesale)
-        self.actors_of(Smuggler).select(
-            lambda s: s.held() > 0 and self.crossing_open[s.crossing]
-        ).shuffle_do("cross_border")
+            lambda w: w.export_tie is not None
+        ).shuffle_do(lambda w: w.allocate_exports(values[w.export_tie.region], wholesale))
+        self.actors_of(Smuggler).select(lambda s: s.held() > 0).shuffle_do("cross_border")
+
+    def update_route_state(self) -> None:
+        """The bribe share asked at each crossing (E6, E8): up at once to its target with
+        enforcement at the crossing, back down over bribe_relax_weeks; the perceived-risk counts
+        (detections, tries) lose weight by risk_memory."""
+        b = self.scenario.border
+        lo, hi = b.bribe_share.value, max(b.bribe_share_max.value, b.bribe_share.value)
+        if not hasattr(self, "bribe_now"):
+            n = len(b.crossings)
+            self.bribe_now = [lo] * n
+            self.detections, self.attempts = [0.0] * n, [0.0] * n
+        for c, r in enumerate(self.crossing_region):
+            target = lo + (hi - lo) * (1 - math.exp(-b.bribe_response.value * max(self.enforcement_mult[r] - 1, 0)))
+            now = self.bribe_now[c]
+            self.bribe_now[c] = target if target >= now else now + (target - now) / max(b.bribe_relax_weeks.value, 1)
+            self.detections[c] *= b.risk_memory.value
+            self.attempts[c] *= b.risk_memory.value
+
+    def route_values(self):
+        """Per region h of a smuggler: the expected export value per gram over its choice of
+        crossing, and the choice probabilities (softmax over the open crossings of the value per
+        gram: (1 - perceived risk) x China price x (1 - bribe x share of corrupt guards) - detour
+        cost outside h). (None, None) if every crossing is closed."""
+        b = self.scenario.border
+        china = b.destinations[self.china].price_usd_per_g.value
+        open_ = [c for c in range(len(b.crossings)) if self.crossing_open[c]]
+        if not open_:
+            return None, None
+        per_g = {}
+        for c in open_:
+            risk = ((b.risk_prior_mean.value * b.risk_prior_weight.value + self.detections[c])
+                    / (b.risk_prior_weight.value + self.attempts[c]))
+            corrupt = float(np.mean(self.guard_corrupt[c])) if len(self.guard_corrupt[c]) else 0.0
+            per_g[c] = (1 - risk) * china * (1 - self.bribe_now[c] * corrupt)
+        values, probs = [], []
+        for h in range(self.n_regions):
+            v = {c: per_g[c] - b.detour_cost_usd_per_g.value * (self.crossing_region[c] != h) for c in open_}
+            top = max(v.values())
+            w = {c: math.exp((v[c] - top) / (b.route_temperature.value * china)) for c in open_}
+            total = sum(w.values())
+            pr = {c: w[c] / total for c in open_}
+            values.append(sum(pr[c] * v[c] for c in open_))
+            probs.append(pr)
+        return values, probs
 
     # 9 --------------------------------------------------------------- Transit (S8, S13, S14)
     def transit(self) -> None:
@@ -649,10 +733,7 @@ class ReferenceModel(Model):
                     region=dname, channel=chname)
         legs, rest = [], lot.grams
         purity = lot.pure / lot.grams if lot.grams > 0 else 0.0
-        for oi, o in self.onward.get(lot.dest, []):
-            share = o.onward_share.value
-            if share <= 0:
-                continue
+        for oi, o, share in self.onward_shares(lot.dest):
             og = lot.grams * share
             rest -= og
             legs.append(Lot(lot.drug, og, og * purity, self.t + o.transit_weeks, True, dest=oi,
@@ -660,6 +741,26 @@ class ReferenceModel(Model):
         rec.add("delivered_abroad_g", rest, drug=drug, region=dname, channel=chname)
         self.ledger.delivered[lot.drug] += rest
         return legs
+
+    def onward_shares(self, hub: int) -> list:
+        """The onward legs from ``hub`` with this week's shares: base share x (price gap over the
+        hub net of interdiction / reference gap) ^ elasticity, scaled down together to at most 1."""
+        dests = self.scenario.border.destinations
+
+        def net(i):
+            return dests[i].price_usd_per_g.value * max(0.0, 1 - min(1.0, dests[i].interdiction_prob.value
+                                                                       * self.foreign_mult[i]))
+
+        legs = []
+        for oi, o in self.onward.get(hub, []):
+            if o.onward_share.value <= 0:
+                continue
+            gap = net(oi) / max(net(hub), 1e-9 * dests[hub].price_usd_per_g.value)
+            share = o.onward_share.value * (gap / o.onward_reference_gap.value) ** \
+                self.scenario.border.onward_price_elasticity.value
+            legs.append((oi, o, share))
+        total = sum(s for _, _, s in legs)
+        return [(oi, o, s / total if total > 1 else s) for oi, o, s in legs]
 
     def _seize_abroad(self, lot: Lot, agency: str) -> None:
         self.recorder.add("seized_g", lot.grams, drug=self.drugs[lot.drug], region=self.dest_names[lot.dest],

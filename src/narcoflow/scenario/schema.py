@@ -132,6 +132,7 @@ class PrivateSector(Frozen):
     planning_horizon_weeks: Weeks
     penalty_cost_usd: NonNeg
     initial_producers_per_million: Annotated[Param, bounded(0.0, 1e6)]
+    released_skilled_per_kg_week: NonNeg = Param(value=0.0)
 
 
 class Distribution(Frozen):
@@ -218,6 +219,7 @@ class Destination(Frozen):
     price_usd_per_g: Positive
     interdiction_prob: Prob
     transit_weeks: Int(1, 52) = 1
+    onward_reference_gap: Positive = Param(value=1.0)
 
 
 class Border(Frozen):
@@ -229,9 +231,24 @@ class Border(Frozen):
     export_sensitivity: Annotated[Param, bounded(0.0, 1000.0)]
     bribe_acceptance: Prob
     bribe_share: Prob
+    bribe_share_max: Prob = Param(value=0.0)
+    bribe_response: NonNeg = Param(value=0.0)
+    bribe_relax_weeks: Weeks = Param(value=1.0)
     detection_prob: Prob
     detection_if_bribed: Prob
     smugglers_per_crossing_per_million: Annotated[Param, bounded(0.0, 1e6)]
+    risk_prior_mean: Prob = Param(value=0.1)
+    risk_prior_weight: Positive = Param(value=10.0)
+    risk_memory: Prob = Param(value=0.9)
+    route_temperature: Positive = Param(value=0.1)
+    detour_cost_usd_per_g: NonNeg = Param(value=0.0)
+    onward_price_elasticity: NonNeg = Param(value=0.0)
+
+    @model_validator(mode="after")
+    def _bribes(self) -> Border:
+        if self.bribe_share_max.value and self.bribe_share_max.value < self.bribe_share.value:
+            raise ValueError("border.bribe_share_max must not be below border.bribe_share")
+        return self
 
 
 class Enforcement(Frozen):

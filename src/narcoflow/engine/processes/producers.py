@@ -1,16 +1,29 @@
 """Private producers (S6, S7, S10): skilled people in the chemical-factory cities enter and leave
 production on expected profit against risk against legal income, and produce low-purity meth.
+Private supply grows into the market (issue 13, mechanism 3): few famine-era producers at the
+start (T3, T4), skilled pools that grow as state production withdraws (T8), and entry and exit
+on economics that bind at evidence-level prices (C1: ~$0.4-0.5/g at the producer).
 
+Skilled pool of chemical city c (S6, T8):
+    pool_c(t) = skilled_share_c x population_c + released_skilled_per_kg_week x released_c(t)
+    released_c(t) = kg/week of state capacity idle in c's region: capacity - this week's output
+                    (`StateProduction`), and the whole capacity of a factory that moved away,
+                    at its former site (S4, T5: Ranam's workers stay in Chongjin)
+The pool only grows: newly skilled persons of the city's region are drawn when it rises.
 Entry (per skilled, uninvolved person, per week):
-    margin  = expected output x (producer price in the region - precursor cost)
-    risk    = weekly arrest probability x penalty cost (USD value of the sanction)
+    margin  = expected output x (producer price - precursor cost / precursor availability)
+    risk    = this week's arrest hazard of a producer in the region (`Simulation.arrest_hazard`,
+              written by `Enforcement`) x penalty cost (USD value of the sanction)
     value   = horizon x (margin - legal income - risk) - set-up cost          (S7: 200-1,500 USD)
     p_entry = max entry rate x precursor availability x logistic(value / set-up cost)
+The producer price is last week's producer tier price (`Simulation.tier_price`, `Prices`), the
+price a deliverer pays; scarce precursor (availability < 1) is dearer per gram (S7).
 Exit (per producer, per week): base rate + max rate x logistic(-(own margin - legal income - risk)
 / legal income), where the margin counts only the share of output the producer actually sells
 (its sell-through, see `Delivery`); entrants expect their city's sell-through. A producer holding
 more than four weeks of unsold output makes nothing that week. Production only where the skills
 are (S6); with no precursor there is neither entry nor output (S7). Private product is meth of low purity (S10).
+Output is made whatever its buyers do with it: sold at home or exported (`BorderSmuggling`).
 
 The skilled pools and the initial producers (T3, T4: famine-era private production) are the
 population this process creates, in ``populate``; ``init`` only reads the scenario.
@@ -38,7 +51,6 @@ class ProducerEntryExit(Process):
     name = "producer_entry_exit"
     claims = ("S6", "S7")
     params = (
-        "enforcement.weekly_arrest_prob",
         "private.base_exit_rate",
         "private.chemical_cities[].population",
         "private.chemical_cities[].region",
@@ -54,9 +66,12 @@ class ProducerEntryExit(Process):
         "private.precursor_availability",
         "private.precursor_cost_usd_per_g",
         "private.purity",
+        "private.released_skilled_per_kg_week",
         "private.setup_cost_usd",
+        "state.facilities[].capacity_g_per_week",
+        "state.facilities[].relocated_from",
     )
-    reads = ("enforcement_mult", "precursor_mult", "shipments", "tier_price")
+    reads = ("arrest_hazard", "precursor_mult", "shipments", "state_output", "state_output_region", "tier_price")
     writes = ("actors", "persons")
 
     def init(self, sim) -> None:
@@ -76,16 +91,26 @@ class ProducerEntryExit(Process):
             output_per_week=float(pv.output_g_per_week.value),
             precursor_cost=float(pv.precursor_cost_usd_per_g.value),
             legal_income=float(pv.legal_income_usd_per_week.value),
-            # weekly arrest probability x penalty cost (x the region's enforcement multiplier)
-            risk_per_mult=float(
-                sim.scenario.enforcement.weekly_arrest_prob["producer"].value * pv.penalty_cost_usd.value
-            ),
+            penalty=float(pv.penalty_cost_usd.value),  # x this week's arrest hazard: the risk
             horizon=float(pv.planning_horizon_weeks.value),
             setup_cost=float(pv.setup_cost_usd.value),
             max_entry=float(pv.max_entry_rate.value),
             base_exit=float(pv.base_exit_rate.value),
             max_exit=float(pv.max_exit_rate.value),
         )
+        # Former state workers (T8): each facility's capacity (all drugs, g/week at full
+        # population), its former region (-1 if it never moved), the chemical city of each region
+        # (the first listed there; -1 if none).
+        facilities = sim.scenario.state.facilities
+        self.capacity = np.array([sum(p.value for p in f.capacity_g_per_week.values()) for f in facilities])
+        self.relocated_from = np.array(
+            [sim.region_index[f.relocated_from] if f.relocated_from is not None else -1 for f in facilities],
+            dtype=np.int64,
+        )
+        self.city_of_region = np.full(sim.n_regions, -1, dtype=np.int64)
+        for ci in range(len(city_region) - 1, -1, -1):
+            self.city_of_region[city_region[ci]] = ci
+        self.released_per_g = float(pv.released_skilled_per_kg_week.value) / 1000.0
 
     def populate(self, sim) -> None:
         """Draw each city's skilled persons, then the initial producers, spread by pool size."""
@@ -95,6 +120,7 @@ class ProducerEntryExit(Process):
             ids = persons.start[r] + rng.choice(int(persons.sizes[r]), size=int(k), replace=False)
             persons.flags[ids] |= st.SKILLED
             self.skilled.append(np.sort(ids))
+        self.pool_target = self.p.pool_sizes.astype(float)  # rises with released state workers
         n0 = pv.initial_producers_per_million.value * persons.n / 1e6
         sizes = self.p.pool_sizes.astype(float)
         if sizes.sum() > 0 and n0 > 0:
@@ -118,19 +144,61 @@ class ProducerEntryExit(Process):
         a.sell_ema[slots] = 1.0
         return slots
 
+    def released(self, sim) -> np.ndarray:
+        """Grams per week of state capacity idle in each chemical city this week (full-population
+        units): capacity not used under the production schedule where the facility is, and the
+        whole capacity of a facility that moved away, at its former site (S4, T5)."""
+        out = np.zeros(len(self.p.city_region))
+        used = sim.state_output.sum(axis=1) / sim.scale
+        for f in range(len(self.capacity)):
+            where = int(sim.state_output_region[f])
+            c = self.city_of_region[where]
+            if c >= 0:
+                out[c] += max(0.0, self.capacity[f] - used[f])
+            old = self.relocated_from[f]
+            if old >= 0 and old != where and self.city_of_region[old] >= 0:
+                out[self.city_of_region[old]] += self.capacity[f]
+        return out
+
+    def grow_pools(self, sim, rng) -> None:
+        """Former state workers join their city's skilled pool (T8): the pool's size rises to its
+        base + ``released_skilled_per_kg_week`` x idle kg/week x scale (stochastically rounded)
+        and never falls; the newly skilled are drawn among the region's persons not yet skilled."""
+        target = self.p.pool_sizes + self.released_per_g * self.released(sim) * sim.scale
+        persons = sim.persons
+        for c in np.flatnonzero(target > self.pool_target + 1e-12).tolist():
+            self.pool_target[c] = target[c]
+            whole = np.floor(target[c])
+            k = int(whole) + int(rng.random() < target[c] - whole) - len(self.skilled[c])
+            r = int(self.p.city_region[c])
+            size = int(persons.sizes[r])
+            if k <= 0 or len(self.skilled[c]) + k > size:
+                continue
+            new = np.empty(0, dtype=np.int64)
+            while len(new) < k:
+                ids = persons.start[r] + rng.integers(0, size, size=2 * (k - len(new)))
+                ids = ids[(persons.flags[ids] & st.SKILLED) == 0]
+                ids = ids[np.sort(np.unique(ids, return_index=True)[1])][: k - len(new)]
+                persons.flags[ids] |= st.SKILLED
+                new = np.concatenate([new, ids])
+            self.skilled[c] = np.sort(np.concatenate([self.skilled[c], new]))
+
     def step(self, sim) -> None:
         rng, a, pv, state = sim.rng(self.name), sim.actors, sim.scenario.private, sim.draws(self.name)
         availability = pv.precursor_availability.value * sim.precursor_mult
         price = producer_price(sim)
+        risk = sim.arrest_hazard[st.PRODUCER] * self.p.penalty  # expected sanction, USD a week
+        self.grow_pools(sim, rng)
         # Exit first (decided on last week's prices), then entry.
-        leaving = _exits(state, a.of_role(st.PRODUCER), a.cols, price, sim.enforcement_mult, availability, self.p)
+        leaving = _exits(state, a.of_role(st.PRODUCER), a.cols, price, risk, availability, self.p)
         if len(leaving):
             arrests.move_stock(sim, leaving, a.supplier[leaving].astype(np.int64), np.ones(len(leaving)))
             sim.persons.flags[a.person[leaving]] &= ~np.uint8(st.ACTOR)
             arrests.remove_actors(sim, leaving)
         if availability <= 0:
             return
-        k = _entries(state, a.of_role(st.PRODUCER), a.cols, price, sim.enforcement_mult, availability, self.p)
+        pools = np.array([len(x) for x in self.skilled], dtype=np.int64)
+        k = _entries(state, a.of_role(st.PRODUCER), a.cols, price, risk, availability, pools, self.p)
         for ci in k.nonzero()[0].tolist():
             self.enter(sim, rng, int(ci), int(k[ci]))
 
@@ -147,7 +215,7 @@ def _net_gain(output, price, precursor_cost, legal_income, risk):
 
 
 @njit(cache=True)
-def _exits(state, producers, a, price_r, enforcement_mult, availability, p):
+def _exits(state, producers, a, price_r, risk_r, availability, p):
     """Producers leaving this week: each with ``base_exit + max_exit x logistic(-net / legal
     income)``, its net gain counting only what it sells; only those with a buyer (a leaver hands
     its stock to its deliverer; without one it stays on a week)."""
@@ -159,9 +227,9 @@ def _exits(state, producers, a, price_r, enforcement_mult, availability, p):
         net = _net_gain(
             output[s] * availability * sell_ema[s],
             price_r[r],
-            p.precursor_cost,
+            p.precursor_cost / max(availability, 1e-9),
             p.legal_income,
-            p.risk_per_mult * enforcement_mult[r],
+            risk_r[r],
         )
         p_exit = min(p.base_exit + p.max_exit * _logistic(-net / p.legal_income), 1.0)
         if next_double(state) < p_exit and supplier[s] >= 0:
@@ -171,8 +239,8 @@ def _exits(state, producers, a, price_r, enforcement_mult, availability, p):
 
 
 @njit(cache=True)
-def _entries(state, producers, a, price_r, enforcement_mult, availability, p):
-    """Entrants per chemical city this week: a binomial count of its skilled pool at
+def _entries(state, producers, a, price_r, risk_r, availability, pools, p):
+    """Entrants per chemical city this week: a binomial count of its skilled pool (``pools``) at
     ``max_entry x availability x logistic(value / set-up cost)``, value = horizon x net gain -
     set-up cost, entrants expecting their city's mean sell-through (1 if it has no producer)."""
     city, sell_ema, city_region = a.city, a.sell_ema, p.city_region
@@ -189,13 +257,13 @@ def _entries(state, producers, a, price_r, enforcement_mult, availability, p):
         net = _net_gain(
             p.output_per_week * availability * sell,
             price_r[r],
-            p.precursor_cost,
+            p.precursor_cost / max(availability, 1e-9),
             p.legal_income,
-            p.risk_per_mult * enforcement_mult[r],
+            risk_r[r],
         )
         value = p.horizon * net - p.setup_cost
         p_entry = p.max_entry * availability * _logistic(value / p.setup_cost)
-        k[c] = binomial(state, p.pool_sizes[c], min(1.0, p_entry))
+        k[c] = binomial(state, pools[c], min(1.0, p_entry))
     return k
 
 

@@ -7,6 +7,12 @@
   state its value (grams x destination price x channel price factor, S8).
 - Product arriving in a hub (China) is partly forwarded to the markets reached via it (Japan,
   South Korea, S14), each leg with its own transit time and interdiction; the rest is delivered.
+  The share sent on along leg j responds to the price gap it offers over the hub, net of this
+  week's interdiction risk at both ends (C12-C16; NarcoLogic: flows follow profit net of risk):
+      gap_j   = price_j x (1 - interdiction_j x foreign_mult_j)
+                / (price_hub x (1 - interdiction_hub x foreign_mult_hub))
+      share_j = onward_share_j x (gap_j / onward_reference_gap_j) ^ onward_price_elasticity
+  (the legs of one hub together at most 1): a crackdown in China sends more on, one in Japan less.
 
 Lots are handled in lot order, so the draws (a wholesaler of the region for a redirected domestic
 lot, interdiction for a foreign one) come from the process's kernel stream in that order.
@@ -28,8 +34,9 @@ class Transit(Process):
     name = "transit"
     claims = ("S8", "S13", "S14")
     params = ("border.destinations[].agency", "border.destinations[].interdiction_prob",
-              "border.destinations[].onward_share", "border.destinations[].price_usd_per_g",
-              "border.destinations[].transit_weeks", "border.destinations[].via")
+              "border.destinations[].onward_reference_gap", "border.destinations[].onward_share",
+              "border.destinations[].price_usd_per_g", "border.destinations[].transit_weeks",
+              "border.destinations[].via", "border.onward_price_elasticity")
     reads = ("foreign_mult",)
     writes = ("actors", "ledger", "shipments")
     records = ("delivered_abroad_g", "seized_g", "state_revenue_usd")
@@ -38,6 +45,7 @@ class Transit(Process):
         dests = sim.scenario.border.destinations
         onward = [[o for o in dests if o.via == d.name and o.onward_share.value > 0] for d in dests]
         legs = [o for per_dest in onward for o in per_dest]
+        hub = [sim.dest_index[o.via] for o in legs]
         # The routes (kernel parameters): each destination's price, and the onward legs as flat
         # arrays, destination d's legs being leg_first[d]:leg_first[d + 1].
         self.route = bundles.make(
@@ -45,6 +53,11 @@ class Transit(Process):
             leg_first=np.concatenate([[0], np.cumsum([len(x) for x in onward])]).astype(np.int64),
             leg_dest=np.array([sim.dest_index[o.name] for o in legs], dtype=np.int64),
             leg_share=np.array([o.onward_share.value for o in legs], dtype=float),
+            leg_hub=np.array(hub, dtype=np.int64),
+            leg_reference_gap=np.array([o.onward_reference_gap.value for o in legs], dtype=float),
+            elasticity=float(sim.scenario.border.onward_price_elasticity.value),
+            interdiction=np.array([d.interdiction_prob.value for d in dests], dtype=float),
+            share_now=np.array([o.onward_share.value for o in legs], dtype=float),
             leg_weeks=np.array([o.transit_weeks for o in legs], dtype=np.int64),
             leg_interdiction=np.array([o.interdiction_prob.value for o in legs], dtype=float),
             n_channels=len(sim.channel_names), private_channel=sim.private_channel,
@@ -61,6 +74,7 @@ class Transit(Process):
         sh, a, rec = sim.shipments, sim.actors, sim.recorder
         if sh.n == 0:
             return
+        onward_shares(self.route, sim.foreign_mult)
         wholesalers = a.by_region(WHOLESALER, sim.n_regions)
         keep, dom_lot, dom_dest, leg_lot, leg_of, leg_g, lost, seized, revenue, delivered = _arrive(
             sim.draws(self.name), sim.t, sh.n, sh.cols, a.cols, wholesalers, self.route, sim.foreign_mult,
@@ -94,6 +108,28 @@ class Transit(Process):
 
 
 @njit(cache=True)
+def onward_shares(route, foreign_mult):
+    """This week's share of each onward leg (``route.share_now``): the leg's base share x (its
+    price gap over the hub net of interdiction / the reference gap) ^ elasticity, the legs of
+    one hub scaled down together if they would exceed 1."""
+    price, risk, hub, dest = route.price, route.interdiction, route.leg_hub, route.leg_dest
+    share = route.share_now
+    for j in range(len(share)):
+        h, d = hub[j], dest[j]
+        home = price[h] * max(1e-9, 1.0 - min(1.0, risk[h] * foreign_mult[h]))
+        gap = price[d] * max(0.0, 1.0 - min(1.0, risk[d] * foreign_mult[d])) / home
+        share[j] = route.leg_share[j] * (gap / route.leg_reference_gap[j]) ** route.elasticity
+    leg_first = route.leg_first
+    for h in range(len(leg_first) - 1):
+        total = 0.0
+        for j in range(leg_first[h], leg_first[h + 1]):
+            total += share[j]
+        if total > 1.0:
+            for j in range(leg_first[h], leg_first[h + 1]):
+                share[j] /= total
+
+
+@njit(cache=True)
 def _arrive(state, t, n, lots, a, wholesalers, route, foreign_mult, ledger):
     """The first ``n`` lots in transit that are due at step ``t`` arrive, in lot order.
 
@@ -110,7 +146,7 @@ def _arrive(state, t, n, lots, a, wholesalers, route, foreign_mult, ledger):
     interdiction, price_factor = lots.interdiction, lots.price_factor
     active, role, stock, a_pure = a.active, a.role, a.stock, a.pure
     wh_sorted, wh_starts, wh_counts = wholesalers
-    price, leg_first, leg_share = route.price, route.leg_first, route.leg_share
+    price, leg_first, leg_share = route.price, route.leg_first, route.share_now
     private_channel = route.private_channel
     ledger_seized, ledger_delivered = ledger.seized, ledger.delivered
     n_dest = len(price)
