@@ -100,7 +100,8 @@ def test_s6_private_production_only_in_chemical_factory_cities(baseline):
     assert len(regions) >= 3
     sc = scenario()
     cities = [c.model_dump(mode="json") | {"skilled_share": 0.0} for c in sc.private.chemical_cities]
-    private = sc.private.model_dump(mode="json") | {"chemical_cities": cities}
+    # (no released state workers either: since issue 13 they join the skilled pools, T8)
+    private = sc.private.model_dump(mode="json") | {"chemical_cities": cities, "released_skilled_per_kg_week": 0.0}
     unskilled = run(years=2, private=private)
     assert _sum(unskilled, "produced_g", channel="private") == 0
 

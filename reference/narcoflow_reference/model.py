@@ -548,8 +548,9 @@ class ReferenceModel(Model):
 
     # 5 --------------------------------------------------------------- ProducerEntryExit (S6, S7)
     def producer_entry_exit(self) -> None:
-        """Producers leave on poor economics; then, per chemical city, k ~ Binomial(pool size,
-        p_entry) free skilled persons enter on expected profit vs. risk vs. legal income."""
+        """Skilled pools grow with released state workers; producers leave on poor economics;
+        then, per chemical city, k ~ Binomial(pool size, p_entry) free skilled persons enter on
+        expected profit vs. risk vs. legal income, x the demand pull of last week's shortage."""
         pv = self.scenario.private
         availability = pv.precursor_availability.value * self.precursor_mult
         self.grow_pools()
@@ -557,6 +558,10 @@ class ReferenceModel(Model):
         if availability <= 0:
             return
         producers = list(self.actors_of(Producer))
+        # Demand pull: last week's national shortage below the normal fill draws entrants.
+        demand, normal = self.week_demand.sum(), self.scenario.prices.normal_fill.value
+        shortage = max(0.0, normal - self.week_consumed.sum() / demand) / normal if demand > 0 else 0.0
+        pull = 1.0 + pv.demand_pull.value * shortage
         for ci, pool in enumerate(self.skilled_pools):
             local = [p.sell_ema for p in producers if p.city == ci]
             sell = sum(local) / len(local) if local else 1.0
@@ -564,7 +569,7 @@ class ReferenceModel(Model):
                      * self.producer_net(pv.output_g_per_week.value * availability * sell, self.city_region[ci],
                                          availability)
                      - pv.setup_cost_usd.value)
-            p_entry = pv.max_entry_rate.value * availability * logistic(value / pv.setup_cost_usd.value)
+            p_entry = pv.max_entry_rate.value * availability * logistic(value / pv.setup_cost_usd.value) * pull
             self.enter_producers(ci, int(self.rng.binomial(len(pool), min(1.0, p_entry))))
 
     def grow_pools(self) -> None:

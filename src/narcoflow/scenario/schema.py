@@ -133,6 +133,7 @@ class PrivateSector(Frozen):
     penalty_cost_usd: NonNeg
     initial_producers_per_million: Annotated[Param, bounded(0.0, 1e6)]
     released_skilled_per_kg_week: NonNeg = Param(value=0.0)
+    demand_pull: NonNeg = Param(value=0.0)
 
 
 class Distribution(Frozen):

@@ -15,7 +15,12 @@ Entry (per skilled, uninvolved person, per week):
     risk    = this week's arrest hazard of a producer in the region (`Simulation.arrest_hazard`,
               written by `Enforcement`) x penalty cost (USD value of the sanction)
     value   = horizon x (margin - legal income - risk) - set-up cost          (S7: 200-1,500 USD)
-    p_entry = max entry rate x precursor availability x logistic(value / set-up cost)
+    pull    = 1 + demand_pull x shortage,  shortage = max(0, normal fill - last week's national
+              share of demand served) / normal fill  (`prices.normal_fill`: search frictions)
+    p_entry = min(1, max entry rate x precursor availability x logistic(value / set-up cost) x pull)
+Unmet demand draws entrants (S7: "anyone with basic chemistry" can start when buyers wait), so
+supply grows into a market whose prices sit at their cost anchor (mechanism 1: zero profit for
+the average producer), where the price alone hardly moves entry.
 The producer price is last week's producer tier price (`Simulation.tier_price`, `Prices`), the
 price a deliverer pays; scarce precursor (availability < 1) is dearer per gram (S7).
 Exit (per producer, per week): base rate + max rate x logistic(-(own margin - legal income - risk)
@@ -55,6 +60,7 @@ class ProducerEntryExit(Process):
         "private.chemical_cities[].population",
         "private.chemical_cities[].region",
         "private.chemical_cities[].skilled_share",
+        "private.demand_pull",
         "private.initial_producers_per_million",
         "private.legal_income_usd_per_week",
         "private.max_entry_rate",
@@ -70,8 +76,18 @@ class ProducerEntryExit(Process):
         "private.setup_cost_usd",
         "state.facilities[].capacity_g_per_week",
         "state.facilities[].relocated_from",
+        "prices.normal_fill",
     )
-    reads = ("arrest_hazard", "precursor_mult", "shipments", "state_output", "state_output_region", "tier_price")
+    reads = (
+        "arrest_hazard",
+        "precursor_mult",
+        "shipments",
+        "state_output",
+        "state_output_region",
+        "tier_price",
+        "week_consumed",
+        "week_demand",
+    )
     writes = ("actors", "persons")
 
     def init(self, sim) -> None:
@@ -111,6 +127,8 @@ class ProducerEntryExit(Process):
         for ci in range(len(city_region) - 1, -1, -1):
             self.city_of_region[city_region[ci]] = ci
         self.released_per_g = float(pv.released_skilled_per_kg_week.value) / 1000.0
+        self.demand_pull = float(pv.demand_pull.value)
+        self.normal_fill = float(sim.scenario.prices.normal_fill.value)
 
     def populate(self, sim) -> None:
         """Draw each city's skilled persons, then the initial producers, spread by pool size."""
@@ -160,6 +178,14 @@ class ProducerEntryExit(Process):
                 out[self.city_of_region[old]] += self.capacity[f]
         return out
 
+    def shortage(self, sim) -> float:
+        """Last week's national shortage: how far the share of demand served fell below the
+        normal fill of a supplied market, as a share of it (0 without demand)."""
+        demand = sim.week_demand.sum()
+        if demand <= 0:
+            return 0.0
+        return max(0.0, self.normal_fill - sim.week_consumed.sum() / demand) / self.normal_fill
+
     def grow_pools(self, sim, rng) -> None:
         """Former state workers join their city's skilled pool (T8): the pool's size rises to its
         base + ``released_skilled_per_kg_week`` x idle kg/week x scale (stochastically rounded)
@@ -198,7 +224,10 @@ class ProducerEntryExit(Process):
         if availability <= 0:
             return
         pools = np.array([len(x) for x in self.skilled], dtype=np.int64)
-        k = _entries(state, a.of_role(st.PRODUCER), a.cols, price, risk, availability, pools, self.p)
+        pull = 1.0 + self.demand_pull * self.shortage(sim)
+        k = _entries(
+            state, a.of_role(st.PRODUCER), a.cols, price, risk, availability * pull, pools, self.p, availability
+        )
         for ci in k.nonzero()[0].tolist():
             self.enter(sim, rng, int(ci), int(k[ci]))
 
@@ -239,10 +268,11 @@ def _exits(state, producers, a, price_r, risk_r, availability, p):
 
 
 @njit(cache=True)
-def _entries(state, producers, a, price_r, risk_r, availability, pools, p):
+def _entries(state, producers, a, price_r, risk_r, rate_mult, pools, p, availability):
     """Entrants per chemical city this week: a binomial count of its skilled pool (``pools``) at
-    ``max_entry x availability x logistic(value / set-up cost)``, value = horizon x net gain -
-    set-up cost, entrants expecting their city's mean sell-through (1 if it has no producer)."""
+    ``max_entry x rate_mult x logistic(value / set-up cost)`` (rate_mult: precursor availability
+    x demand pull), value = horizon x net gain - set-up cost, entrants expecting their city's
+    mean sell-through (1 if it has no producer)."""
     city, sell_ema, city_region = a.city, a.sell_ema, p.city_region
     n_cities = len(city_region)
     n_local = np.zeros(n_cities)
@@ -262,7 +292,7 @@ def _entries(state, producers, a, price_r, risk_r, availability, pools, p):
             risk_r[r],
         )
         value = p.horizon * net - p.setup_cost
-        p_entry = p.max_entry * availability * _logistic(value / p.setup_cost)
+        p_entry = p.max_entry * rate_mult * _logistic(value / p.setup_cost)
         k[c] = binomial(state, pools[c], min(1.0, p_entry))
     return k
 
