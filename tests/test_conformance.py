@@ -23,9 +23,11 @@ def test_declarations_exist(process_cls):
 
 @pytest.mark.parametrize("process_cls", PROCESS_ORDER, ids=IDS)
 def test_process_does_what_it_declares(process_cls):
-    observed = check_process(process_cls, weeks=104, check_init=False)
+    observed = check_process(process_cls, weeks=104, scale=0.01, check_init=False)
     # Declarations are not padded: what a process declares it writes, it does write in two years,
-    # except the timeline, whose writes happen on dated events.
+    # except the timeline, whose writes happen on dated events. At scale 0.01: the private market
+    # starts small (few famine-era producers, issue 13), and at 0.002 a seed may see no private
+    # product, delivery or arrest of an actor in 1998-99.
     if process_cls.__name__ != "Timeline":
         assert set(process_cls.writes) <= observed["changed"], (process_cls.writes, observed["changed"])
 

@@ -329,11 +329,15 @@ class Smuggler(Actor):
         self.crossing = crossing
 
     def cross_border(self) -> None:
-        """BorderSmuggling: choose a crossing (softmax of its value after risk, `route_values`),
+        """BorderSmuggling: cross with probability min(1, held / export_lot_g); choose a crossing
+        (softmax of its value after risk, `route_values`),
         meet a random guard there; a corrupt one takes the bribe asked there and rarely detects;
         a detected lot is seized and the smuggler queued for arrest (S12). Every try and every
         detection counts in the crossing's perceived risk."""
         m, b = self.model, self.model.scenario.border
+        lot = b.export_lot_g.value
+        if self.held() < lot and self.random.random() >= self.held() / lot:
+            return  # waits to fill a lot: crosses with probability held / export_lot_g
         pr = m.route_pr[self.region]  # the choice of crossing (softmax of values after risk)
         x, crossings = self.random.random(), list(pr)
         c = crossings[-1]

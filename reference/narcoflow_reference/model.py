@@ -674,8 +674,9 @@ class ReferenceModel(Model):
     def route_values(self):
         """Per region h of a smuggler: the expected export value per gram over its choice of
         crossing, and the choice probabilities (softmax over the open crossings of the value per
-        gram: (1 - perceived risk) x China price x (1 - bribe x share of corrupt guards) - detour
-        cost outside h). (None, None) if every crossing is closed."""
+        gram: (1 - perceived risk) x China price x (1 - bribe x share of corrupt guards) - perceived
+        risk x the exposed wholesaler's sanction per gram of its lot - detour cost outside h).
+        (None, None) if every crossing is closed."""
         b = self.scenario.border
         china = b.destinations[self.china].price_usd_per_g.value
         open_ = [c for c in range(len(b.crossings)) if self.crossing_open[c]]
@@ -686,7 +687,9 @@ class ReferenceModel(Model):
             risk = ((b.risk_prior_mean.value * b.risk_prior_weight.value + self.detections[c])
                     / (b.risk_prior_weight.value + self.attempts[c]))
             corrupt = float(np.mean(self.guard_corrupt[c])) if len(self.guard_corrupt[c]) else 0.0
-            per_g[c] = (1 - risk) * china * (1 - self.bribe_now[c] * corrupt)
+            sanction = (self.scenario.enforcement.exposure_arrest_prob.value
+                        * self.scenario.prices.sanction_usd["wholesaler"].value / b.export_lot_g.value)
+            per_g[c] = (1 - risk) * china * (1 - self.bribe_now[c] * corrupt) - risk * sanction
         values, probs = [], []
         for h in range(self.n_regions):
             v = {c: per_g[c] - b.detour_cost_usd_per_g.value * (self.crossing_region[c] != h) for c in open_}

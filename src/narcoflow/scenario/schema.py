@@ -243,6 +243,7 @@ class Border(Frozen):
     risk_memory: Prob = Param(value=0.9)
     route_temperature: Positive = Param(value=0.1)
     detour_cost_usd_per_g: NonNeg = Param(value=0.0)
+    export_lot_g: Positive = Param(value=1000.0)
     onward_price_elasticity: NonNeg = Param(value=0.0)
 
     @model_validator(mode="after")

@@ -12,16 +12,21 @@ the 2010 tightening) and stays high for a while after it (falls back over bribe_
                max(0, enforcement multiplier of c's region - 1)))
     b_c      = target_c if target_c >= b_c, else b_c + (target_c - b_c) / bribe_relax_weeks
 Value of a gram taken across at c by a smuggler of region h (USD/g; a corrupt guard, met with
-the crossing's share of corrupt guards k_c, takes the bribe share of the lot's value):
-    v_hc = (1 - r_c) x China price x (1 - b_c x k_c) - detour cost x [c is not in h]
+the crossing's share of corrupt guards k_c, takes the bribe share of the lot's value; a lot
+detected exposes the wholesaler behind it, S12, who risks the sanction on a lot of export_lot_g):
+    v_hc = (1 - r_c) x China price x (1 - b_c x k_c)
+           - r_c x exposure_arrest_prob x sanction_usd[wholesaler] / export_lot_g
+           - detour cost x [c is not in h]
     Pr_h(c) = softmax over the open crossings of v_hc / (route_temperature x China price)
 Allocation (S10): a wholesaler tied to a smuggler of region h exports the share
     max_export_share x logistic(sensitivity x (V_h / domestic wholesale price - 1)),
     V_h = sum_c Pr_h(c) v_hc   (the expected export value per gram, after risk)
 so product goes abroad only when that pays more than the domestic wholesale price; when the
 border closes, or the risk rises (fewer corrupt guards: more detections), it stays at home.
-Crossing (S13): each smuggler with stock draws a crossing from Pr_h and crosses once with one
-lot. A guard is drawn there; a corrupt guard (fixed at start with probability
+Crossing (S13): each smuggler with stock crosses with probability min(1, held / export_lot_g)
+(it waits to fill a lot: E4's ~1 kg), so crossings, detections and exposures follow the volume
+exported; it draws a crossing from Pr_h and crosses once with all it holds. A guard is drawn
+there; a corrupt guard (fixed at start with probability
 ``bribe_acceptance``) takes the bribe share b_c of the lot's value (E6) and detects with
 ``detection_if_bribed``; an honest guard detects with ``detection_prob`` x the region's
 enforcement multiplier. A detected lot is seized by the border guards and the smuggler arrested
@@ -56,7 +61,7 @@ def route_values(p, crossing_open, n_regions):
     probabilities ``pr[h, c]`` (softmax over the open crossings) and the expected value ``V[h]``
     (NaN where no crossing is open), from the perceived risk and the bribe now asked."""
     risk = (p.prior_mean * p.prior_weight + p.detections) / (p.prior_weight + p.attempts)
-    per_g = (1 - risk) * p.china_price * (1 - p.bribe_now * p.corrupt_share)
+    per_g = (1 - risk) * p.china_price * (1 - p.bribe_now * p.corrupt_share) - risk * p.sanction_per_g
     away = np.arange(n_regions)[:, None] != p.crossing_region[None, :]
     v = per_g[None, :] - p.detour_cost * away
     logits = np.where(crossing_open[None, :], v / (p.temperature * p.china_price), -np.inf)
@@ -75,7 +80,8 @@ class BorderSmuggling(Process):
               "border.bribe_share_max", "border.crossings[].guards", "border.crossings[].region",
               "border.destinations[].interdiction_prob", "border.destinations[].price_usd_per_g",
               "border.destinations[].transit_weeks", "border.detection_if_bribed", "border.detection_prob",
-              "border.detour_cost_usd_per_g", "border.export_sensitivity", "border.max_export_share",
+              "border.detour_cost_usd_per_g", "border.export_lot_g", "border.export_sensitivity",
+              "border.max_export_share", "enforcement.exposure_arrest_prob", "prices.sanction_usd",
               "border.risk_memory", "border.risk_prior_mean", "border.risk_prior_weight",
               "border.route_temperature")
     reads = ("crossing_open", "enforcement_mult", "tier_price")
@@ -109,6 +115,10 @@ class BorderSmuggling(Process):
             memory=float(b.risk_memory.value),
             temperature=float(b.route_temperature.value),
             detour_cost=float(b.detour_cost_usd_per_g.value),
+            lot_g=float(b.export_lot_g.value),
+            # a detected lot exposes its wholesaler (S12): its expected sanction per gram exported
+            sanction_per_g=float(sim.scenario.enforcement.exposure_arrest_prob.value
+                                 * sim.scenario.prices.sanction_usd["wholesaler"].value / b.export_lot_g.value),
             detections=np.zeros(n_c), attempts=np.zeros(n_c),
             bribe_now=np.full(n_c, float(b.bribe_share.value)),
         )
@@ -194,8 +204,9 @@ def _allocate(wholesalers, a, value_h, wholesale_r, p):
 
 @njit(cache=True)
 def _cross(state, smugglers, a, cum_pr, enforcement_mult, p, bribes_r):
-    """Each smuggler with stock, of a region with an open crossing, draws a crossing from its
-    region's choice probabilities (``cum_pr[h]``, cumulative) and crosses with one lot (S13): a
+    """Each smuggler with stock, of a region with an open crossing, crosses with probability
+    min(1, held / lot_g), draws a crossing from its region's choice probabilities (``cum_pr[h]``,
+    cumulative) and crosses with one lot (S13): a
     guard is drawn there; a corrupt one takes the crossing's bribe share of the lot's value
     (added to ``bribes_r`` by the crossing's region) and detects with ``detection_if_bribed``, an
     honest one with ``detection_prob`` x the region's enforcement multiplier. Each try and each
@@ -218,6 +229,8 @@ def _cross(state, smugglers, a, cum_pr, enforcement_mult, p, bribes_r):
         h = region[s]
         if not (grams > 0 and cum_pr[h, n_c - 1] > 0):
             continue
+        if grams < p.lot_g and next_double(state) >= grams / p.lot_g:
+            continue  # waits to fill a lot: crosses with probability held / export_lot_g
         x = next_double(state) * cum_pr[h, n_c - 1]
         c = 0
         while c < n_c - 1 and cum_pr[h, c] <= x:
