@@ -38,13 +38,16 @@ def _entrants(price: float, values: dict | None = None, hazard: float = 0.004, w
 
 
 def test_entry_responds_to_price_and_binds_at_evidence_prices():
-    """S7, C1: more entry at a higher producer price; at C1's ~$0.42/g (net gain about zero with
-    the shipped costs and risk) entry is well below what a mature-market price (~$2/g) draws; a
-    higher penalty or set-up cost deters it."""
-    low, c1, high = _entrants(0.25), _entrants(0.42), _entrants(2.0)
+    """S7, C1: more entry at a higher producer price; at the zero-profit price of the shipped costs
+    and risk (~$0.36/g at the default hazard, just under C1's $0.375-0.469) entry is well below
+    what a mature-market price (~$2/g) draws; a higher penalty or set-up cost deters it."""
+    pv = scenario().private
+    zero_profit = pv.precursor_cost_usd_per_g.value + (
+        pv.legal_income_usd_per_week.value + 0.004 * pv.penalty_cost_usd.value) / pv.output_g_per_week.value
+    low, c1, high = _entrants(0.25), _entrants(zero_profit), _entrants(2.0)
     assert low < c1 < high, (low, c1, high)
     assert c1 < 0.5 * high
-    deterred = _entrants(0.42, {"private.penalty_cost_usd": 60000.0, "private.setup_cost_usd": 1500.0})
+    deterred = _entrants(zero_profit, {"private.penalty_cost_usd": 60000.0, "private.setup_cost_usd": 1500.0})
     assert deterred < c1
 
 
@@ -94,7 +97,8 @@ def test_perceived_risk_rises_after_detections_and_shifts_the_choice():
     _, later, _ = route_values(p, sim.crossing_open, sim.n_regions)
     assert later[nh, hoeryong] > after[nh, hoeryong]
     # In a run: crossings that detect everything are learned and avoided (the choice shifts).
-    exporting = SUPPLIED | {"border.export_lot_g": 100.0, "border.destinations[0].price_usd_per_g": 6.0}
+    exporting = SUPPLIED | {"border.export_lot_g": 100.0, "border.destinations[0].price_usd_per_g": 6.0,
+                            "border.detection_prob": 0.7}  # honest guards who detect often
     sim = Simulation(scenario(exporting), seed=2, scale=SMALL, years=2).init()
     proc = _process(sim, "border_smuggling")
     proc.p.detections[:] = 0.0
