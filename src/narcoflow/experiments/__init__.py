@@ -12,7 +12,7 @@ Examples
 >>> from narcoflow.experiments import apply_policy, plan_compare
 >>> sc = apply_policy(load("north-korea-2011"), "demand-reduction")
 >>> sc.consumption.quit_rate_per_week.value
-0.008
+0.012
 """
 
 import importlib
