@@ -17,6 +17,7 @@ import pytest
 
 from narcoflow.errors import NarcoflowError, StoreError
 from narcoflow.experiments import (
+    FewReplicationsWarning,
     LocalExecutor,
     compare,
     compare_table,
@@ -68,7 +69,7 @@ def test_effects_are_paired_differences():
         columns=["policy", "replication", "metric", "value"])
     t = compare_table(frame, policies=["baseline", "p"], metrics=["m"]).set_index("policy")
     assert t.loc["p", "effect_vs_baseline"] == 1.0
-    assert (t.loc["p", "effect_ci_low"], t.loc["p", "effect_ci_high"]) == (1.0, 1.0)
+    assert t.loc["p", "effect_ci_low"] == pytest.approx(1.0) and t.loc["p", "effect_ci_high"] == pytest.approx(1.0)
     assert t.loc["p", "ci_high"] - t.loc["p", "ci_low"] > 50
     assert t.loc["baseline", "effect_vs_baseline"] == 0.0
     assert list(t["replications"]) == [4, 4]
@@ -96,11 +97,13 @@ def test_identical_policies_share_runs(sc):
 
 def test_compare_end_to_end_and_resume(tmp_path, sc):
     db = tmp_path / "c.duckdb"
-    plan, table = compare(sc, ["demand-reduction"], replications=2, db=db, seed=3, **TINY)
+    with pytest.warns(FewReplicationsWarning, match="Only 2 replications"):
+        plan, table = compare(sc, ["demand-reduction"], replications=2, db=db, seed=3, **TINY)
     metrics = list(outcomes_for(["China", "Japan", "South Korea"]))
     assert "exports_arrived_kg:Japan" in metrics
     assert list(table.columns) == ["policy", "metric", "mean", "ci_low", "ci_high", "effect_vs_baseline",
-                                   "effect_ci_low", "effect_ci_high", "replications"]
+                                   "effect_ci_low", "effect_ci_high", "effect_rel", "effect_rel_ci_low",
+                                   "effect_rel_ci_high", "p_intended", "replications"]
     assert len(table) == 2 * len(metrics)
     assert (table[table.policy == "baseline"]["effect_vs_baseline"] == 0).all()
     finite = table.dropna(subset=["ci_low"])
@@ -117,7 +120,8 @@ def test_compare_end_to_end_and_resume(tmp_path, sc):
     seen = []
     again = run_plan(plan, db, LocalExecutor(), progress=lambda p: seen.append(p.completed))
     assert (again.skipped, again.done) == (4, 0) and seen == [4]
-    plan2, table2 = compare(sc, ["demand-reduction"], replications=2, db=db, seed=3, **TINY)
+    with pytest.warns(FewReplicationsWarning):
+        plan2, table2 = compare(sc, ["demand-reduction"], replications=2, db=db, seed=3, **TINY)
     pd.testing.assert_frame_equal(table, table2)
     assert rows(db, "SELECT count(*) FROM comparisons") == [(len(table),)]
     # one more replication reuses the four stored runs
@@ -299,7 +303,8 @@ def test_docs_python_example_runs(tmp_path, monkeypatch, capsys):
     script = tmp_path / "example.py"
     script.write_text(block)
     monkeypatch.chdir(tmp_path)
-    runpy.run_path(str(script), run_name="__main__")
+    with pytest.warns(FewReplicationsWarning):  # the example runs 2 replications: it is told so
+        runpy.run_path(str(script), run_name="__main__")
     out = capsys.readouterr().out
     assert "demand-reduction" in out and "mu_star" in out
     assert rows(tmp_path / "docs-example.duckdb", "SELECT count(DISTINCT kind) FROM experiments") == [(3,)]

@@ -84,7 +84,8 @@ def test_compare_prints_table_and_writes_plots(tmp_path):
     assert result.exit_code == 0, result.output
     out = flat(result.output)
     for needle in ("consumption_kg", "users_end", "exports_arrived_kg:China", "state_revenue_musd",
-                   "retail_price_usd_per_g", "demand-reduction", "effect vs baseline", "95 % CI"):
+                   "retail_price_usd_per_g", "demand-reduction", "effect", "95 % interval", "relative",
+                   "P(intended)", "Domestic consumption (kg)", "Only 2 replications"):
         assert needle in out, needle
     eid = result.output.strip().splitlines()[-1].removeprefix("experiment_id: ")
     assert len(eid) == 16
@@ -101,7 +102,7 @@ def test_compare_policy_file(tmp_path):
                     "--replications", "1", *TINY, "--out", tmp_path / "p.duckdb", "--workers", "1",
                     "--no-plot")
     assert result.exit_code == 0, result.output
-    assert "harsh" in result.output and "no confidence intervals" in flat(result.output)
+    assert "harsh" in result.output and "Only 1 replication: no intervals" in flat(result.output)
 
 
 def test_sweep_and_sensitivity_commands(tmp_path):

@@ -50,28 +50,63 @@ def setting_text(name, s) -> str:
     return f"{name} x{s.value:g}" + (f" ({'; '.join(extra)})" if extra else "")
 
 
+def _percent(lo: float, hi: float | None = None) -> str:
+    if hi is None:
+        return "" if math.isnan(lo) else f"{lo:+.1%}"
+    if math.isnan(lo) or math.isnan(hi):
+        return ""
+    return f"[{lo:+.1%}, {hi:+.1%}]"
+
+
 def print_comparison(table, plan, out) -> None:
+    """One block per outcome (titled with its label and unit): each policy's mean and interval;
+    for the other policies the effect against the baseline, absolute and relative, with
+    intervals, and P(intended), the probability that the effect has the intended sign."""
     from rich.table import Table
 
+    from narcoflow.experiments.outcomes import outcome_title
+    from narcoflow.experiments.stats import few_replications
+
     con = console()
-    reps = plan.definition["replications"]
+    d = plan.definition
+    reps = d["replications"]
+    labels = {o["name"]: o.get("title") or o["name"] for o in d.get("outcomes", [])}
+    window = d.get("window")
+    when = "" if not window else f", outcomes over {window[0] or 'start'}-{window[1] or 'end'}"
     t = Table(title=f"Comparison {plan.experiment_id}: {plan.scenario}, {reps} replications, "
-                    f"scale {plan.scale:g}, {plan.steps} weeks (table `comparisons` in {out})",
+                    f"scale {plan.scale:g}, {plan.steps} weeks{when} (table `comparisons` in {out})",
               title_justify="left", show_edge=False)
-    for col in ("metric", "policy", "mean", "95 % CI", "effect vs baseline", "95 % CI "):
-        t.add_column(col, justify="left" if col in ("metric", "policy") else "right")
+    for col in ("outcome", "policy", "mean", "95 % interval", "effect", "95 % interval ",
+                "relative", "95 % interval  ", "P(intended)"):
+        t.add_column(col, justify="left" if col in ("outcome", "policy") else "right",
+                     overflow="fold", max_width=28 if col == "outcome" else None)
+    intended = d.get("intended", {})
     for metric in dict.fromkeys(table["metric"]):
         block = table[table["metric"] == metric]
+        title = labels.get(metric) or outcome_title(metric)
+        aim = intended.get(metric)
+        title += f", aim: {aim}" if aim else ""
         for i, r in enumerate(block.itertuples(index=False)):
             is_base = r.policy == "baseline"
-            t.add_row(metric if i == 0 else "", r.policy, fmt_number(r.mean), _interval(r.ci_low, r.ci_high),
+            rel = getattr(r, "effect_rel", float("nan"))
+            p = getattr(r, "p_intended", float("nan"))
+            t.add_row(title if i == 0 else "", r.policy, fmt_number(r.mean), _interval(r.ci_low, r.ci_high),
                       "" if is_base else fmt_number(r.effect_vs_baseline),
-                      "" if is_base else _interval(r.effect_ci_low, r.effect_ci_high))
+                      "" if is_base else _interval(r.effect_ci_low, r.effect_ci_high),
+                      "" if is_base else _percent(rel),
+                      "" if is_base else _percent(getattr(r, "effect_rel_ci_low", float("nan")),
+                                                  getattr(r, "effect_rel_ci_high", float("nan"))),
+                      "" if is_base or math.isnan(p) else f"{p:.0%}")
         t.add_section()
     con.print(t)
-    if reps < 2:
-        con.print("With 1 replication there are no confidence intervals; use --replications 2 "
-                      "or more.", markup=False, soft_wrap=True)
+    con.print("Intervals: Bayesian bootstrap over replications (never below 0 for a quantity that "
+              "cannot be negative); effects pair replication i of each policy with replication i "
+              "of the baseline (same seed). P(intended): probability that the effect has the sign "
+              "the policy aims at. Outcome ids (column `metric`): "
+              f"{', '.join(dict.fromkeys(table['metric']))}.", markup=False, soft_wrap=True, style="dim")
+    note = few_replications(reps)
+    if note:
+        console(stderr=True).print(f"Warning: {note}", style="bold yellow", markup=False, soft_wrap=True)
 
 
 def print_sweep(table, plan, out, limit: int = 30) -> None:

@@ -154,11 +154,29 @@ def compare(
     dask_local: DaskLocalOpt = None,
     store_metrics: StoreOpt = True,
     plot: PlotOpt = True,
+    from_year: Annotated[int | None, typer.Option(
+        "--from", help="Read the outcomes from this calendar year on (e.g. the year a policy "
+                       "starts): flows summed from 1 January, levels still at the end.",
+        show_default=False)] = None,
+    to_year: Annotated[int | None, typer.Option(
+        "--to", help="Read the outcomes up to this calendar year (inclusive): flows summed to "
+                     "31 December, levels at its last week.", show_default=False)] = None,
+    define: Annotated[list[str] | None, typer.Option(
+        "--define", help="A user-defined outcome (repeat the option): NAME=METRIC[,DIM=LABEL"
+                         "[|LABEL]][,agg=sum|mean_per_year|mean|last|mean_value][,from=YEAR]"
+                         "[,to=YEAR][,intended=down|up][,label=TEXT], e.g. "
+                         "china=delivered_abroad_g,region=China,from=2010,intended=down. "
+                         "Metrics and their dimensions: docs/experiments.md, \"User-defined outcomes\".",
+        show_default=False)] = None,
 ) -> None:
     """Compare policies over replications on common random numbers.
 
-    Stores every run, writes table `comparisons` (mean, 95 % CI, paired effect vs.
-    baseline and its CI for each headline outcome) and prints it.
+    Stores every run, writes table `comparisons` (for each outcome: mean and 95 % interval;
+    the effect vs. baseline, absolute and relative, with 95 % intervals from the paired
+    replications; the probability that the effect has the intended sign) and prints it.
+    Intervals are Bayesian-bootstrap percentiles, so no interval of a quantity that cannot be
+    negative goes below zero; with fewer than 10 replications a warning says they are too
+    narrow.
     """
     from narcoflow.experiments.comparison import comparison_table, plan_compare
     from narcoflow.experiments.executors import make_executor
@@ -173,7 +191,8 @@ def compare(
         for f in policy_file or []:
             extra.update(load_policy_file(f))
         plan = plan_compare(sc, policy, replications=replications, seed=seed, scale=scale,
-                            years=years, extra_policies=extra)
+                            years=years, extra_policies=extra, window=(from_year, to_year),
+                            outcomes=define or ())
         executor = make_executor(workers=workers, dask=dask, dask_local=dask_local)
         err = console(stderr=True)
         end = sc.start + dt.timedelta(weeks=n_steps(sc, years))
@@ -195,7 +214,9 @@ def compare(
             paths = write_comparison_plots(
                 table, plot_stem(out, "compare", plan.experiment_id),
                 title=f"{sc.name}: outcomes by policy ({replications} replications, scale "
-                      f"{scale:g}), mean and 95 % CI")
+                      f"{scale:g}), mean and 95 % interval",
+                labels={o["name"]: o.get("title") or o["name"]
+                        for o in plan.definition.get("outcomes", [])})
             console().print("Plots: " + ", ".join(str(p) for p in paths), markup=False,
                                   soft_wrap=True)
     typer.echo(f"experiment_id: {plan.experiment_id}")

@@ -16,16 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from narcoflow.experiments.outcomes import DESTINATION_PREFIX, OUTCOMES
+from narcoflow.experiments.outcomes import outcome_title
 
 MAX_PARAMETERS = 25
 
 
-def _label(metric: str) -> str:
-    if metric.startswith(DESTINATION_PREFIX):
-        return f"exports arrived in {metric[len(DESTINATION_PREFIX):]} (kg)"
-    o = OUTCOMES.get(metric)
-    return f"{o.meaning} ({o.unit})" if o else metric
+def _label(metric: str, labels: dict[str, str] | None = None) -> str:
+    """The panel title of an outcome: its label and unit from the metric registry."""
+    return (labels or {}).get(metric) or outcome_title(metric)
 
 
 def _errors(mean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -34,7 +32,8 @@ def _errors(mean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarra
     return np.maximum(below, 0.0), np.maximum(above, 0.0)
 
 
-def write_comparison_plots(table: pd.DataFrame, stem: str | Path, *, title: str = "") -> list[Path]:
+def write_comparison_plots(table: pd.DataFrame, stem: str | Path, *, title: str = "",
+                           labels: dict[str, str] | None = None) -> list[Path]:
     """One panel per outcome: each policy's mean with its confidence interval.
 
     Parameters
@@ -43,6 +42,8 @@ def write_comparison_plots(table: pd.DataFrame, stem: str | Path, *, title: str 
         ``comparisons`` rows (``policy, metric, mean, ci_low, ci_high, ...``).
     stem : path
         Output path without suffix; ``.png`` and ``.html`` are written.
+    labels : dict, optional
+        Panel titles of user-defined outcomes (the others come from the metric registry).
     """
     from matplotlib.figure import Figure
     from plotly import graph_objects as go
@@ -67,7 +68,7 @@ def write_comparison_plots(table: pd.DataFrame, stem: str | Path, *, title: str 
         ax.errorbar(x, mean, yerr=np.vstack(err), fmt="o", capsize=4)
         if "baseline" in policies:
             ax.axhline(mean[policies.index("baseline")], color="grey", lw=0.8, ls="--")
-        ax.set_title(_label(metric), fontsize=9)
+        ax.set_title(_label(metric, labels), fontsize=9)
         ax.set_xticks(x, policies, rotation=35, ha="right", fontsize=8)
         ax.tick_params(axis="y", labelsize=8)
     for ax in list(axes.flat)[len(metrics):]:
@@ -76,7 +77,7 @@ def write_comparison_plots(table: pd.DataFrame, stem: str | Path, *, title: str 
     png = stem.with_suffix(".png")
     fig.savefig(png, dpi=110)
 
-    pfig = make_subplots(rows=nrows, cols=ncols, subplot_titles=[_label(m) for m in metrics])
+    pfig = make_subplots(rows=nrows, cols=ncols, subplot_titles=[_label(m, labels) for m in metrics])
     for i, metric in enumerate(metrics):
         d = table[table["metric"] == metric].set_index("policy").reindex(policies)
         mean = d["mean"].to_numpy(float)

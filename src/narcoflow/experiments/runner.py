@@ -26,7 +26,7 @@ from narcoflow.errors import NarcoflowError
 from narcoflow.experiments import tables
 from narcoflow.experiments.executors import Executor, LocalExecutor
 from narcoflow.experiments.levers import scenario_at
-from narcoflow.experiments.outcomes import outcomes_of
+from narcoflow.experiments.outcomes import OutcomeDef, Window, outcomes_for, outcomes_of
 from narcoflow.results.results import Results, run_id_for
 from narcoflow.scenario import Scenario
 
@@ -74,6 +74,19 @@ class RunSpec:
     destinations: tuple[str, ...] = ()
     keep_metrics: bool = True
     values: tuple[tuple[str, float], ...] = ()
+    #: the calendar years the headline outcomes are read over, and user-defined outcomes
+    window: Window = Window()
+    custom: tuple[OutcomeDef, ...] = ()
+
+    @property
+    def outcome_names(self) -> list[str]:
+        """The outcomes this run records (`narcoflow.experiments.outcomes.outcomes_for`)."""
+        return list(outcomes_for(self.destinations, self.window, self.custom))
+
+    def outcomes(self, metrics: pd.DataFrame) -> dict[str, float]:
+        """This run's outcomes from its metrics table."""
+        return outcomes_of(metrics, destinations=self.destinations, window=self.window,
+                           custom=self.custom)
 
 
 @dataclass
@@ -99,7 +112,7 @@ def execute_spec(spec: RunSpec) -> RunOutput:
         raise NarcoflowError(f"Run {spec.run_id} came back with id {res.run_id}: the engine's source "
                              "changed while the experiment ran (run ids include an engine fingerprint), "
                              "or planned_run_id no longer mirrors the engine. Run the command again.")
-    out = outcomes_of(res.metrics, destinations=spec.destinations)
+    out = spec.outcomes(res.metrics)
     kept = None
     if spec.keep_metrics:  # categorical keys: a third of the bytes to send back; stored the same
         metrics = res.metrics.astype({c: "category" for c in ("metric", "drug", "region", "channel")})
@@ -194,7 +207,16 @@ def run_plan(plan: Plan, db: str | Path, executor: Executor | None = None, *,
     eid = plan.experiment_id
     tables.check_writable(db)
     ids = plan.run_ids
-    done = tables.done_runs(db, ids, with_metrics=keep_metrics)
+    names = sorted({n for rid in ids for n in plan.specs[rid].outcome_names})
+    done = tables.done_runs(db, ids, with_metrics=keep_metrics, outcomes=names)
+    stored = tables.done_runs(db, [rid for rid in ids if rid not in done], with_metrics=True,
+                              outcomes=None, need_outcomes=False)
+    if stored:  # runs kept earlier without some of these outcomes (another window): no re-run
+        from narcoflow.results.store import load_metrics
+
+        for rid in stored:
+            tables.record_runs(db, {rid: plan.specs[rid].outcomes(load_metrics(db, rid))}, [])
+        done = tables.done_runs(db, ids, with_metrics=keep_metrics, outcomes=names)
     pending = [dataclasses.replace(plan.specs[rid], keep_metrics=keep_metrics) for rid in ids if rid not in done]
     state = Progress(total=len(ids), skipped=len(ids) - len(pending))
     executor = executor or LocalExecutor()

@@ -1,20 +1,35 @@
-"""Confidence intervals over replications, and paired effects under common random numbers.
+"""Intervals over replications, and paired effects under common random numbers.
 
-Replication ``i`` of every policy runs with seed ``base_seed + i``, so the runs of two policies
-share their random streams and differ only by the intervention. The effect of a policy is the
-mean of the paired differences ``y_policy[i] - y_baseline[i]``; its interval is the Student-t
-interval of those differences, much narrower than the difference of two independent means.
+Replication ``i`` of every policy runs with seed ``base_seed + i`` (and, when parameters vary,
+parameter set ``i``), so the runs of two policies share their random streams and differ only by
+the intervention. The effect of a policy is the difference of the means over the replications
+both policies have, ``mean(y_policy) - mean(y_baseline)``, and its relative effect is
+``mean(y_policy) / mean(y_baseline) - 1``.
+
+Intervals are percentile intervals of the **Bayesian bootstrap** (Rubin 1981): each draw gives
+the replications Dirichlet(1, ..., 1) weights, and a statistic is computed with the same weights
+for every policy (the pairs stay paired). A weighted mean of values that are all >= 0 is >= 0,
+so no interval of a non-negative outcome goes below zero, and a relative effect never goes
+below -100 %. The share of draws in which the effect has the outcome's intended sign (down for
+consumption, up for the retail price) is ``p_intended``, the posterior probability of the
+intended sign under the Bayesian bootstrap.
+
+The bootstrap cannot reach beyond the observed replications: with few of them every interval is
+too narrow. `few_replications` says so below `MIN_REPLICATIONS`.
 
 Examples
 --------
->>> mean, lo, hi = t_interval([1.0, 2.0, 3.0])
->>> round(mean, 3), round(lo, 3), round(hi, 3)
-(2.0, -0.484, 4.484)
+>>> mean, lo, hi = bootstrap_interval([1.0, 2.0, 3.0])
+>>> mean, 1.0 <= lo < hi <= 3.0
+(2.0, True)
+>>> few_replications(3)  # doctest: +ELLIPSIS
+'Only 3 replications: ...'
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,9 +37,25 @@ import pandas as pd
 CONFIDENCE = 0.95
 
 
+class FewReplicationsWarning(UserWarning):
+    """Too few replications for the intervals of a comparison (`few_replications`)."""
+
+#: Bayesian-bootstrap draws per interval (fixed seed: the same replications give the same table)
+DRAWS = 4000
+#: Below this many replications, intervals are flagged as too narrow (`few_replications`).
+MIN_REPLICATIONS = 10
+
+#: Columns of the ``comparisons`` rows (after ``experiment_id``).
+COMPARISON_FIELDS = ("policy", "metric", "mean", "ci_low", "ci_high", "effect_vs_baseline",
+                     "effect_ci_low", "effect_ci_high", "effect_rel", "effect_rel_ci_low",
+                     "effect_rel_ci_high", "p_intended", "replications")
+
+
 def t_interval(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE
                ) -> tuple[float, float, float]:
-    """Mean and two-sided Student-t confidence interval; NaN bounds with fewer than 2 values."""
+    """Mean and two-sided Student-t confidence interval; NaN bounds with fewer than 2 values.
+
+    Kept for quantities that may be negative; `compare_table` uses `bootstrap_interval`."""
     x = np.asarray(values, dtype=float)
     if len(x) == 0:
         return float("nan"), float("nan"), float("nan")
@@ -37,8 +68,94 @@ def t_interval(values: Sequence[float] | np.ndarray, confidence: float = CONFIDE
     return mean, mean - half, mean + half
 
 
+def bootstrap_weights(n: int, draws: int = DRAWS, seed: int = 0) -> np.ndarray:
+    """``draws x n`` Dirichlet(1, ..., 1) weights (rows sum to 1), the same for the same ``n``."""
+    rng = np.random.default_rng(seed)
+    w = rng.exponential(size=(draws, n))
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def _bounds(draws: np.ndarray, confidence: float) -> tuple[float, float]:
+    d = draws[np.isfinite(draws)]
+    if len(d) == 0:
+        return float("nan"), float("nan")
+    a = (1 - confidence) / 2
+    lo, hi = np.quantile(d, [a, 1 - a])
+    return float(lo), float(hi)
+
+
+def bootstrap_interval(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE
+                       ) -> tuple[float, float, float]:
+    """Mean and Bayesian-bootstrap percentile interval of the mean; NaN bounds below 2 values.
+
+    The bounds lie within [min, max] of ``values``: never below 0 for non-negative values."""
+    x = np.asarray(values, dtype=float)
+    if len(x) == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(x.mean())
+    if len(x) < 2:
+        return mean, float("nan"), float("nan")
+    lo, hi = _bounds(bootstrap_weights(len(x)) @ x, confidence)
+    return mean, max(lo, float(x.min())), min(hi, float(x.max()))
+
+
+def paired_effect(y: Sequence[float] | np.ndarray, base: Sequence[float] | np.ndarray, *,
+                  intended: str | None = None, confidence: float = CONFIDENCE) -> dict[str, float]:
+    """Effect of a policy from paired replications ``y[i]`` (policy) and ``base[i]`` (baseline).
+
+    Returns ``effect, effect_ci_low, effect_ci_high`` (absolute), ``effect_rel,
+    effect_rel_ci_low, effect_rel_ci_high`` (``mean(y) / mean(base) - 1``; NaN when the baseline
+    mean is 0) and ``p_intended`` (share of bootstrap draws whose effect has the ``intended``
+    sign, ``"down"`` or ``"up"``; NaN without an intended sign or with one replication).
+    """
+    y, b = np.asarray(y, float), np.asarray(base, float)
+    if len(y) != len(b):
+        raise ValueError("paired_effect needs as many policy as baseline replications")
+    nan = float("nan")
+    out = dict.fromkeys(("effect", "effect_ci_low", "effect_ci_high", "effect_rel", "effect_rel_ci_low",
+                         "effect_rel_ci_high", "p_intended"), nan)
+    if len(y) == 0:
+        return out
+    my, mb = float(y.mean()), float(b.mean())
+    out["effect"] = my - mb
+    out["effect_rel"] = my / mb - 1 if mb != 0 else nan
+    if len(y) < 2:
+        return out
+    w = bootstrap_weights(len(y))
+    wy, wb = w @ y, w @ b
+    diff = w @ (y - b)  # the paired differences, weighted alike
+    if np.array_equal(y, b):  # identical runs: exactly no effect
+        diff = np.zeros_like(diff)
+    out["effect_ci_low"], out["effect_ci_high"] = _bounds(diff, confidence)
+    if mb != 0:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(diff == 0, 0.0, wy / wb - 1)
+        out["effect_rel_ci_low"], out["effect_rel_ci_high"] = _bounds(rel, confidence)
+        if (y >= 0).all() and (b >= 0).all():
+            out["effect_rel_ci_low"] = max(out["effect_rel_ci_low"], -1.0)
+    if intended in ("down", "up"):
+        out["p_intended"] = float(np.mean(diff < 0 if intended == "down" else diff > 0))
+    return out
+
+
+def few_replications(n: int, confidence: float = CONFIDENCE) -> str | None:
+    """A warning when ``n`` replications are too few for the intervals shown, else None."""
+    if n >= MIN_REPLICATIONS:
+        return None
+    if n < 2:
+        return (f"Only {n} replication: no intervals and no probability of the intended sign; "
+                f"use --replications {MIN_REPLICATIONS} or more.")
+    reach = 1 - 2 * 0.5 ** n  # chance that [min, max] of n draws holds their median
+    return (f"Only {n} replications: the {confidence:.0%} intervals cannot reach beyond the "
+            f"{n} values observed, so they are too narrow (even [min, max] holds the median of "
+            f"the runs with probability {reach:.0%} only) and p_intended is rough. Use "
+            f"--replications {MIN_REPLICATIONS} or more before reading them as {confidence:.0%} "
+            "intervals.")
+
+
 def compare_table(frame: pd.DataFrame, *, policies: Sequence[str], metrics: Sequence[str],
-                  baseline: str = "baseline", confidence: float = CONFIDENCE) -> pd.DataFrame:
+                  baseline: str = "baseline", confidence: float = CONFIDENCE,
+                  intended: Mapping[str, str | None] | None = None) -> pd.DataFrame:
     """The ``comparisons`` rows from per-run outcomes.
 
     Parameters
@@ -47,14 +164,18 @@ def compare_table(frame: pd.DataFrame, *, policies: Sequence[str], metrics: Sequ
         ``policy, replication, metric, value`` (one row per run and metric).
     policies, metrics : sequence of str
         Row order of the result; ``baseline`` must be among ``policies``.
+    intended : mapping, optional
+        Outcome -> ``"down"`` / ``"up"``: the sign a policy aims at (for ``p_intended``).
 
     Returns
     -------
     pandas.DataFrame
-        ``policy, metric, mean, ci_low, ci_high, effect_vs_baseline, effect_ci_low,
-        effect_ci_high, replications``; effects are paired over the replications both policies
-        have.
+        `COMPARISON_FIELDS`: per policy and outcome the mean and its interval, the absolute and
+        relative effect against the baseline with their intervals (paired over the replications
+        both policies have) and the probability that the effect has the intended sign. The
+        baseline's own rows have effect 0.
     """
+    intended = dict(intended or {})
     wide = frame.pivot_table(index=["policy", "replication"], columns="metric", values="value",
                              aggfunc="first", dropna=False)
     rows = []
@@ -67,14 +188,16 @@ def compare_table(frame: pd.DataFrame, *, policies: Sequence[str], metrics: Sequ
             if metric not in block.columns:
                 continue
             y = block[metric].to_numpy(float)
-            mean, lo, hi = t_interval(y, confidence)
-            eff = (float("nan"),) * 3
+            mean, lo, hi = bootstrap_interval(y, confidence)
+            eff = dict.fromkeys(("effect", "effect_ci_low", "effect_ci_high", "effect_rel",
+                                 "effect_rel_ci_low", "effect_rel_ci_high", "p_intended"), math.nan)
             if base is not None and metric in base.columns:
                 common = block.index.intersection(base.index)
-                d = block.loc[common, metric].to_numpy(float) - base.loc[common, metric].to_numpy(float)
-                eff = t_interval(d, confidence)
-            rows.append((policy, metric, mean, lo, hi, *eff, len(y)))
-    cols = ["policy", "metric", "mean", "ci_low", "ci_high", "effect_vs_baseline", "effect_ci_low",
-            "effect_ci_high", "replications"]
-    out = pd.DataFrame(rows, columns=cols)
-    return out.astype({c: "float64" for c in cols[2:-1]} | {"replications": "int64"})
+                eff = paired_effect(block.loc[common, metric].to_numpy(float),
+                                    base.loc[common, metric].to_numpy(float),
+                                    intended=intended.get(metric), confidence=confidence)
+                if policy == baseline:
+                    eff["p_intended"] = math.nan
+            rows.append((policy, metric, mean, lo, hi, *eff.values(), len(y)))
+    out = pd.DataFrame(rows, columns=list(COMPARISON_FIELDS))
+    return out.astype({c: "float64" for c in COMPARISON_FIELDS[2:-1]} | {"replications": "int64"})

@@ -7,7 +7,8 @@ table                  one row per
 ``experiments``        run of an experiment: point (policy or sample), replication, seed, run id
 ``experiment_values``  parameter value of a sweep or sensitivity point
 ``outcomes``           headline outcome of a run (`narcoflow.experiments.outcomes`)
-``comparisons``        policy x outcome of a comparison: mean, CI, paired effect vs. baseline, CI
+``comparisons``        policy x outcome of a comparison: mean, CI, paired effect vs. baseline
+                       (absolute, relative) with CIs, probability of the intended sign
 ``sensitivity``        parameter x statistic of a sensitivity analysis, with its CI
 =====================  =========================================================================
 
@@ -86,6 +87,10 @@ CREATE TABLE IF NOT EXISTS comparisons (
     replications INTEGER NOT NULL,
     PRIMARY KEY (experiment_id, policy, metric)
 );
+ALTER TABLE comparisons ADD COLUMN IF NOT EXISTS effect_rel DOUBLE;
+ALTER TABLE comparisons ADD COLUMN IF NOT EXISTS effect_rel_ci_low DOUBLE;
+ALTER TABLE comparisons ADD COLUMN IF NOT EXISTS effect_rel_ci_high DOUBLE;
+ALTER TABLE comparisons ADD COLUMN IF NOT EXISTS p_intended DOUBLE;
 CREATE TABLE IF NOT EXISTS sensitivity (
     experiment_id VARCHAR NOT NULL,
     method VARCHAR NOT NULL,
@@ -102,7 +107,8 @@ CREATE TABLE IF NOT EXISTS sensitivity (
 EXPERIMENT_COLUMNS = ("experiment_id", "kind", "point", "policy", "replication", "seed", "scale",
                       "steps", "run_id")
 COMPARISON_COLUMNS = ("experiment_id", "policy", "metric", "mean", "ci_low", "ci_high",
-                      "effect_vs_baseline", "effect_ci_low", "effect_ci_high", "replications")
+                      "effect_vs_baseline", "effect_ci_low", "effect_ci_high", "effect_rel",
+                      "effect_rel_ci_low", "effect_rel_ci_high", "p_intended", "replications")
 SENSITIVITY_COLUMNS = ("experiment_id", "method", "outcome", "parameter", "statistic", "value",
                        "ci_low", "ci_high")
 
@@ -263,15 +269,29 @@ def write_sensitivity(path: str | os.PathLike, experiment_id: str, frame: pd.Dat
 
 
 # ---------------------------------------------------------------------------- reads
-def done_runs(path: str | os.PathLike, run_ids: Sequence[str], *, with_metrics: bool) -> set[str]:
-    """The ids among ``run_ids`` whose outcomes (and, if asked, stored run) are committed."""
+def done_runs(path: str | os.PathLike, run_ids: Sequence[str], *, with_metrics: bool,
+              outcomes: Sequence[str] | None = None, need_outcomes: bool = True) -> set[str]:
+    """The ids among ``run_ids`` whose outcomes (all of ``outcomes`` when given; any without)
+    and, if asked, stored run are committed. ``need_outcomes=False``: the stored runs alone."""
     if not run_ids:
         return set()
     ids = pd.DataFrame({"run_id": list(run_ids)})
+    names = pd.DataFrame({"metric": list(outcomes or [])}, dtype="object")
 
     def query(con: duckdb.DuckDBPyConnection) -> set[str]:
         con.register("wanted", ids)
-        sql = "SELECT DISTINCT o.run_id FROM outcomes o JOIN wanted w USING (run_id)"
+        if not need_outcomes:
+            return {r[0] for r in con.execute(
+                "SELECT DISTINCT r.run_id FROM runs r JOIN wanted w USING (run_id)").fetchall()}
+        if outcomes:
+            con.register("wanted_outcomes", names)
+            sql = ("SELECT o.run_id FROM outcomes o JOIN wanted w USING (run_id) "
+                   "JOIN wanted_outcomes n ON o.metric = n.metric GROUP BY o.run_id "
+                   f"HAVING count(DISTINCT o.metric) = {len(set(outcomes))}")
+            sql = f"SELECT DISTINCT d.run_id FROM ({sql}) d"
+        else:
+            sql = "SELECT DISTINCT o.run_id FROM outcomes o JOIN wanted w USING (run_id)"
+            sql = f"SELECT DISTINCT d.run_id FROM ({sql}) d"
         if with_metrics:
             sql += " JOIN runs r USING (run_id)"
         return {r[0] for r in con.execute(sql).fetchall()}

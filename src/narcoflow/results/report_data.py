@@ -22,7 +22,8 @@ from narcoflow.results import store
 from narcoflow.results.database import connect
 
 _COMPARISON_COLUMNS = ("experiment_id", "policy", "metric", "mean", "ci_low", "ci_high",
-                       "effect_vs_baseline", "effect_ci_low", "effect_ci_high", "replications")
+                       "effect_vs_baseline", "effect_ci_low", "effect_ci_high", "effect_rel",
+                       "effect_rel_ci_low", "effect_rel_ci_high", "p_intended", "replications")
 
 
 class ReportError(NarcoflowError):

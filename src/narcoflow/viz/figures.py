@@ -150,28 +150,37 @@ def sankey_figure(metrics: pd.DataFrame, *, destinations=None, drugs=None,
 
 
 # ---------------------------------------------------------------------------- experiments
-def comparison_figure(comparisons: pd.DataFrame, *, title: str = "Policy comparison") -> go.Figure:
+def comparison_figure(comparisons: pd.DataFrame, *, title: str = "Policy comparison",
+                      baseline: str | None = None, labels: dict[str, str] | None = None) -> go.Figure:
     """Each outcome (row): mean and interval by policy (left), effect vs. the baseline (right).
 
     ``comparisons`` has columns ``policy, metric, mean, ci_low, ci_high, effect_vs_baseline,
-    effect_ci_low, effect_ci_high`` (the ``comparisons`` table of one experiment).
+    effect_ci_low, effect_ci_high`` (the ``comparisons`` table of one experiment). Panels are
+    titled with the outcome's label and unit (`narcoflow.experiments.outcomes.outcome_title`,
+    or ``labels``); the effect panel leaves out the baseline (its effect is 0 by definition).
     """
+    from narcoflow.experiments.outcomes import outcome_title
+    from narcoflow.results.report_data import baseline_policy
+
+    base = baseline if baseline is not None else baseline_policy(comparisons)
     metrics = list(dict.fromkeys(comparisons["metric"]))
     titles = []
     for m in metrics:
-        titles += [f"{m}: mean and interval", f"{m}: effect vs. baseline"]
+        name = (labels or {}).get(m) or outcome_title(str(m))
+        titles += [f"{name}: mean and interval", f"{name}: effect vs. {base}"]
     fig = make_subplots(rows=len(metrics), cols=2, subplot_titles=titles, horizontal_spacing=0.18,
                         vertical_spacing=min(0.12, 0.5 / max(len(metrics), 1)))
     shapes = []
     for i, m in enumerate(metrics, start=1):
         df = comparisons[comparisons["metric"] == m]
-        pol = df["policy"].astype(str).tolist()
         for col, (val, lo, hi) in enumerate((("mean", "ci_low", "ci_high"),
                                              ("effect_vs_baseline", "effect_ci_low", "effect_ci_high")),
                                             start=1):
-            x = pd.to_numeric(df[val], errors="coerce")
-            err_hi = (pd.to_numeric(df[hi], errors="coerce") - x).clip(lower=0)
-            err_lo = (x - pd.to_numeric(df[lo], errors="coerce")).clip(lower=0)
+            d = df if col == 1 else df[df["policy"].astype(str) != str(base)]
+            pol = d["policy"].astype(str).tolist()
+            x = pd.to_numeric(d[val], errors="coerce")
+            err_hi = (pd.to_numeric(d[hi], errors="coerce") - x).clip(lower=0)
+            err_lo = (x - pd.to_numeric(d[lo], errors="coerce")).clip(lower=0)
             fig.add_trace(go.Scatter(
                 x=x, y=pol, mode="markers", showlegend=False,
                 marker={"color": SERIES_COLOURS[col - 1], "size": 8},
