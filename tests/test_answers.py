@@ -206,3 +206,17 @@ def test_cli_bad_window_or_definition_is_one_clean_message(tmp_path, args, needl
                                  "--years", "1", "--out", str(tmp_path / "x.duckdb"), *args])
     assert r.exit_code != 0 and "Traceback" not in r.output
     assert needle in " ".join(r.output.split())
+
+
+def test_constant_weekly_flow_gives_a_flat_monthly_line():
+    from narcoflow.viz.timeseries import monthly
+
+    dates = pd.date_range("1998-01-05", periods=104, freq="7D")
+    df = pd.DataFrame({"step": np.arange(104), "date": dates, "value": 70_000.0, "region": "A"})
+    m = monthly(df, None, how="sum")["total"]
+    assert len(m) >= 23 and m.max() == pytest.approx(m.min())          # was 280 <-> 350 kg
+    assert m.iloc[0] == pytest.approx(70_000.0 / 7 * 365.25 / 12)        # the partial first month too
+    # a step of the flow shows in the month it happens, split by days
+    df.loc[df["date"] >= "1999-01-01", "value"] = 0.0
+    m2 = monthly(df, None, how="sum")["total"]
+    assert m2[pd.Timestamp("1998-12-01")] > 0 and m2[pd.Timestamp("1999-02-01")] == 0

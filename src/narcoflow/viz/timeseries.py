@@ -14,17 +14,47 @@ from narcoflow.metrics import metric
 from narcoflow.viz import flows as fl
 from narcoflow.viz.style import SERIES_COLOURS, layout
 
+#: days in the average calendar month: flows are shown per month of this length
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def _daily_weighted(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Each weekly row split between the calendar months its seven days fall in (a week that
+    starts on 29 March gives 3/7 of its value to March, 4/7 to April), and the days of the run
+    each month holds."""
+    start = pd.to_datetime(df["date"])
+    month = start.dt.to_period("M").dt.to_timestamp()
+    nxt = month + pd.offsets.MonthBegin(1)
+    k = (nxt - start).dt.days.clip(upper=7)           # days of the week in the first month
+    first = df.assign(month=month, value=df["value"] * k / 7)
+    second = df.assign(month=nxt, value=df["value"] * (7 - k) / 7)[k < 7]
+    steps = pd.DataFrame({"step": df["step"], "month": month, "nxt": nxt, "k": k}).drop_duplicates("step")
+    days = pd.concat([steps.groupby("month")["k"].sum(),
+                      (7 - steps["k"]).groupby(steps["nxt"]).sum()]).groupby(level=0).sum()
+    return pd.concat([first, second]), days[days > 0]
+
 
 def monthly(df: pd.DataFrame, by: str | None, *, how: str) -> pd.DataFrame:
-    """Monthly sums (flows) or month-end values (levels), one column per ``by`` value."""
+    """One row per calendar month, one column per ``by`` value.
+
+    ``how="sum"`` (flows): the weekly values split over the days of each week, summed per
+    calendar month and shown per average month (365.25 / 12 days) of the days the run covers,
+    so a constant weekly flow gives a flat line (adding 4 or 5 whole weeks per month made it
+    zigzag by a quarter) and a month the run covers only in part is not shown as a dip.
+    ``how="mean"``: the mean of the weekly values; otherwise the month's last value of the
+    summed level.
+    """
     if df.empty:
         return pd.DataFrame()
-    df = df.assign(month=pd.to_datetime(df["date"]).dt.to_period("M").dt.to_timestamp())
     key = df[by].astype("object").fillna("-") if by else "total"
     df = df.assign(key=key)
     if how == "sum":
-        out = df.groupby(["month", "key"])["value"].sum()
-    elif how == "mean":
+        split, days = _daily_weighted(df)
+        out = split.groupby(["month", "key"])["value"].sum().unstack("key").sort_index()
+        out = out.loc[out.index.isin(days.index)]
+        return out.mul(DAYS_PER_MONTH / days.reindex(out.index), axis=0)
+    df = df.assign(month=pd.to_datetime(df["date"]).dt.to_period("M").dt.to_timestamp())
+    if how == "mean":
         out = df.groupby(["month", "key"])["value"].mean()
     else:  # last value in the month of the summed level
         steps = df.groupby(["step", "month", "key"], as_index=False)["value"].sum()
