@@ -391,7 +391,8 @@ class ReferenceModel(Model):
         self.city_region = [self.region_index[c.region] for c in pv.chemical_cities]
         self.skilled_pools: list[list[Person]] = []
         for c, r in zip(pv.chemical_cities, self.city_region, strict=True):
-            k = min(int(round(c.population * self.scale * c.skilled_share.value)), int(self.sizes[r]))
+            x = c.population * self.scale * c.skilled_share.value  # stochastically rounded (scale-free)
+            k = min(int(x) + int(self.rng.random() < x - int(x)), int(self.sizes[r]))
             people = self.persons_by_region[r]
             pool = [people[i] for i in sorted(self.rng.choice(len(people), size=k, replace=False))]
             for p in pool:
@@ -941,8 +942,11 @@ class ReferenceModel(Model):
                 Smuggler(self, person, r, ci)
 
     def recruit(self, cls: type[Actor], missing: np.ndarray, rate: float) -> None:
+        """Chain tiers: a region with none of ``cls`` left fills its positions at once (the
+        engine's numerical fix for small scales, `recruit_counts`)."""
+        have = self.count_by_region(cls)
         for r, x in enumerate(missing):
-            k = int(self.rng.binomial(self.round_s(x), rate))
+            k = int(self.rng.binomial(self.round_s(x), 1.0 if have[r] == 0 else rate))
             for person in self.sample_free(self.persons_by_region[r], k, self.free_for_role):
                 cls(self, person, r)
 

@@ -45,6 +45,7 @@ from narcoflow.engine.draws import binomial, next_double
 from narcoflow.engine.flowlog import SOURCE
 from narcoflow.engine.kernels.tables import row_totals_of
 from narcoflow.engine.processes.base import Process
+from narcoflow.engine.rng import stream
 
 
 def producer_price(sim) -> np.ndarray:
@@ -93,14 +94,17 @@ class ProducerEntryExit(Process):
     def init(self, sim) -> None:
         pv = sim.scenario.private
         city_region = np.array([sim.region_index[c.region] for c in pv.chemical_cities], dtype=np.int64)
-        # Skilled pool of each city: its skilled share of the city's population, at most the region's.
-        pool_sizes = np.array(
-            [
-                min(int(round(c.population * sim.scale * c.skilled_share.value)), int(sim.persons.sizes[r]))
-                for c, r in zip(pv.chemical_cities, city_region, strict=True)
-            ],
-            dtype=np.int64,
-        )
+        # Skilled pool of each city: its skilled share of the city's population, at most the
+        # region's, stochastically rounded (a numerical fix: at scale 0.005 a pool is 1-4 persons,
+        # and rounding biased it by up to 35 %; the expected pool is now the scaled one at every
+        # scale). Drawn from a stream of its own so that the process's other draws are unchanged.
+        rng = stream(sim.seed, f"{self.name}.pools")
+        expected = np.array([c.population * sim.scale * c.skilled_share.value for c in pv.chemical_cities])
+        whole = np.floor(expected)
+        pool_sizes = np.minimum(
+            whole.astype(np.int64) + (rng.random(len(expected)) < expected - whole),
+            sim.persons.sizes[city_region].astype(np.int64),
+        ).astype(np.int64)
         self.p = bundles.make(  # the kernels' parameters
             city_region=city_region,
             pool_sizes=pool_sizes,

@@ -68,14 +68,14 @@ class Recruitment(Process):
         for role, base, per in ((st.SELLER, sim.users.region_counts, dist.users_per_seller.value),
                                 (st.WHOLESALER, count[st.SELLER], dist.sellers_per_wholesaler.value),
                                 (st.DELIVERER, count[st.PRODUCER], dist.producers_per_deliverer.value)):
-            k = recruit_counts(state, base, per, count[role], rate)
+            k = recruit_counts(state, base, per, count[role], rate, 1.0)
             if k.any():
                 persons, regions = sample_free_regions(state, sim.persons.flags, sim.persons.start,
                                                                sim.persons.sizes, k, st.ACTOR | st.JAILED, st.ACTOR)
                 a.add(role, regions, persons, sim.t)
         # Smugglers per crossing (several crossings may share a region).
         have = np.bincount(a.crossing[a.of_role(st.SMUGGLER)], minlength=len(self.smuggler_base))
-        k = recruit_counts(state, self.smuggler_base, 1.0, have, rate)
+        k = recruit_counts(state, self.smuggler_base, 1.0, have, rate, rate)
         for ci in k.nonzero()[0].tolist():
             slots = self._recruit(sim, st.SMUGGLER, int(self.crossing_region[ci]), int(k[ci]))
             a.crossing[slots] = ci
@@ -113,10 +113,19 @@ class Recruitment(Process):
 
 # ---------------------------------------------------------------- kernels
 @njit(cache=True)
-def recruit_counts(state, base, per, have, rate):
+def recruit_counts(state, base, per, have, rate, empty_rate):
     """Recruits per region (or crossing) this week: the missing positions
     ``max(base / per, 1) - have`` (none where ``base`` is 0), stochastically rounded (0.3 -> 1 with
-    probability 0.3), each filled with probability ``rate`` (a binomial count)."""
+    probability 0.3), each filled with probability ``rate``, or ``empty_rate`` where the region has
+    none of the role left (a binomial count).
+
+    ``empty_rate`` is a numerical fix for small scales, not a mechanism: where a tier has several
+    actors in a region (large scales), the customers of one that leaves find one of the others at
+    ``rewire_prob``; at small scales a region's tier is often a single actor, and losing it cut
+    every tie of the region until a recruit came (1 / rate weeks more), which made the market of a
+    scale-0.005 run structurally less available than that of a scale-0.1 run (issue 13). With
+    ``empty_rate`` = 1 an emptied tier is manned again at once and its orphans' search takes the
+    same ``rewire_prob`` delay as at large scales."""
     k = np.zeros(len(base), dtype=np.int64)
     for r in range(len(base)):
         if base[r] <= 0:
@@ -126,7 +135,7 @@ def recruit_counts(state, base, per, have, rate):
             continue
         whole = np.floor(missing)
         n = int(whole) + (1 if next_double(state) < missing - whole else 0)
-        k[r] = binomial(state, n, rate)
+        k[r] = binomial(state, n, empty_rate if have[r] == 0 else rate)
     return k
 
 
