@@ -60,7 +60,8 @@ def quantities(metrics: pd.DataFrame, pop: float) -> dict[str, float]:
                                          / max(total("produced_g", (2006, 2015), channel="private"), 1e-9) * 100)
     out["export_revenue_2015_musd"] = total("private_export_revenue_usd", (2015, 2015)) / 1e6
     out["consumed_t"] = total("consumed_g") / 1e6
-    price = m[(m["metric"] == "price_usd_per_g") & (m["year"] >= 2011) & (m["year"] <= 2015)]
+    price = m[(m["metric"] == "price_usd_per_g") & (m["drug"] == "methamphetamine") & (m["year"] >= 2011)
+              & (m["year"] <= 2015)]
     out["retail_2011_2015"] = float(price[price["channel"] == "retail"]["value"].mean())
     out["producer_2011_2015"] = float(price[price["channel"] == "producer"]["value"].mean())
     return out

@@ -209,8 +209,9 @@ def test_s10_private_product_mostly_domestic_export_follows_prices(baseline):
 def test_s11_tiered_chain_with_stocks_prices_and_markups(baseline):
     """S11: manufacturer -> deliverer -> provincial wholesaler -> seller -> consumer."""
     m = baseline.metrics
-    price = m[m.metric == "price_usd_per_g"].pivot_table(index=["step", "region"], columns="channel",
-                                                         values="value")[["retail", "wholesale", "producer"]].dropna()
+    meth = m[(m.metric == "price_usd_per_g") & (m.drug == "methamphetamine")]
+    price = meth.pivot_table(index=["step", "region"], columns="channel", values="value")
+    price = price[["retail", "wholesale", "producer"]].dropna()
     assert len(price) > 0
     sc = scenario()
     # Markups are outputs of the tiers' costs and risks (issue 13): every tier above the one it
@@ -230,7 +231,8 @@ def test_s11_tiered_chain_with_stocks_prices_and_markups(baseline):
     glut = run({"private.max_entry_rate": 0.01, "private.output_g_per_week": 1000.0}, years=3, events=[])
 
     def mean_price(r):
-        return r.to_df("price_usd_per_g").query("channel == 'retail' and step > 52")["value"].mean()
+        q = "drug == 'methamphetamine' and channel == 'retail' and step > 52"
+        return r.to_df("price_usd_per_g").query(q)["value"].mean()
 
     normal = run(years=3, events=[])  # prices now return to their cost anchor: compare with it
     assert mean_price(scarce) > mean_price(normal) > mean_price(glut)

@@ -21,7 +21,8 @@ def test_registry_is_consistent():
         assert tuple(d for d in DIMENSIONS if d in m.dims) == m.dims and len(m.dim_names) == len(m.dims)
         assert m.unit and m.label
     # Only intensive quantities are kept at the simulated scale.
-    assert sorted(n for n, m in METRICS.items() if not m.scaled) == ["price_usd_per_g", "purity"]
+    intensive = ["price_usd_per_g", "price_usd_per_pure_g", "purity"]
+    assert sorted(n for n, m in METRICS.items() if not m.scaled) == intensive
     with pytest.raises(ValueError, match="subset"):
         Metric("x", "flow", True, "g", "X", ("region", "drug"))
     with pytest.raises(ValueError, match="kind"):

@@ -55,7 +55,8 @@ def test_a_higher_arrest_hazard_at_a_tier_raises_that_tiers_anchor():
     high = run(free | {"enforcement.weekly_arrest_prob.seller": 0.009}, years=3, events=[])
 
     def mean(r, tier):
-        return r.to_df("price_usd_per_g").query(f"channel == '{tier}' and step > 104")["value"].mean()
+        q = f"drug == 'methamphetamine' and channel == '{tier}' and step > 104"
+        return r.to_df("price_usd_per_g").query(q)["value"].mean()
 
     assert mean(high, "retail") > 1.5 * mean(low, "retail")
     assert abs(mean(high, "producer") / mean(low, "producer") - 1) < 0.2

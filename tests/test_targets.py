@@ -67,10 +67,10 @@ def test_weighted_price_mean_on_a_real_run(baseline):
     """On the engine's own metrics frame (the baseline fixture, an 18-year run) a population-weighted
     mean of provincial retail prices (1999) differs from the plain mean and lies between the extremes."""
     d = baseline.metrics
-    t = Target(name="retail_1999", metric="price_usd_per_g", filters={"channel": "retail"},
+    t = Target(name="retail_1999", metric="price_usd_per_g", filters={"drug": "methamphetamine", "channel": "retail"},
                years=(1999, 1999), aggregation="mean_value", observed=15)
     w, plain = t.evaluate(d, POP), t.model_copy(update={"weights": "equal"}).evaluate(d)
-    prices = d[(d["metric"] == "price_usd_per_g") & (d["channel"] == "retail")
+    prices = d[(d["metric"] == "price_usd_per_g") & (d["drug"] == "methamphetamine") & (d["channel"] == "retail")
                & (pd.to_datetime(d["date"]).dt.year == 1999)]
     assert prices["value"].min() <= w <= prices["value"].max()
     by_region = prices.groupby("region", observed=True)["value"].mean()

@@ -71,7 +71,8 @@ class Person(Agent):
         local = sellers_of_region[self.region]
         if self.seller is None and local and self.random.random() < rewire_prob:
             self.seller = local[self.random.randrange(len(local))]
-        self.demand_g = self.use_g * (self.model.heavy_use_ratio if self.heavy else 1.0) * price_factor[self.region]
+        use = self.use_g * (self.model.heavy_use_ratio if self.heavy else 1.0)
+        self.demand_g = use * price_factor[self.drug, self.region]  # at its own drug's price
         self.model.week_demand[self.region] += self.demand_g
         if self.seller is not None:
             self.seller.orders[self.drug] += self.demand_g

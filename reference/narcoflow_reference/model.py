@@ -189,6 +189,11 @@ class ReferenceModel(Model):
         self.arrest_hazard[:] = base[:, None]
         self.tier_price[:2] = self.anchors(self.arrest_hazard)[:2]
         self.tier_price[2] = sc.prices.initial_retail_usd_per_g.value
+        # Heroin's own chain (source, wholesale, retail by region) and each drug's retail price
+        # (what its users pay; cocaine, which nobody uses, at meth's).
+        self.heroin_price = self.heroin_anchors(self.arrest_hazard)
+        self.drug_retail_price = np.tile(self.tier_price[2], (self.n_drugs, 1))
+        self.drug_retail_price[DRUGS.index("heroin")] = self.heroin_price[2]
         self.running = True
 
     # ================================================================== helpers
@@ -802,7 +807,9 @@ class ReferenceModel(Model):
             for s in sellers:
                 s.demand_ema *= 0.8
             return
-        price_factor = (self.retail_price / c.reference_price_usd_per_g.value) ** (-c.price_elasticity.value)
+        reference = np.array([c.heroin_reference_price_usd_per_g.value if d == "heroin"
+                              else c.reference_price_usd_per_g.value for d in self.drugs])
+        price_factor = (self.drug_retail_price / reference[:, None]) ** (-c.price_elasticity.value)
         sellers.do("open_shop")
         self.users.do("demand_from_seller", self.by_region(sellers), price_factor, rewire)
         sellers.do("set_fill")
@@ -1005,6 +1012,49 @@ class ReferenceModel(Model):
             out[2, r] = wholesale * tiers["seller"][0] + tiers["seller"][1]
         return out
 
+    def heroin_anchors(self, hazard: np.ndarray, wholesale: np.ndarray | None = None) -> np.ndarray:
+        """Heroin's anchors (source, wholesale, retail) by region: the NSA's leaked state heroin at
+        the value of the opium it embodies (C4, Q18), then the wholesaler's and the seller's
+        margins, as for meth; retail on ``wholesale`` (this week's heroin wholesale price) if given."""
+        sc = self.scenario
+        pv, pr, dist = sc.private, sc.prices, sc.distribution
+        legal = pv.legal_income_usd_per_week.value
+        source = pr.heroin_opium_usd_per_kg.value * pr.heroin_opium_kg_per_kg.value / 1000.0
+        out = np.zeros((3, self.n_regions))
+        for r in range(self.n_regions):
+            terms = {}
+            for t, cover in (("wholesaler", dist.wholesaler_target_cover_weeks.value),
+                             ("seller", dist.seller_target_cover_weeks.value)):
+                h = hazard[HAZARD_ROWS.index(t), r]
+                terms[t] = (1.0 / (1.0 - min(0.5, h * cover)),
+                            (legal + h * pr.sanction_usd[t].value) / pr.grams_handled_per_week[t].value)
+            out[0, r] = source
+            out[1, r] = source * terms["wholesaler"][0] + terms["wholesaler"][1]
+            w = out[1, r] if wholesale is None else wholesale[r]
+            out[2, r] = w * terms["seller"][0] + terms["seller"][1]
+        return out
+
+    def tier_purity(self, drug: int, cls: type[Actor] | None) -> np.ndarray:
+        """Pure share of what the active actors of ``cls`` (None: the state) hold of ``drug`` by
+        region; where they hold none in a region, their national purity, else the source's
+        (``private.purity`` for meth, the state facilities' mean for heroin)."""
+        g, p = np.zeros(self.n_regions), np.zeros(self.n_regions)
+        if cls is None:
+            nat_g, nat_p = self.state_stock[drug], self.state_pure[drug]
+        else:
+            for a in self.actors_of(cls):
+                g[a.region] += a.stock[drug]
+                p[a.region] += a.pure[drug]
+            nat_g, nat_p = g.sum(), p.sum()
+        if nat_g > 0 and nat_p > 0:
+            fallback = min(nat_p / nat_g, 1.0)
+        elif self.drugs[drug] == "heroin":
+            fallback = float(np.mean([f.purity.value for f in self.scenario.state.facilities]))
+        else:
+            fallback = self.scenario.private.purity.value
+        return np.array([min(p[r] / g[r], 1.0) if g[r] > 0 and p[r] > 0 else fallback
+                         for r in range(self.n_regions)])
+
     def prices(self) -> None:
         """Each tier's price returns to its anchor (costs and risks, this week's arrest hazard) at
         ``anchor_return_per_week`` and moves with scarcity and glut at ``adjustment_speed``: national
@@ -1031,9 +1081,20 @@ class ReferenceModel(Model):
                                 + eta * (shortage_r - pr.glut_weight.value * glut))
         tp[2] = np.clip(retail, pr.min_retail_usd_per_g.value, pr.max_retail_usd_per_g.value)
         self.retail_price[:] = tp[2]
-        for tier, values in (("retail", tp[2]), ("wholesale", tp[1]), ("producer", tp[0])):
-            rec.add_by("price_usd_per_g", values, self.region_names, dim="region", drug="methamphetamine",
-                       channel=tier, level=True)
+        hp = self.heroin_price  # heroin: each tier returns to its anchor at kappa
+        hp[0] = self.heroin_anchors(h)[0]
+        hp[1] = hp[1] * np.exp(kappa * np.log(self.heroin_anchors(h)[1] / hp[1]))
+        hp[2] = hp[2] * np.exp(kappa * np.log(self.heroin_anchors(h, hp[1])[2] / hp[2]))
+        heroin = DRUGS.index("heroin")
+        self.drug_retail_price[:] = tp[2]
+        self.drug_retail_price[heroin] = hp[2]
+        for drug, d, p in (("methamphetamine", DRUGS.index("methamphetamine"), tp), ("heroin", heroin, hp)):
+            for tier, values, cls in (("retail", p[2], Seller), ("wholesale", p[1], Wholesaler),
+                                      ("producer", p[0], Producer if drug == "methamphetamine" else None)):
+                rec.add_by("price_usd_per_g", values, self.region_names, dim="region", drug=drug,
+                           channel=tier, level=True)
+                rec.add_by("price_usd_per_pure_g", values / self.tier_purity(d, cls), self.region_names,
+                           dim="region", drug=drug, channel=tier, level=True)
         for d in self.scenario.border.destinations:
             rec.set("price_usd_per_g", d.price_usd_per_g.value, drug="methamphetamine", region=d.name,
                     channel="import")

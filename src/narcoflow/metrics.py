@@ -147,6 +147,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     _level("active_sellers", "people", "Active sellers", _ACTIVE),
     _level("active_smugglers", "people", "Active smugglers", _ACTIVE),
     _level("price_usd_per_g", "USD/g", "Price", _DRC, ("drug", "market", "tier"), scaled=False),
+    _level("price_usd_per_pure_g", "USD/g", "Price per pure gram", _DRC, ("drug", "market", "tier"),
+           scaled=False),
     _level("purity", "fraction", "Retail purity", ("region", "channel"), ("region", "tier"),
            scaled=False),
 )}

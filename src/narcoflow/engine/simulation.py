@@ -20,7 +20,7 @@ from narcoflow.engine.draws import kernel_stream
 from narcoflow.engine.flowlog import FlowLog
 from narcoflow.engine.ledger import Ledger
 from narcoflow.engine.processes import default_processes
-from narcoflow.engine.processes.prices import initial_tier_prices
+from narcoflow.engine.processes.prices import initial_drug_retail_prices, initial_tier_prices
 from narcoflow.engine.recorder import Recorder
 from narcoflow.engine.rng import stream
 from narcoflow.errors import NarcoflowError
@@ -84,7 +84,7 @@ class Simulation:
         "persons", "users", "actors", "shipments", "state_stock", "state_pure", "state_output",
         "state_output_region", "jail", "ledger", "retail_price", "fill", "week_demand",
         "week_consumed", "enforcement_mult", "crossing_open", "foreign_mult", "precursor_mult",
-        "arrest_requests", "tier_price", "arrest_hazard",
+        "arrest_requests", "tier_price", "arrest_hazard", "drug_retail_price",
     )
 
     def __init__(self, scenario: Scenario | str, *, seed: int = 0, scale: float = narcoflow.DEFAULT_SCALE,
@@ -163,6 +163,9 @@ class Simulation:
         # Prices by tier (`TIERS`: producer, wholesale, retail) and region, written by `Prices` at
         # the end of each week and read by the next week's supply-side decisions.
         self.tier_price = initial_tier_prices(sc, self.n_regions)
+        # Retail price by drug (`DRUGS` rows) and region, what each drug's users pay (`Retail`):
+        # meth's is ``retail_price``, heroin's from its own chain (`Prices`).
+        self.drug_retail_price = initial_drug_retail_prices(sc, self.n_regions)
         # Weekly arrest probability of one participant by role (`state.ROLE_NAMES`, then users) and
         # region, written by `Enforcement` each week (what prices and entry price risk with); until
         # then the scenario's probabilities (no capacity limit, no policing).

@@ -168,6 +168,10 @@ class Prices(Frozen):
     glut_weight: Annotated[Param, bounded(0.0, 100.0)]
     min_retail_usd_per_g: Positive
     max_retail_usd_per_g: Positive
+    #: Heroin's own chain (C4, Q18): the source price per gram of the state heroin the NSA leaks is
+    #: the opium it embodies, ``opium USD/kg x kg of opium per kg of heroin / 1000``.
+    heroin_opium_usd_per_kg: Positive
+    heroin_opium_kg_per_kg: Annotated[Param, bounded(1.0, 100.0)]
 
     @model_validator(mode="after")
     def _order(self) -> Prices:
@@ -199,6 +203,9 @@ class Consumption(Frozen):
     relapse_per_week: Prob
     heroin_share: Prob
     reference_price_usd_per_g: Positive
+    #: The heroin price at which a heroin user uses its base amount (heroin users face the heroin
+    #: chain's price, `Prices`).
+    heroin_reference_price_usd_per_g: Positive
 
 
 class Crossing(Frozen):

@@ -148,7 +148,7 @@ def timeseries_figure(metrics: pd.DataFrame, scenario: dict[str, Any], *,
          monthly(rows("exported_g"), "channel", how="sum") / 1e3),
     ]
     price = rows("price_usd_per_g")
-    price = price[price["channel"].isin(["producer", "wholesale", "retail"])]
+    price = price[(price["drug"] == "methamphetamine") & price["channel"].isin(["producer", "wholesale", "retail"])]
     panels.append((f"Methamphetamine price by tier ({unit('price_usd_per_g')}, mean over provinces)",
                    monthly(price, "channel", how="mean")))
     n = len(panels)

@@ -23,6 +23,24 @@ pushed by scarcity and glut at ``adjustment_speed`` (eta):
 Markups are outputs (retail / wholesale: C18). Retail stays within [min, max], guards that should
 not bind (``guard_hits`` counts the region-weeks they do). Foreign import prices are scenario
 inputs (C9, C12-C16), recorded for reference.
+
+**Heroin** has its own chain (C4, Q9, Q18). Its only domestic source is the state heroin the NSA
+leaks to wholesalers (`NsaSiphon`), priced at the opium it embodies; the wholesale and retail
+tiers add the same margins as for methamphetamine (per gram handled, this week's hazards):
+    source     A_0 = opium USD/kg x kg of opium per kg of heroin / 1000   (``prices.heroin_opium_*``)
+    wholesale  A_W = A_0 / (1 - s_W) + (legal_income + h_W x S_W) / q_W
+    retail     A_R = P_W / (1 - s_R) + (legal_income + h_R x S_R) / q_R
+and each returns to its anchor at kappa (no scarcity signal: heroin is a small market that the
+national signal does not measure). ``sim.drug_retail_price[drug, region]`` holds each drug's
+retail price (what its users pay, `Retail`; cocaine, which nobody in the model uses, at meth's).
+
+**Price per pure gram** (Caulkins 1994; Reuter & Caulkins 2004: price follows expected purity;
+C6: sellers cut): ``price_usd_per_pure_g = price_usd_per_g / purity`` by drug, region and tier,
+purity being the pure share of what the tier holds at the end of the week (producers and the
+state's stock for the producer tier, wholesalers, sellers; where a tier holds none of a drug in a
+region, its national purity, else the source's: ``private.purity`` S10 for meth, the state's
+for heroin). The model has no cutting step (purity only mixes along the chain), so this is an
+output, not a price rule.
 """
 
 from __future__ import annotations
@@ -32,6 +50,9 @@ from numba import njit
 
 from narcoflow.engine import state as st
 from narcoflow.engine.processes.base import Process
+from narcoflow.scenario.schema import DRUGS
+
+METH, HEROIN = DRUGS.index("methamphetamine"), DRUGS.index("heroin")
 
 #: Chain tiers whose margins make up the prices (rows of the anchor parameters): producer,
 #: deliverer, wholesaler, seller; their rows in ``sim.arrest_hazard`` (`state.ROLE_NAMES`).
@@ -53,15 +74,39 @@ def chain_costs(scenario) -> dict[str, np.ndarray]:
     }
 
 
+def _terms(costs: dict, hazard: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per chain tier and region: the share of throughput seized and the margin per gram."""
+    q, S, cover, legal = costs["q"], costs["S"], costs["cover"], costs["legal"]
+    h = hazard[list(CHAIN)]  # [tier, region]
+    return np.minimum(0.5, h * cover[:, None]), (legal + h * S[:, None]) / q[:, None]
+
+
+def heroin_source_price(scenario) -> float:
+    """USD per gram of heroin at its source: the opium it embodies (C4, Q18)."""
+    pr = scenario.prices
+    return pr.heroin_opium_usd_per_kg.value * pr.heroin_opium_kg_per_kg.value / 1000.0
+
+
+def heroin_anchors(costs: dict, hazard: np.ndarray, source: float, upstream: np.ndarray | None = None) -> np.ndarray:
+    """Long-run heroin anchors (source, wholesale, retail) by region: the state heroin leaked to
+    wholesalers at its ``source`` price, plus the wholesale and retail tiers' margins (as in
+    `anchors`); retail adds its margin to ``upstream`` (this week's heroin wholesale price) or,
+    without it, to the wholesale anchor."""
+    seized, margin = _terms(costs, hazard)
+    out = np.empty((3, hazard.shape[1]))
+    out[0] = source
+    out[1] = source / (1 - seized[2]) + margin[2]
+    wholesale = out[1] if upstream is None else upstream
+    out[2] = wholesale / (1 - seized[3]) + margin[3]
+    return out
+
+
 def anchors(costs: dict, hazard: np.ndarray, upstream: np.ndarray | None = None) -> np.ndarray:
     """Long-run anchor prices (producer, wholesale, retail) by region, from the arrest hazard by
     role and region (``hazard[role, region]``). Each tier adds its margin to ``upstream`` (this
     week's actual producer and wholesale prices, rows 0 and 1) or, without it, to the upstream
     anchors (the long-run chain)."""
-    q, S, cover, legal = costs["q"], costs["S"], costs["cover"], costs["legal"]
-    h = hazard[list(CHAIN)]  # [tier, region]
-    seized = np.minimum(0.5, h * cover[:, None])
-    margin = (legal + h * S[:, None]) / q[:, None]
+    seized, margin = _terms(costs, hazard)
     out = np.empty((3, hazard.shape[1]))
     out[0] = costs["precursor"] + margin[0]
     producer = out[0] if upstream is None else upstream[0]
@@ -72,13 +117,29 @@ def anchors(costs: dict, hazard: np.ndarray, upstream: np.ndarray | None = None)
     return out
 
 
+def initial_hazard(scenario, n_regions: int) -> np.ndarray:
+    """The scenario's arrest probabilities by role (then users) and region, before `Enforcement`."""
+    enf = scenario.enforcement
+    h = np.array([enf.weekly_arrest_prob[r].value for r in st.ROLE_NAMES] + [enf.weekly_arrest_prob["user"].value])
+    return np.repeat(h[:, None], n_regions, axis=1)
+
+
+def initial_drug_retail_prices(scenario, n_regions: int) -> np.ndarray:
+    """Retail price by drug (`schema.DRUGS` rows) and region at the start: meth at
+    ``prices.initial_retail_usd_per_g``, heroin at its retail anchor (scenario hazards), cocaine at
+    meth's (no cocaine users)."""
+    meth = scenario.prices.initial_retail_usd_per_g.value
+    out = np.full((len(DRUGS), n_regions), meth)
+    h = heroin_anchors(chain_costs(scenario), initial_hazard(scenario, n_regions), heroin_source_price(scenario))
+    out[HEROIN] = h[2]
+    return out
+
+
 def initial_tier_prices(scenario, n_regions: int) -> np.ndarray:
     """Tier prices at the start (`state.TIERS` rows, by region): the anchors at the scenario's
     arrest probabilities (no capacity limit, no regional policing), retail at
     ``prices.initial_retail_usd_per_g`` (the short run then returns it to its anchor)."""
-    enf = scenario.enforcement
-    h = np.array([enf.weekly_arrest_prob[r].value for r in st.ROLE_NAMES] + [enf.weekly_arrest_prob["user"].value])
-    a = anchors(chain_costs(scenario), np.repeat(h[:, None], n_regions, axis=1))
+    a = anchors(chain_costs(scenario), initial_hazard(scenario, n_regions))
     out = np.empty((len(st.TIERS), n_regions))
     out[st.TIER_PRODUCER], out[st.TIER_WHOLESALE] = a[0], a[1]
     out[st.TIER_RETAIL] = scenario.prices.initial_retail_usd_per_g.value
@@ -91,13 +152,15 @@ class Prices(Process):
     params = ("border.destinations[].price_usd_per_g", "distribution.seller_target_cover_weeks",
               "distribution.transit_weeks", "distribution.wholesaler_target_cover_weeks",
               "enforcement.weekly_arrest_prob", "prices.adjustment_speed", "prices.anchor_return_per_week",
-              "prices.glut_weight", "prices.grams_handled_per_week", "prices.initial_retail_usd_per_g",
+              "prices.glut_weight", "prices.grams_handled_per_week", "prices.heroin_opium_kg_per_kg",
+              "prices.heroin_opium_usd_per_kg", "prices.initial_retail_usd_per_g",
               "prices.max_retail_usd_per_g", "prices.min_retail_usd_per_g", "prices.normal_fill",
               "prices.sanction_usd", "private.legal_income_usd_per_week", "private.output_g_per_week",
-              "private.penalty_cost_usd", "private.precursor_cost_usd_per_g")
-    reads = ("actors", "arrest_hazard", "shipments", "week_consumed", "week_demand")
-    writes = ("retail_price", "tier_price")
-    records = ("price_usd_per_g",)
+              "private.penalty_cost_usd", "private.precursor_cost_usd_per_g", "private.purity",
+              "state.facilities[].purity")
+    reads = ("actors", "arrest_hazard", "shipments", "state_pure", "state_stock", "week_consumed", "week_demand")
+    writes = ("drug_retail_price", "retail_price", "tier_price")
+    records = ("price_usd_per_g", "price_usd_per_pure_g")
 
     def init(self, sim) -> None:
         pr, dist = sim.scenario.prices, sim.scenario.distribution
@@ -108,15 +171,25 @@ class Prices(Process):
         self.min_retail, self.max_retail = pr.min_retail_usd_per_g.value, pr.max_retail_usd_per_g.value
         sim.tier_price[:] = initial_tier_prices(sim.scenario, sim.n_regions)
         sim.retail_price[:] = sim.tier_price[st.TIER_RETAIL]
+        # Heroin's own chain (source, wholesale, retail by region), from its anchors at the start.
+        self.heroin_source = heroin_source_price(sim.scenario)
+        self.heroin = heroin_anchors(self.costs, initial_hazard(sim.scenario, sim.n_regions), self.heroin_source)
+        sim.drug_retail_price[:] = initial_drug_retail_prices(sim.scenario, sim.n_regions)
+        facilities = sim.scenario.state.facilities
+        self.source_purity = np.array([sim.scenario.private.purity.value,
+                                       float(np.mean([f.purity.value for f in facilities])) if facilities else 1.0])
         self.guard_hits = 0  # region-weeks at the retail floor or cap (guards that should not bind)
         dests = sim.scenario.border.destinations
         self.import_price = np.array([d.price_usd_per_g.value for d in dests])
-        # Recorded levels: retail, wholesale and producer prices by region, then the foreign
-        # import prices (scenario inputs).
-        self._levels = np.concatenate([np.zeros(3 * sim.n_regions), self.import_price])
-        self.price_keys = ([("price_usd_per_g", "methamphetamine", r, tier)
-                            for tier in ("retail", "wholesale", "producer") for r in sim.region_names]
+        # Recorded levels: retail, wholesale and producer prices by region (meth, then heroin), then
+        # the foreign import prices (scenario inputs); prices per pure gram in the same order.
+        self._levels = np.concatenate([np.zeros(6 * sim.n_regions), self.import_price])
+        tiers = ("retail", "wholesale", "producer")
+        self.price_keys = ([("price_usd_per_g", d, r, tier) for d in ("methamphetamine", "heroin")
+                            for tier in tiers for r in sim.region_names]
                            + [("price_usd_per_g", "methamphetamine", d.name, "import") for d in dests])
+        self.pure_keys = [("price_usd_per_pure_g", d, r, tier) for d in ("methamphetamine", "heroin")
+                          for tier in tiers for r in sim.region_names]
 
     def step(self, sim) -> None:
         sh = sim.shipments
@@ -142,10 +215,23 @@ class Prices(Process):
         new[st.TIER_RETAIL] = np.clip(retail, self.min_retail, self.max_retail)
         tp[:] = new
         sim.retail_price[:] = new[st.TIER_RETAIL]
+        # Heroin: source (fixed), wholesale and retail each return to their anchor at kappa.
+        her = self.heroin
+        a = heroin_anchors(self.costs, h, self.heroin_source)
+        her[0] = a[0]
+        her[1] = her[1] * np.exp(kappa * np.log(a[1] / her[1]))
+        a = heroin_anchors(self.costs, h, self.heroin_source, her[1])
+        her[2] = her[2] * np.exp(kappa * np.log(a[2] / her[2]))
+        dp = sim.drug_retail_price
+        dp[:] = new[st.TIER_RETAIL]  # cocaine (no users) at meth's
+        dp[HEROIN] = her[2]
         n_r, levels = sim.n_regions, self._levels  # levels: retail, wholesale, producer by region
-        for k, tier in enumerate((st.TIER_RETAIL, st.TIER_WHOLESALE, st.TIER_PRODUCER)):
-            levels[k * n_r:(k + 1) * n_r] = new[tier]
+        prices = np.stack([new[st.TIER_RETAIL], new[st.TIER_WHOLESALE], new[st.TIER_PRODUCER],
+                           her[2], her[1], her[0]])  # [drug x tier, region], in key order
+        levels[:6 * n_r] = prices.ravel()
         sim.recorder.record(self.price_keys, levels, level=True)
+        purity = tier_purity(sim.actors.cols, sim.n_regions, sim.state_stock, sim.state_pure, self.source_purity)
+        sim.recorder.record(self.pure_keys, (prices / purity).ravel(), level=True)
 
 
 class RecordLevels(Process):
@@ -207,6 +293,47 @@ def market_signal(demand_r, consumed_r, actors, lots, n_lots, normal, glut_weigh
         national[0] = shortage - glut_weight * glut
         national[1] = glut
     return national, shortage_r
+
+
+#: Chain role whose stock gives each tier's purity (`state.TIERS` order: retail, wholesale, producer).
+_PURITY_ROLES = (st.SELLER, st.WHOLESALER, st.PRODUCER)
+
+
+@njit(cache=True)
+def _held_by_role_region(actors, n_roles, n_regions):
+    """Grams and pure grams per role, region and drug held by the active actors."""
+    stock, pure, active, role, region = actors.stock, actors.pure, actors.active, actors.role, actors.region
+    n_drugs = stock.shape[1]
+    g = np.zeros((n_roles, n_regions, n_drugs))
+    p = np.zeros((n_roles, n_regions, n_drugs))
+    for s in range(len(active)):
+        if active[s]:
+            for d in range(n_drugs):
+                g[role[s], region[s], d] += stock[s, d]
+                p[role[s], region[s], d] += pure[s, d]
+    return g, p
+
+
+def tier_purity(actors, n_regions, state_stock, state_pure, source_purity) -> np.ndarray:
+    """Purity by (meth, heroin) x tier (retail, wholesale, producer) and region: the pure share of
+    what sellers, wholesalers and (meth) producers / (heroin) the state hold; where a tier holds
+    none of a drug in a region, its national purity, else ``source_purity[drug]``."""
+    g, p = _held_by_role_region(actors, len(st.ROLE_NAMES), n_regions)
+    out = np.empty((6, n_regions))
+    for i, d in enumerate((METH, HEROIN)):
+        for k, role in enumerate(_PURITY_ROLES):
+            row = out[3 * i + k]
+            if d == HEROIN and role == st.PRODUCER:  # heroin's source: the state's stock
+                gg, pp = np.zeros(n_regions), np.zeros(n_regions)
+                nat_g, nat_p = state_stock[d], state_pure[d]
+            else:
+                gg, pp = g[role, :, d], p[role, :, d]
+                nat_g, nat_p = gg.sum(), pp.sum()
+            fallback = min(nat_p / nat_g, 1.0) if nat_g > 0 and nat_p > 0 else source_purity[i]
+            row[:] = fallback
+            has = (gg > 0) & (pp > 0)
+            row[has] = np.minimum(pp[has] / gg[has], 1.0)
+    return out
 
 
 @njit(cache=True)

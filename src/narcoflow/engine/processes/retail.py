@@ -6,12 +6,12 @@ stock; a wholesaler short of product serves its sellers pro rata, each drug in p
 stock; a seller served less than half of what it asked drops its wholesaler with ``rewire_prob``
 (it searches for another, see `Recruitment`).
 Retail: a user's weekly demand is its base use x (retail price / reference price) ^ (-elasticity),
-for its drug, times ``heavy_use_ratio`` for a heavy user (Everingham & Rydell 1994: heavy users
-consume several times what light users do; P5, C8 for the light use); each seller serves its
-users pro rata to its stock. Purity travels with every gram (S2). Users without a seller (theirs
-was arrested, or they left it) first look for one of their region with ``rewire_prob``, else go
-without; a user served less than half of its demand drops its seller with ``rewire_prob`` and
-looks again next week.
+both of its drug (meth's or heroin's own, `Prices`: heroin users face the heroin price), times
+``heavy_use_ratio`` for a heavy user (Everingham & Rydell 1994: heavy users consume several times
+what light users do; P5, C8 for the light use); each seller serves its users pro rata to its
+stock. Purity travels with every gram (S2). Users without a seller (theirs was arrested, or they
+left it) first look for one of their region with ``rewire_prob``, else go without; a user served
+less than half of its demand drops its seller with ``rewire_prob`` and looks again next week.
 
 A user's two draws of the week (search, leave) are counter-based (`draws.uniform`, keyed by the
 seed, this process and the step, counted by person), so the passes over the users can run in
@@ -29,6 +29,7 @@ from narcoflow.engine.draws import counter_key, uniform
 from narcoflow.engine.flowlog import FlowLog
 from narcoflow.engine.kernels.tables import row_totals
 from narcoflow.engine.processes.base import Process
+from narcoflow.scenario.schema import DRUGS
 
 SORT_MIN_USERS = 2_000_000
 """From this many users on, the user table is reordered by region and seller every
@@ -62,9 +63,9 @@ class Restock(Process):
 class Retail(Process):
     name = "retail"
     claims = ("S11",)
-    params = ("consumption.heavy_use_ratio", "consumption.price_elasticity", "consumption.reference_price_usd_per_g",
-              "distribution.rewire_prob")
-    reads = ("retail_price",)
+    params = ("consumption.heavy_use_ratio", "consumption.heroin_reference_price_usd_per_g",
+              "consumption.price_elasticity", "consumption.reference_price_usd_per_g", "distribution.rewire_prob")
+    reads = ("drug_retail_price",)
     writes = ("actors", "ledger", "users", "week_consumed", "week_demand")
     records = ("consumed_g", "purity")
     _parts: np.ndarray | None = None
@@ -80,7 +81,7 @@ class Retail(Process):
         if u.n == 0:
             a.demand_ema *= 0.8  # sellers remember their customers' demand (what they restock for)
             return
-        price_factor = (sim.retail_price / c.reference_price_usd_per_g.value) ** (-c.price_elasticity.value)
+        price_factor = price_factors(sim.drug_retail_price, c)
         before = row_totals(a.stock) if sim.flow_log is not None else None
         sellers_sorted, starts, counts = a.by_region(st.SELLER, sim.n_regions)
         if u.n >= SORT_MIN_USERS and sim.t % SORT_EVERY_WEEKS == 0:
@@ -127,6 +128,14 @@ class Retail(Process):
         rec.add_by("purity", purity_r, sim.region_names, dim="region", channel="retail", level=True)
 
 
+def price_factors(drug_price: np.ndarray, consumption) -> np.ndarray:
+    """Demand factor ``(price / reference) ^ (-elasticity)`` by drug and region, each drug at its
+    own retail price (``drug_price[drug, region]``) and reference price (meth's for cocaine)."""
+    ref = np.full((drug_price.shape[0], 1), consumption.reference_price_usd_per_g.value)
+    ref[DRUGS.index("heroin")] = consumption.heroin_reference_price_usd_per_g.value
+    return (drug_price / ref) ** (-consumption.price_elasticity.value)
+
+
 # ---------------------------------------------------------------- kernels
 @njit(cache=True, nogil=True)
 def retail_demand(rows, draw, users, price_factor, use_factor, by_region, epoch, dem_se, demand_r):
@@ -135,9 +144,9 @@ def retail_demand(rows, draw, users, price_factor, use_factor, by_region, epoch,
     Ties to sellers that left are dropped (stale epoch); a user without a seller finds one of its
     region (``by_region``: the sellers' CSR, slots sorted by region, starts, counts) with
     ``rewire_prob``, from its own counter-based draw (``draw = (key, rewire_prob)``); each user's
-    demand ``use_g x use_factor[heavy] x price_factor[region]`` is added to its seller's row of ``dem_se`` (per drug;
-    the last column holds each slot's ``epoch``, so the check of a tie and the sum read the same
-    cache line; the kernel fills the buffer first, on the thread that uses it) and to
+    demand ``use_g x use_factor[heavy] x price_factor[drug, region]`` is added to its seller's row
+    of ``dem_se`` (per drug; the last column holds each slot's ``epoch``, so the check of a tie and
+    the sum read the same cache line; the kernel fills the buffer first, on the thread that uses it) and to
     ``demand_r`` per region. Updates the users' ``seller`` and ``seller_epoch`` in place.
     """
     lo, hi = rows
@@ -163,10 +172,11 @@ def retail_demand(rows, draw, users, price_factor, use_factor, by_region, epoch,
                 s = sellers_sorted[starts[r] + pick]
                 seller[i] = s
                 seller_epoch[i] = np.int32(dem_se[s, n_drugs])
-        dem = use_g[i] * use_factor[heavy[i]] * price_factor[r]
+        d = drug[i]
+        dem = use_g[i] * use_factor[heavy[i]] * price_factor[d, r]
         demand_r[r] += dem
         if s >= 0:
-            dem_se[s, drug[i]] += dem
+            dem_se[s, d] += dem
 
 
 @njit(cache=True, nogil=True)
