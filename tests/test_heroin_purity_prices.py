@@ -87,6 +87,7 @@ def test_price_per_pure_gram_is_the_price_over_the_tiers_purity():
             pure = last[(last.metric == "price_usd_per_pure_g") & (last.drug == drug) & (last.channel == tier)]
             price, pure = price.set_index("region")["value"], pure.set_index("region")["value"]
             assert len(pure) == sim.n_regions and (pure >= price - 1e-12).all()  # purity <= 1
+            assert (pure <= 3 * price).all(), (drug, tier, pure)  # no purity below 1/3 (S10: 0.6)
             if drug == "heroin" and tier == "producer":  # the state's stock is heroin's source
                 g, p = sim.state_stock[d], sim.state_pure[d]
                 assert g > 0
@@ -95,7 +96,7 @@ def test_price_per_pure_gram_is_the_price_over_the_tiers_purity():
             for r, name in enumerate(sim.region_names):
                 held = act & (a.role[:a.cap] == role) & (a.region[:a.cap] == r)
                 g, p = a.stock[:a.cap][held, d].sum(), a.pure[:a.cap][held, d].sum()
-                if g > 0 and p > 0:
+                if g > 1e-6 and p > 0:  # less: a rounding residue, counted as none (the tier's fallback)
                     assert pure[name] == pytest.approx(price[name] / min(p / g, 1.0), rel=1e-9), (drug, tier, name)
                     checked[drug, tier] = checked.get((drug, tier), 0) + 1
     # Meth is held by every tier somewhere; heroin (a 5 % leak of state output) at least by some tier.

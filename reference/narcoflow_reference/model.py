@@ -1046,13 +1046,13 @@ class ReferenceModel(Model):
                 g[a.region] += a.stock[drug]
                 p[a.region] += a.pure[drug]
             nat_g, nat_p = g.sum(), p.sum()
-        if nat_g > 0 and nat_p > 0:
+        if nat_g > 1e-6 and nat_p > 0:  # below a microgram: a rounding residue, as held none
             fallback = min(nat_p / nat_g, 1.0)
         elif self.drugs[drug] == "heroin":
             fallback = float(np.mean([f.purity.value for f in self.scenario.state.facilities]))
         else:
             fallback = self.scenario.private.purity.value
-        return np.array([min(p[r] / g[r], 1.0) if g[r] > 0 and p[r] > 0 else fallback
+        return np.array([min(p[r] / g[r], 1.0) if g[r] > 1e-6 and p[r] > 0 else fallback
                          for r in range(self.n_regions)])
 
     def prices(self) -> None:

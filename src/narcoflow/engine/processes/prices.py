@@ -38,9 +38,9 @@ retail price (what its users pay, `Retail`; cocaine, which nobody in the model u
 C6: sellers cut): ``price_usd_per_pure_g = price_usd_per_g / purity`` by drug, region and tier,
 purity being the pure share of what the tier holds at the end of the week (producers and the
 state's stock for the producer tier, wholesalers, sellers; where a tier holds none of a drug in a
-region, its national purity, else the source's: ``private.purity`` S10 for meth, the state's
-for heroin). The model has no cutting step (purity only mixes along the chain), so this is an
-output, not a price rule.
+region (less than a microgram: a rounding residue), its national purity, else the source's:
+``private.purity`` S10 for meth, the state's for heroin). The model has no cutting step (purity
+only mixes along the chain), so this is an output, not a price rule.
 """
 
 from __future__ import annotations
@@ -295,6 +295,10 @@ def market_signal(demand_r, consumed_r, actors, lots, n_lots, normal, glut_weigh
     return national, shortage_r
 
 
+#: Holdings below this many grams are rounding residues of emptied stocks (their pure share is
+#: not a purity): a tier holding less of a drug in a region counts as holding none.
+MIN_HELD_G = 1e-6
+
 #: Chain role whose stock gives each tier's purity (`state.TIERS` order: retail, wholesale, producer).
 _PURITY_ROLES = (st.SELLER, st.WHOLESALER, st.PRODUCER)
 
@@ -329,9 +333,9 @@ def tier_purity(actors, n_regions, state_stock, state_pure, source_purity) -> np
             else:
                 gg, pp = g[role, :, d], p[role, :, d]
                 nat_g, nat_p = gg.sum(), pp.sum()
-            fallback = min(nat_p / nat_g, 1.0) if nat_g > 0 and nat_p > 0 else source_purity[i]
+            fallback = min(nat_p / nat_g, 1.0) if nat_g > MIN_HELD_G and nat_p > 0 else source_purity[i]
             row[:] = fallback
-            has = (gg > 0) & (pp > 0)
+            has = (gg > MIN_HELD_G) & (pp > 0)
             row[has] = np.minimum(pp[has] / gg[has], 1.0)
     return out
 
