@@ -20,6 +20,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "solara": ("dashboard", "the dashboard (`narcoflow dashboard`)"),
     "anywidget": ("dashboard", "the dashboard (`narcoflow dashboard`)"),
     "pyabc": ("calibration", "calibration (`narcoflow calibrate`)"),
+    "sklearn": ("calibration", "history matching's emulators (`narcoflow history-match`)"),
     "dask_jobqueue": ("cluster", "running Dask workers as SLURM/PBS jobs"),
     "kaleido": ("images", "writing static images (`narcoflow report --format png|svg`)"),
 }

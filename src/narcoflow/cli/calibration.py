@@ -243,6 +243,7 @@ def history_match(
     the non-implausible fraction of the space and the emulators' leave-one-out validation, and ends
     with `history_match_id: ID` (give it to `narcoflow calibrate --within`). See docs/calibration.md.
     """
+    from narcoflow import extras
     from narcoflow.calibration.history import Settings
     from narcoflow.calibration.history import history_match as run_match
     from narcoflow.calibration.screening import screened_parameters
@@ -254,6 +255,7 @@ def history_match(
     con = console()
     with user_errors():
         check_run_settings(seed=seed, scale=scale, years=years, label="--{}")
+        extras.require("sklearn")
         if (params is None) == (screening is None):
             raise NarcoflowError("Give the parameters to match: --params a,b or --screening ID.")
         sc, tg = load(scenario), load_targets(targets)
