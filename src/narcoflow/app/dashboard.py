@@ -153,6 +153,11 @@ def Page():
     current, set_current = solara.use_state("")
     refresh, set_refresh = solara.use_state(0)
     tab, set_tab = solara.use_state(0)
+    opened_tabs, set_opened_tabs = solara.use_state(frozenset({0}))
+
+    def show_tab(index: int) -> None:
+        set_tab(index)
+        set_opened_tabs(lambda seen: seen | {index})
 
     def scenario_policies():  # parsed once per scenario, not on every re-render of a run
         try:
@@ -236,12 +241,18 @@ def Page():
         with solara.Details("Levers"):
             LeverSliders(levers, set_levers)
     solara.Markdown("# narcoflow dashboard")
-    if error:
-        solara.Error(error)
-    if progress is not None:
-        pct, text = progress
-        solara.Text(text)
-        solara.ProgressLinear(value=True if pct is None else pct)  # True: under way, no percent yet
+    # the message and the progress sit in containers that are always there: a child that comes
+    # and goes would shift the widgets after it, so Solara would close and recreate them (the
+    # figures among them) on every run, and their front-end views, still syncing, would log
+    # "no comm channel defined"
+    with solara.Column(gap="0px"):
+        if error:
+            solara.Error(error)
+    with solara.Column(gap="0px"):
+        if progress is not None:
+            pct, text = progress
+            solara.Text(text)
+            solara.ProgressLinear(value=True if pct is None else pct)  # True: under way, no percent yet
     runs = solara.use_memo(stored_runs, [refresh])
     if runs is None or not len(runs):
         solara.Info("No stored run yet: set the inputs and press Run.")
@@ -252,15 +263,23 @@ def Page():
     # inside the header bar
     # uncontrolled (no value=): a controlled value re-applied by a re-render that was already
     # under way (a run finishing) could snap a click back to the first tab
-    with solara.lab.Tabs(on_value=set_tab):
+    with solara.lab.Tabs(on_value=show_tab):
         solara.lab.Tab("Run")
         solara.lab.Tab("Compare runs")
-    with solara.Column(style={"width": "100%"}):
-        if tab == 0:
-            solara.Select("Stored run", values=ids, value=shown, on_value=set_current)
-            Table(runs_table(runs))
-            solara.Text(f"Run {shown}")
-            Downloads(shown)
-            RunFigures(shown)
-        else:
+    # a tab's content, once opened, stays mounted and is only hidden: unmounting it would close
+    # its plotly figure widgets while their views in the browser still sync (relayout), which
+    # the browser logs as "no comm channel defined"
+    with solara.Div(style=_shown(tab == 0)), solara.Column(style={"width": "100%"}):
+        solara.Select("Stored run", values=ids, value=shown, on_value=set_current)
+        Table(runs_table(runs))
+        solara.Text(f"Run {shown}")
+        Downloads(shown)
+        RunFigures(shown)
+    with solara.Div(style=_shown(tab == 1)), solara.Column(style={"width": "100%"}):
+        if 1 in opened_tabs:
             CompareRuns(runs)
+
+
+def _shown(visible: bool) -> dict:
+    # a plain div: solara.Column's class d-flex would override display: none
+    return {"width": "100%"} if visible else {"width": "100%", "display": "none"}
