@@ -51,17 +51,22 @@ COMPARISON_FIELDS = ("policy", "metric", "mean", "ci_low", "ci_high", "effect_vs
                      "effect_rel_ci_high", "p_intended", "replications")
 
 
+def _too_few(x: np.ndarray) -> tuple[float, float, float] | None:
+    """(mean, NaN, NaN) when fewer than 2 values leave no interval (all NaN for none), else None."""
+    if len(x) >= 2:
+        return None
+    return (float(x.mean()) if len(x) else float("nan")), float("nan"), float("nan")
+
+
 def t_interval(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE
                ) -> tuple[float, float, float]:
     """Mean and two-sided Student-t confidence interval; NaN bounds with fewer than 2 values.
 
     Kept for quantities that may be negative; `compare_table` uses `bootstrap_interval`."""
     x = np.asarray(values, dtype=float)
-    if len(x) == 0:
-        return float("nan"), float("nan"), float("nan")
+    if (few := _too_few(x)) is not None:
+        return few
     mean = float(x.mean())
-    if len(x) < 2:
-        return mean, float("nan"), float("nan")
     from scipy import stats  # imported here: scipy.stats takes a second to import
 
     half = float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
@@ -90,11 +95,9 @@ def bootstrap_interval(values: Sequence[float] | np.ndarray, confidence: float =
 
     The bounds lie within [min, max] of ``values``: never below 0 for non-negative values."""
     x = np.asarray(values, dtype=float)
-    if len(x) == 0:
-        return float("nan"), float("nan"), float("nan")
+    if (few := _too_few(x)) is not None:
+        return few
     mean = float(x.mean())
-    if len(x) < 2:
-        return mean, float("nan"), float("nan")
     lo, hi = _bounds(bootstrap_weights(len(x)) @ x, confidence)
     return mean, max(lo, float(x.min())), min(hi, float(x.max()))
 

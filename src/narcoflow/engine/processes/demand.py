@@ -46,7 +46,7 @@ from numba import njit
 from narcoflow.engine import bundles
 from narcoflow.engine import state as st
 from narcoflow.engine.draws import binomial, integer, next_double, normal, sample_rows
-from narcoflow.engine.kernels.tables import role_by_region, sample_free
+from narcoflow.engine.kernels.tables import role_by_region, sample_free_regions
 from narcoflow.engine.processes.base import Process
 
 
@@ -214,26 +214,15 @@ def relapse_counts(state, former_r, relapse):
 @njit(cache=True)
 def draw_never_users(state, flags, person_start, sizes, k_by_region):
     """``k_by_region[r]`` distinct never-users of each province r (no `EVER` flag; fewer in a
-    nearly exhausted province, `sample_free`); those in jail are dropped (they cannot start), the
-    others are flagged `USER` and `EVER`. Returns (person, region)."""
-    total = 0
-    for k in k_by_region:
-        total += k
-    person = np.empty(total, dtype=np.int64)
-    region = np.empty(total, dtype=np.int64)
-    n = 0
-    empty = np.empty(0, dtype=np.int64)
-    for r in range(len(k_by_region)):
-        if k_by_region[r] > 0 and sizes[r] > 0:
-            got = sample_free(state, flags, person_start[r], empty, sizes[r], k_by_region[r], st.EVER)
-            for pid in got:
-                if flags[pid] & st.JAILED:
-                    continue
-                flags[pid] |= np.uint8(st.USER | st.EVER)
-                person[n] = pid
-                region[n] = r
-                n += 1
-    return person[:n], region[:n]
+    nearly exhausted province, `sample_free_regions`); those in jail are dropped (they cannot
+    start), the others are flagged `USER` and `EVER`. Returns (person, region)."""
+    person, region = sample_free_regions(state, flags, person_start, sizes, k_by_region, st.EVER, 0)
+    keep = np.empty(len(person), dtype=np.bool_)
+    for i in range(len(person)):
+        keep[i] = not (flags[person[i]] & st.JAILED)
+        if keep[i]:
+            flags[person[i]] |= np.uint8(st.USER | st.EVER)
+    return person[keep], region[keep]
 
 
 @njit(cache=True)
