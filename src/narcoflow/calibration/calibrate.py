@@ -126,7 +126,7 @@ def _run_generations(abc, n: int, cid: str, params: list[str], db: Path, counter
 
 
 def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] | None = None,
-              populations: int = 4, particles: int = 50, scale: float = 0.002, years: float | None = None,
+              populations: int = 4, particles: int = 50, scale: float = 0.02, years: float | None = None,
               workers: int = 1, dask_address: str | None = None, dask_local: int | None = None,
               on_generation: Callable[[int, dict], None] | None = None,
               on_runs: Callable[[int, int], None] | None = None,

@@ -297,7 +297,7 @@ def problem_for(scenario, targets: Targets, params: Sequence[str], scale: float,
 
 
 def history_match(scenario, targets: Targets, db: str | Path, *, params: Sequence[str], waves: int = 3,
-                  scale: float = 0.002, years: float | None = None, settings: Settings | None = None,
+                  scale: float = 0.02, years: float | None = None, settings: Settings | None = None,
                   executor: Executor | None = None, labels: dict | None = None,
                   on_wave: Callable[[dict], None] | None = None,
                   on_runs: Callable[[int, int, int], None] | None = None) -> tuple[str, pd.DataFrame, pd.DataFrame]:

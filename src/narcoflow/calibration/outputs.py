@@ -31,7 +31,7 @@ def intervals(posterior: pd.DataFrame, generation: int | None = None) -> pd.Data
 
 
 def predictive_check(scenario, targets: Targets, posterior: pd.DataFrame, *, draws: int = 10,
-                     scale: float = 0.002, years: float | None = None, seed: int = 0) -> pd.DataFrame:
+                     scale: float = 0.02, years: float | None = None, seed: int = 0) -> pd.DataFrame:
     """Posterior predictive check: runs at weighted posterior draws, one row per target.
 
     Draw k runs with seed ``seed + k``, so repeated draws of one particle differ: the interval

@@ -150,7 +150,7 @@ def rank(effects: pd.DataFrame, threshold: float = 1.0) -> pd.DataFrame:
 
 
 def screen(scenario, targets: Targets, db: str | Path, *, params: Sequence[str] | None = None,
-           trajectories: int = 10, replicates: int = 4, scale: float = 0.002, years: float | None = None,
+           trajectories: int = 10, replicates: int = 4, scale: float = 0.02, years: float | None = None,
            seed: int = 0, threshold: float = 1.0, executor: Executor | None = None, labels: dict | None = None,
            on_runs: Callable[[int, int], None] | None = None,
            simulator: Simulator | None = None) -> tuple[str, pd.DataFrame, pd.DataFrame]:

@@ -25,7 +25,7 @@ def calibrate(
     dask_local: Annotated[int | None, typer.Option(
         "--dask-local", min=1, help="Start a local Dask cluster with this many workers.",
         show_default=False)] = None,
-    scale: Annotated[float, typer.Option(help=f"Population scale of each run, in {SCALE.allowed}.")] = 0.002,
+    scale: Annotated[float, typer.Option(help=f"Population scale of each run, in {SCALE.allowed}.")] = 0.02,
     years: Annotated[float | None, typer.Option(
         help=f"Years per run, in {YEARS.allowed} (default: the scenario's).")] = None,
     params: Annotated[str | None, typer.Option(help="Comma-separated parameters to fit "
@@ -164,7 +164,7 @@ def screen(
     workers: _WORKERS = 1,
     dask: _DASK = None,
     dask_local: _DASK_LOCAL = None,
-    scale: _SCALE = 0.002,
+    scale: _SCALE = 0.02,
     years: _YEARS = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the Morris design and of every run.")] = 0,
 ) -> None:
@@ -232,7 +232,7 @@ def history_match(
     workers: _WORKERS = 1,
     dask: _DASK = None,
     dask_local: _DASK_LOCAL = None,
-    scale: _SCALE = 0.002,
+    scale: _SCALE = 0.02,
     years: _YEARS = None,
     seed: Annotated[int, typer.Option(min=0, help="Seeds the designs, the candidates and the runs.")] = 0,
 ) -> None:
