@@ -160,6 +160,10 @@ def test_calibrate_command_end_to_end(tmp_path):
     written = db.with_name(f"cal-{cid}.scenario.yaml")
     assert f"calibrated scenario written to {written}" in " ".join(res.output.split())
     assert validate_file(written) == []
+    from narcoflow.calibration.posterior import posterior_file, read_posterior
+
+    sample = read_posterior(posterior_file(written), load(written))  # found beside the scenario, valid for it
+    assert len(sample) == 3 and sample["weight"].sum() == pytest.approx(1.0)
     info, post, diag, check = load_calibration(db, cid)
     assert list(diag["generation"]) == [0] and len(post) == 2 * 3 and list(check["target"]) == ["c", "a"]
     assert list(check["role"]) == ["fitted", "floor"]  # the waiting target 'e' is compared with nothing

@@ -37,7 +37,8 @@ def calibrate(
     write_scenario: Annotated[Path | None, typer.Option(
         "--write-scenario", dir_okay=False,
         help="Calibrated scenario YAML to write (default: <out>-<calibration id>.scenario.yaml "
-             "next to the DuckDB file).", show_default=False)] = None,
+             "next to the DuckDB file); its posterior sample goes beside it as <stem>.posterior.csv.",
+        show_default=False)] = None,
     within: Annotated[str | None, typer.Option(
         "--within", help="History match id (or unique prefix) in the --out file: fit its parameters with "
                          "uniform priors on the box of the points its last wave kept (default --params).",
@@ -55,6 +56,7 @@ def calibrate(
     from narcoflow.calibration.calibrate import calibrate as run_calibration
     from narcoflow.calibration.calibrate import intervals, predictive_check, store_check
     from narcoflow.calibration.calibrate import write_scenario as write_calibrated
+    from narcoflow.calibration.posterior import SUFFIX, export_posterior
     from narcoflow.calibration.targets import load_targets, role_counts, role_summary
     from narcoflow.errors import NarcoflowError
     from narcoflow.scenario import load
@@ -121,7 +123,11 @@ def calibrate(
             console(stderr=True).print(f"WARNING: {msg}", style="yellow", markup=False, soft_wrap=True)
         dest = write_scenario or out.with_name(f"{out.stem}-{cid}.scenario.yaml")
         write_calibrated(sc, post, dest, base=scenario, calibration_id=cid, targets_label=targets)
-        con.print(f"calibrated scenario written to {dest}", markup=False, soft_wrap=True)
+        sample = export_posterior(post, Path(dest).with_name(Path(dest).stem + SUFFIX),
+                                  header=f"Posterior sample of calibration {cid} ({scenario} against {targets}): "
+                                         "the last generation's particles, weights normalised.")
+        con.print(f"calibrated scenario written to {dest}, its posterior sample to {sample}", markup=False,
+                  soft_wrap=True)
         con.print(f"report: narcoflow report {cid} --db {out}", markup=False, soft_wrap=True)
         con.print(f"calibration_id: {cid}", markup=False)
 
