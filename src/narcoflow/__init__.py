@@ -20,4 +20,21 @@ def run(scenario="north-korea-2011", *, seed: int = 0, scale: float = DEFAULT_SC
     return Simulation(scenario, seed=seed, scale=scale, years=years).run(progress=progress).results
 
 
-__all__ = ["DEFAULT_SCALE", "__version__", "run"]
+def estimate(scenario="north-korea-2011", *, db, draws: int = 50, seeds: int = 2, seed: int = 0,
+             scale: float = DEFAULT_SCALE, years: float | None = None, posterior=None, executor=None,
+             progress=None):
+    """Estimate the unobserved quantities per calendar year over parameter sets and seeds.
+
+    Draws ``draws`` parameter sets from the scenario's posterior sample (or ``posterior``, a
+    file; without either, a Latin hypercube over its ranges), runs each with ``seeds`` seeds
+    (resumable in the DuckDB file ``db``) and returns ``(plan, table)``: per quantity, filters
+    and year the median, 50 % and 90 % intervals and the shares of parameter and run-to-run
+    variance (`narcoflow.experiments.estimates.estimate`; table ``estimates`` in ``db``).
+    """
+    from narcoflow.experiments.estimates import estimate as _estimate
+
+    return _estimate(scenario, db=db, draws=draws, seeds=seeds, seed=seed, scale=scale, years=years,
+                     posterior=posterior, executor=executor, progress=progress)
+
+
+__all__ = ["DEFAULT_SCALE", "__version__", "estimate", "run"]

@@ -6,7 +6,7 @@ module                 commands
 `cli.run`              ``scenarios``, ``validate``, ``run``
 `cli.runs`             ``show``, ``runs``, ``export``, ``report``
 `cli.dashboard`        ``dashboard``
-`cli.experiments`      ``levers``, ``compare``, ``sweep``, ``sensitivity``
+`cli.experiments`      ``levers``, ``compare``, ``sweep``, ``sensitivity``, ``estimate``
 `cli.network`          ``network``, ``interdict``
 `cli.calibration`      ``calibrate``, ``screen``, ``history-match``
 =====================  ==================================================

@@ -155,3 +155,63 @@ def print_sensitivity(table, out, limit: int = 20) -> None:
         con.print(t)
         if len(order) > limit:
             con.print(f"... {len(order) - limit} more parameters.", markup=False)
+
+
+_ALL_TEXT = {"drug": "all drugs", "region": "all provinces", "destination": "all destinations",
+             "role": "all roles"}
+
+
+def _filters_text(row) -> str:
+    """``methamphetamine, China`` from an estimate row's filter columns (``all`` said in words)."""
+    parts = []
+    for col in ("drug", "region", "destination", "role"):
+        v = row.get(col)
+        if isinstance(v, str) and v:
+            parts.append(_ALL_TEXT[col] if v == "all" else v)
+    return ", ".join(parts)
+
+
+def print_estimate(table, plan, out) -> None:
+    """A handful of headline rows of an estimate (the last year's totals), where the parameter
+    sets come from (said plainly when they are the prior ranges), and where the table is."""
+    from rich.table import Table
+
+    from narcoflow.experiments.estimates import LABELS, clipped_note, headline_rows, source_note
+
+    con, err = console(), console(stderr=True)
+    d = plan.definition
+    rows = headline_rows(table)
+    year = int(rows["year"].iloc[0]) if len(rows) else None
+    t = Table(title=f"Estimate {plan.experiment_id}: {plan.scenario}, {d['draws']} parameter sets x "
+                    f"{d['seeds']} seeds, scale {plan.scale:g}, year {year} (all {len(table)} rows: "
+                    f"table `estimates` in {out})", title_justify="left", show_edge=False)
+    for col in ("quantity", "which", "unit", "median", "50 % interval", "90 % interval", "parameters",
+                "randomness"):
+        t.add_column(col, justify="left" if col in ("quantity", "which", "unit") else "right",
+                     overflow="fold")
+    for r in rows.to_dict("records"):
+        share = r["share_parameters"]
+        t.add_row(LABELS.get(r["quantity"], r["quantity"]), _filters_text(r), r["unit"],
+                  fmt_number(r["median"]), _interval(r["q25"], r["q75"]), _interval(r["q05"], r["q95"]),
+                  "" if math.isnan(share) else f"{share:.0%}",
+                  "" if math.isnan(share) else f"{r['share_randomness']:.0%}")
+    con.print(t)
+    con.print("Median and 50 % / 90 % intervals over every run (parameter sets x seeds): they combine "
+              "parameter and run-to-run uncertainty. parameters / randomness: shares of the variance "
+              "from the parameter sets and from the seeds (law of total variance; clipped to [0, 1]).",
+              markup=False, soft_wrap=True, style="dim")
+    source = source_note(plan)
+    if d["source"] == "prior ranges":
+        err.print(f"Note: {source}", style="bold yellow", markup=False, soft_wrap=True)
+    else:
+        con.print(source, markup=False, soft_wrap=True)
+    note = clipped_note(table)
+    if note:
+        con.print(note, markup=False, soft_wrap=True, style="dim")
+    if d["seeds"] < 2 or d["draws"] < 2:
+        err.print("Warning: the variance decomposition needs at least 2 parameter sets and 2 seeds "
+                  "per set; its shares are left empty.", style="bold yellow", markup=False, soft_wrap=True)
+    if d["draws"] * d["seeds"] < 20:
+        err.print(f"Warning: {d['draws'] * d['seeds']} runs are too few for a 90 % interval (its ends "
+                  "are interpolated between the extreme runs); use 50 or more parameter sets for "
+                  "figures to report.", style="bold yellow", markup=False, soft_wrap=True)

@@ -1,4 +1,4 @@
-"""Commands ``narcoflow levers | compare | sweep | sensitivity``.
+"""Commands ``narcoflow levers | compare | sweep | sensitivity | estimate``.
 
 They share ``--scale --years --seed --out`` with ``narcoflow run`` and choose where runs execute
 with ``--workers N`` (default: one process per core; 1 = in this process), ``--dask ADDRESS``
@@ -27,6 +27,7 @@ from narcoflow.cli.experiment_tables import (
     parse_grid,
     parse_range,
     print_comparison,
+    print_estimate,
     print_sensitivity,
     print_sweep,
     setting_text,
@@ -342,4 +343,79 @@ def sensitivity(
     typer.echo(f"experiment_id: {plan.experiment_id}")
 
 
-COMMANDS = (levers, compare, sweep, sensitivity)
+# ------------------------------------------------------------------------ estimate
+def estimate(
+    scenario: Annotated[str, typer.Argument(
+        help="Built-in scenario name or scenario YAML file; its posterior sample "
+             "(<scenario>.posterior.csv beside it) is used if it has one.", show_default=False)],
+    draws: Annotated[int, typer.Option(
+        help="Parameter sets drawn (>= 1): from the posterior sample by weight, or, without one, a "
+             "Latin hypercube over the scenario's ranges (the prior, said so in the output).")] = 50,
+    seeds: Annotated[int, typer.Option(
+        help="Runs (seeds) per parameter set (>= 1); 2 or more separate parameter from "
+             "run-to-run variance.")] = 2,
+    posterior: Annotated[Path | None, typer.Option(
+        "--posterior", help="Posterior sample CSV to draw from instead of the scenario's (columns "
+                            "draw, weight and one per parameter; docs/calibration.md).",
+        dir_okay=False, show_default=False)] = None,
+    scale: ScaleOpt = narcoflow.DEFAULT_SCALE,
+    years: YearsOpt = None,
+    seed: Annotated[int, typer.Option(
+        help="Seed of the draws; set i runs with seeds SEED + i x SEEDS + k, >= 0.")] = 0,
+    out: OutOpt = DEFAULT_DB_PATH,
+    csv: Annotated[Path | None, typer.Option(
+        "--csv", help="Also write the whole table to this CSV file.", dir_okay=False,
+        show_default=False)] = None,
+    workers: WorkersOpt = None,
+    dask: DaskOpt = None,
+    dask_local: DaskLocalOpt = None,
+    store_metrics: Annotated[bool, typer.Option(
+        "--store-metrics/--outcomes-only",
+        help="Keep every run's full metrics, or (default) only its yearly quantities.")] = False,
+) -> None:
+    """Estimate the quantities nobody observes, per calendar year, over parameter uncertainty.
+
+    Runs each of DRAWS parameter sets with SEEDS seeds and writes table `estimates`: for
+    private exports arrived abroad (by destination and drug), grams siphoned from the state,
+    state revenue, active producers and sellers (by role), users and ever-used (by province),
+    arrests (by role) and bribes, per year: the median, the 50 % and 90 % intervals over all
+    runs, and the shares of their variance due to the parameters and to randomness. Prints the
+    last year's totals; `narcoflow report ESTIMATE_ID --db OUT` draws the fan charts.
+    """
+    from narcoflow.experiments.estimates import estimate_table, plan_estimate, write_estimates
+    from narcoflow.experiments.executors import make_executor
+    from narcoflow.outputs import check_output, replacing
+    from narcoflow.scenario import load
+
+    with user_errors():
+        check_run_settings(seed=seed, scale=scale, years=years, label="--{}")
+        if draws < 1:
+            raise NarcoflowError(f"--draws {draws} is out of range: it must be at least 1.")
+        if seeds < 1:
+            raise NarcoflowError(f"--seeds {seeds} is out of range: it must be at least 1.")
+        if csv is not None:
+            check_output(csv, kind="csv", inputs=(out,))
+        sc = load(scenario)
+        plan = plan_estimate(sc, draws=draws, seeds=seeds, seed=seed, scale=scale, years=years,
+                             posterior=posterior, ref=scenario)
+        executor = make_executor(workers=workers, dask=dask, dask_local=dask_local)
+        if plan.definition["source"] == "prior ranges":
+            console(stderr=True).print(
+                f"Note: {sc.name} has no posterior sample: drawing {draws} parameter sets from its "
+                "prior ranges (Latin hypercube), not from a posterior.", style="yellow", markup=False,
+                soft_wrap=True)
+        _execute(plan, out, executor, keep_metrics=store_metrics,
+                 what=f"{draws} parameter sets x {seeds} seeds")
+        table = estimate_table(out, plan)
+        write_estimates(out, plan.experiment_id, table)
+        print_estimate(table, plan, out)
+        if csv is not None:
+            with replacing(csv) as tmp:
+                table.to_csv(tmp, index=False)
+            console().print(f"Wrote {csv}", markup=False, soft_wrap=True)
+        console().print(f"Fan charts: narcoflow report {plan.experiment_id} --db {out}", markup=False,
+                        soft_wrap=True)
+    typer.echo(f"estimate_id: {plan.experiment_id}")
+
+
+COMMANDS = (levers, compare, sweep, sensitivity, estimate)

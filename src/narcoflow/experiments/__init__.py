@@ -32,6 +32,8 @@ _EXPORTS = {
     "compare_table": "stats", "t_interval": "stats", "bootstrap_interval": "stats",
     "paired_effect": "stats", "few_replications": "stats", "FewReplicationsWarning": "stats",
     "OutcomeDef": "outcomes", "Window": "outcomes", "outcome_title": "outcomes",
+    "estimate": "estimates", "estimate_table": "estimates", "plan_estimate": "estimates",
+    "decompose": "estimates",
     "plan_sweep": "sweeps", "sweep": "sweeps", "sweep_points": "sweeps", "sweep_table": "sweeps",
 }
 _SCHEMA_EXPORTS = ("LEVERS", "LeverSpec", "Policy")
@@ -72,7 +74,10 @@ __all__ = [
     "compare",
     "compare_table",
     "comparison_table",
+    "decompose",
     "default_workers",
+    "estimate",
+    "estimate_table",
     "execute_spec",
     "few_replications",
     "load_policy_file",
@@ -82,6 +87,7 @@ __all__ = [
     "outcomes_of",
     "paired_effect",
     "plan_compare",
+    "plan_estimate",
     "plan_sensitivity",
     "plan_sweep",
     "planned_run_id",

@@ -10,6 +10,8 @@ table                  one row per
 ``comparisons``        policy x outcome of a comparison: mean, CI, paired effect vs. baseline
                        (absolute, relative) with CIs, probability of the intended sign
 ``sensitivity``        parameter x statistic of a sensitivity analysis, with its CI
+``estimates``          quantity x filters x calendar year of an estimate: median, 50 % and 90 %
+                       intervals, shares of parameter and run-to-run variance
 =====================  =========================================================================
 
 A run is *done* once its ``outcomes`` rows are committed (after its ``runs``/``metrics`` rows,
@@ -102,6 +104,26 @@ CREATE TABLE IF NOT EXISTS sensitivity (
     ci_high DOUBLE,
     PRIMARY KEY (experiment_id, outcome, parameter, statistic)
 );
+CREATE TABLE IF NOT EXISTS estimates (
+    estimate_id VARCHAR NOT NULL,
+    quantity VARCHAR NOT NULL,
+    unit VARCHAR,
+    drug VARCHAR,
+    region VARCHAR,
+    destination VARCHAR,
+    role VARCHAR,
+    year INTEGER NOT NULL,
+    median DOUBLE,
+    q05 DOUBLE,
+    q25 DOUBLE,
+    q75 DOUBLE,
+    q95 DOUBLE,
+    mean DOUBLE,
+    share_parameters DOUBLE,
+    share_randomness DOUBLE,
+    draws INTEGER NOT NULL,
+    seeds INTEGER NOT NULL
+);
 """
 
 EXPERIMENT_COLUMNS = ("experiment_id", "kind", "point", "policy", "replication", "seed", "scale",
@@ -111,6 +133,10 @@ COMPARISON_COLUMNS = ("experiment_id", "policy", "metric", "mean", "ci_low", "ci
                       "effect_rel_ci_low", "effect_rel_ci_high", "p_intended", "replications")
 SENSITIVITY_COLUMNS = ("experiment_id", "method", "outcome", "parameter", "statistic", "value",
                        "ci_low", "ci_high")
+
+ESTIMATE_COLUMNS = ("estimate_id", "quantity", "unit", "drug", "region", "destination", "role", "year",
+                    "median", "q05", "q25", "q75", "q95", "mean", "share_parameters",
+                    "share_randomness", "draws", "seeds")
 
 
 _is_busy = store.is_busy
@@ -268,6 +294,29 @@ def write_sensitivity(path: str | os.PathLike, experiment_id: str, frame: pd.Dat
     _write(path, body)
 
 
+def write_estimates(path: str | os.PathLike, estimate_id: str, frame: pd.DataFrame) -> None:
+    """Replace the ``estimates`` rows of one estimate (`narcoflow.experiments.estimates`)."""
+    frame = frame.copy()
+    frame.insert(0, "estimate_id", estimate_id)
+    frame = frame[list(ESTIMATE_COLUMNS)]
+
+    def body(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("DELETE FROM estimates WHERE estimate_id = ?", [estimate_id])
+        if len(frame):
+            con.append("estimates", frame, by_name=True)
+
+    _write(path, body)
+
+
+def read_estimates(path: str | os.PathLike, estimate_id: str) -> pd.DataFrame:
+    """The ``estimates`` rows of one estimate, in table order (empty if none)."""
+    def query(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+        return con.execute("SELECT * EXCLUDE (estimate_id) FROM estimates WHERE estimate_id = ? "
+                           "ORDER BY rowid", [estimate_id]).df()
+
+    return _read(path, query, pd.DataFrame(columns=list(ESTIMATE_COLUMNS[1:])))
+
+
 # ---------------------------------------------------------------------------- reads
 def done_runs(path: str | os.PathLike, run_ids: Sequence[str], *, with_metrics: bool,
               outcomes: Sequence[str] | None = None, need_outcomes: bool = True) -> set[str]:
@@ -329,12 +378,13 @@ def experiment_values(path: str | os.PathLike, experiment_id: str) -> pd.DataFra
 def read_table(path: str | os.PathLike, table: str, experiment_id: str | None = None) -> pd.DataFrame:
     """A whole experiment table, or the rows of one experiment."""
     if table not in {"experiment_info", "experiments", "experiment_values", "outcomes",
-                     "comparisons", "sensitivity"}:
+                     "comparisons", "sensitivity", "estimates"}:
         raise StoreError(f"{table!r} is not an experiment table.")
 
     def query(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         if experiment_id is None:
             return con.execute(f"SELECT * FROM {table}").df()
-        return con.execute(f"SELECT * FROM {table} WHERE experiment_id = ?", [experiment_id]).df()
+        key = "estimate_id" if table == "estimates" else "experiment_id"
+        return con.execute(f"SELECT * FROM {table} WHERE {key} = ?", [experiment_id]).df()
 
     return _read(path, query, pd.DataFrame())

@@ -1,9 +1,10 @@
-"""What a report shows, read from the results database: a run, an experiment or a calibration.
+"""What a report shows, read from the results database: a run, an experiment, an estimate or a
+calibration.
 
 Kept apart from `narcoflow.viz.report` (which draws and writes the report) so that every query
 the report makes sits beside the store: ``load_report_data`` finds what an id names (experiment
-ids in table ``comparisons``, calibration ids in ``calibrations``, else a run id or prefix) and
-returns a `ReportData`.
+ids in table ``comparisons``, estimate ids in ``estimates``, calibration ids in ``calibrations``,
+else a run id or prefix) and returns a `ReportData`.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ class ReportError(NarcoflowError):
 class ReportData:
     """Everything a report shows, read from the results database."""
 
-    kind: str                                   # "run", "experiment" or "calibration"
-    ident: str                                  # run id, experiment id or calibration id
+    kind: str                                   # "run", "experiment", "estimate" or "calibration"
+    ident: str                                  # run id, experiment, estimate or calibration id
     info: dict[str, Any] | None = None          # the runs row of the run shown (None: no run)
     metrics: pd.DataFrame | None = None
     scenario: dict[str, Any] = field(default_factory=dict)
@@ -45,6 +46,9 @@ class ReportData:
     #: for a calibration: info (table calibrations row), posterior (intervals vs priors),
     #: diagnostics, check (predictive check or None), targets (list of dicts)
     calibration: dict[str, Any] | None = None
+    #: for an estimate: table (rows of table ``estimates``), definition (its experiment_info
+    #: definition), scenario (name), parameters (per parameter: median and 90 % range of the sets)
+    estimate: dict[str, Any] | None = None
 
     @property
     def destinations(self) -> list[str] | None:
@@ -162,9 +166,39 @@ def _calibration(path: Path, ident: str) -> dict[str, Any] | None:
             "generations": int(post["generation"].max()) + 1 if len(post) else 0}
 
 
+def _estimate(path: Path, ident: str) -> dict[str, Any] | None:
+    """A stored estimate (id or unique prefix from table ``estimates``), or None."""
+    with connect(path, read_only=True) as con:
+        tables = _tables(con)
+        if "estimates" not in tables:
+            return None
+        ids = [r[0] for r in con.sql("SELECT DISTINCT estimate_id FROM estimates ORDER BY 1").fetchall()]
+        found = _match(ident, ids)
+        if not found:
+            return None
+        if len(found) > 1:
+            raise ReportError(f"Estimate id {ident!r} is ambiguous in {path}; it starts "
+                              f"{', '.join(found[:5])}.")
+        est_id = found[0]
+        table = con.execute("SELECT * EXCLUDE (estimate_id) FROM estimates WHERE estimate_id = ? "
+                            "ORDER BY rowid", [est_id]).df()
+        info = con.execute("SELECT scenario, definition FROM experiment_info WHERE experiment_id = ?",
+                           [est_id]).fetchone() if "experiment_info" in tables else None
+        params = pd.DataFrame()
+        if "experiment_values" in tables:
+            params = con.execute("""
+                SELECT parameter, median(value) AS median, quantile_cont(value, 0.05) AS q05,
+                       quantile_cont(value, 0.95) AS q95, count(*) AS sets
+                FROM experiment_values WHERE experiment_id = ? GROUP BY parameter ORDER BY parameter
+            """, [est_id]).df()
+    definition = json.loads(info[1]) if info and info[1] else {}
+    return {"id": est_id, "table": table, "definition": definition,
+            "scenario": info[0] if info else "", "parameters": params}
+
+
 def load_report_data(db: str | os.PathLike, ident: str) -> ReportData:
-    """Read a run (id or unique prefix), an experiment (id from table ``comparisons``) or a
-    calibration (id from table ``calibrations``).
+    """Read a run (id or unique prefix), an experiment (id from table ``comparisons``), an
+    estimate (id from table ``estimates``) or a calibration (id from table ``calibrations``).
 
     Raises
     ------
@@ -185,6 +219,10 @@ def load_report_data(db: str | os.PathLike, ident: str) -> ReportData:
             data.notes.append("No run of this experiment is stored in the database, so the "
                               "flows, map and time series are not shown.")
         return data
+    est = _estimate(path, ident) if path.exists() else None
+    if est is not None:
+        return ReportData(kind="estimate", ident=est["id"], estimate=est,
+                          scenario={"name": est["scenario"]})
     cal = _calibration(path, ident) if path.exists() else None
     if cal is not None:
         data = ReportData(kind="calibration", ident=cal["info"]["calibration_id"], calibration=cal,
@@ -200,7 +238,7 @@ def load_report_data(db: str | os.PathLike, ident: str) -> ReportData:
     except StoreError as exc:
         if not path.exists():
             raise
-        raise StoreError(f"{exc} (Experiment ids from table `comparisons` and calibration ids from "
-                         "table `calibrations` work too.)") from None
+        raise StoreError(f"{exc} (Experiment ids from table `comparisons`, estimate ids from table "
+                         "`estimates` and calibration ids from table `calibrations` work too.)") from None
     return ReportData(kind="run", ident=res.run_id, info=res.info, metrics=res.metrics,
                       scenario=scenario_dict(res.info))

@@ -48,8 +48,16 @@ STATIC_SIZE = {"sankey": (1400, 760), "map": (1300, 640), "timeseries": (1100, N
 
 # ---------------------------------------------------------------------------- figures
 def build_figures(data: ReportData) -> dict[str, go.Figure]:
-    """The report's figures by key: ``sankey``, ``map``, ``timeseries``, ``comparison``."""
+    """The report's figures by key: ``sankey``, ``map``, ``timeseries``, ``comparison``, and for
+    an estimate ``fan-<quantity>``; for a calibration ``ppc`` and ``posterior``."""
     figs: dict[str, go.Figure] = {}
+    if data.estimate is not None and len(data.estimate["table"]):
+        from narcoflow.experiments.estimates import LABELS
+        from narcoflow.viz.estimates import fan_figure
+
+        table = data.estimate["table"]
+        for quantity in dict.fromkeys(table["quantity"]):
+            figs[f"fan-{quantity}"] = fan_figure(table, quantity, title=LABELS.get(quantity, quantity))
     if data.calibration is not None:
         from narcoflow.viz import calibration as calviz
 
@@ -87,6 +95,11 @@ def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None) -> s
                "reproduce observed figures (targets from the public evidence), how sure the fit is, "
                "and which targets the model does not reach. The scenario's other parameters are "
                "listed in section 4.</p>" if data.kind == "calibration" else
+               "This report shows an estimate: many runs over parameter sets drawn from a posterior "
+               "sample (or the scenario's prior ranges, as said below) and several seeds each, "
+               "summarised per calendar year with the median and 50 % and 90 % intervals of the "
+               "quantities nobody observes. They are model outputs, not measurements.</p>"
+               if data.kind == "estimate" else
                "This report shows one simulated history: it is a model run, not a measurement; "
                "its numbers are only as good as the parameters listed in section 4.</p>"),
             sections.identity(data)]
@@ -94,6 +107,9 @@ def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None) -> s
     if data.kind == "calibration":
         nav += ['<a href="#calibration">Calibration</a>', '<a href="#check">Predictive check</a>']
         body.append(sections.calibration_section(data, figs))
+    if data.kind == "estimate":
+        nav.append('<a href="#estimate">Estimates</a>')
+        body.append(sections.estimate_section(data, figs))
     if data.kind == "experiment":
         nav.insert(0, '<a href="#comparison">Policy comparison</a>')
         body.append(sections.comparison_section(data, figs.get("comparison")))

@@ -271,6 +271,62 @@ means no clear effect.</p>
         c: "{:,.4g}" for c in comp.columns if c not in ("policy", "metric")})}</details>"""
 
 
+def estimate_section(data: ReportData, figs: dict[str, go.Figure]) -> str:
+    """An estimate: where its parameter sets come from, one fan chart per quantity, the share of
+    each total's variance due to the parameters, the parameter sets, and the whole table."""
+    from narcoflow.experiments.estimates import FILTERS, LABELS
+
+    est = data.estimate
+    d = est["definition"]
+    table = est["table"]
+    source = d.get("source", "?")
+    rows = [("Estimate", data.ident), ("Scenario", est["scenario"]),
+            ("Parameter sets", f"{d.get('draws', '?')} from the {source}"),
+            ("Seeds per set", d.get("seeds", "?")),
+            ("Scale and years of each run", f"{d.get('scale')}, {d.get('years') or 'all'}"),
+            ("Calendar years", ", ".join(str(y) for y in d.get("years_reported", [])))]
+    out = ["<h2 id='estimate'>Estimates</h2>",
+           "<table>" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows) + "</table>"]
+    if source == "prior ranges":
+        out.append("<p class='note'>The scenario has no posterior sample: the parameter sets are a Latin "
+                   "hypercube over its PRIOR ranges, not a posterior. The intervals say what the ranges "
+                   "allow, not what the evidence supports.</p>")
+    out.append("<p class='caption'>Each chart: per calendar year, the median over every run (line) and the "
+               "50 % and 90 % intervals (dark and light bands); they combine parameter and run-to-run "
+               "uncertainty. Flows are per year (each week split between the years its days fall in; a "
+               "year the runs cover in part is scaled to the whole year); levels are at the end of the "
+               "year. The menu picks a destination, drug, province or role.</p>")
+    for key, fig in figs.items():
+        if key.startswith("fan-"):
+            out.append(f'<div class="figure">{_figure_div(fig, key)}</div>')
+    filt = table[list(FILTERS)]
+    total = table[((filt.isna()) | (filt == "all")).all(axis=1) | (table["quantity"] == "active_actors")]
+    if len(total):
+        last = total[total["year"] == total["year"].max()]
+        shares = pd.DataFrame({
+            "quantity": [LABELS.get(q, q) + (f" ({r})" if isinstance(r, str) else "")
+                         for q, r in zip(last["quantity"], last["role"], strict=True)],
+            "year": last["year"], "median": last["median"], "unit": last["unit"],
+            "share_parameters": last["share_parameters"], "share_randomness": last["share_randomness"]})
+        out += ["<h3 id='variance'>Parameters or randomness?</h3><p class='caption'>How much of each "
+                "total's variance in the last year comes from the parameter sets and how much from the "
+                "seeds (law of total variance: the variance within a set's seeds is randomness; the "
+                "variance of the set means minus randomness / seeds is the parameters'). A negative "
+                "parameter term (chance, with few seeds) is set to 0, so the shares lie in [0, 1].</p>",
+                _table(shares, cls="shares", formats={"median": "{:,.4g}", "share_parameters": "{:.0%}",
+                                                      "share_randomness": "{:.0%}"})]
+    params = est["parameters"]
+    if len(params):
+        fmt = {c: "{:,.4g}" for c in ("median", "q05", "q95")}
+        out.append(f"<details><summary>The parameter sets ({len(params)} parameters): median and 90 % "
+                   f"range over the sets</summary>{_table(params, cls='params', formats=fmt)}</details>")
+    fmt = {c: "{:,.4g}" for c in ("median", "q05", "q25", "q75", "q95", "mean", "share_parameters",
+                                  "share_randomness")}
+    out.append(f"<details><summary>The whole table ({len(table)} rows)</summary>"
+               f"{_table(table, formats=fmt)}</details>")
+    return "".join(out)
+
+
 def calibration_section(data: ReportData, figs: dict[str, go.Figure]) -> str:
     cal = data.calibration
     info = cal["info"]
