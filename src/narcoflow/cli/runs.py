@@ -86,6 +86,10 @@ def report(
         "--format", help="html: one self-contained page that opens with no network; png or "
                          "svg: one static image per figure (needs Chromium).")] = "html",
     force: ForceOpt = False,
+    targets: Annotated[str, typer.Option(
+        "--targets", help="Calibration targets whose evidence bands the run's time series shows beside the "
+                          "model: auto (the scenario's built-in file: north-korea-2011 for the north-korea "
+                          "scenarios), none, a targets YAML file or a built-in targets name.")] = "auto",
 ) -> None:
     """Write a report of a stored run, experiment or calibration: flows, map, time series, parameters.
 
@@ -94,7 +98,7 @@ def report(
     from narcoflow.viz.report import make_report
 
     with user_errors():
-        for path in make_report(db, ident, out, fmt=fmt, force=force):
+        for path in make_report(db, ident, out, fmt=fmt, force=force, targets=targets):
             console().print(f"Wrote {path}", markup=False, soft_wrap=True)
 
 

@@ -49,6 +49,10 @@ class ReportData:
     #: for an estimate: table (rows of table ``estimates``), definition (its experiment_info
     #: definition), scenario (name), parameters (per parameter: median and 90 % range of the sets)
     estimate: dict[str, Any] | None = None
+    #: the targets whose evidence bands the run's time series shows (None: none), and how they
+    #: were named (`narcoflow.viz.evidence.resolve_targets`)
+    targets: Any = None
+    targets_label: str = ""
 
     @property
     def destinations(self) -> list[str] | None:
@@ -163,7 +167,9 @@ def _calibration(path: Path, ident: str) -> dict[str, Any] | None:
         table["width_vs_prior"] = (table["high"] - table["low"]) / (0.9 * (table["prior_high"] - table["prior_low"]))
     return {"info": info, "posterior": table, "diagnostics": diag, "check": check,
             "targets": json.loads(info["targets_json"]).get("targets", []),
-            "generations": int(post["generation"].max()) + 1 if len(post) else 0}
+            "generations": int(post["generation"].max()) + 1 if len(post) else 0,
+            "particles": post, "priors": {p: (float(v[0]), float(v[1])) for p, v in priors.items()},
+            "history": history_for(path, info)}
 
 
 def _estimate(path: Path, ident: str) -> dict[str, Any] | None:
@@ -196,9 +202,90 @@ def _estimate(path: Path, ident: str) -> dict[str, Any] | None:
             "scenario": info[0] if info else "", "parameters": params}
 
 
-def load_report_data(db: str | os.PathLike, ident: str) -> ReportData:
+def _read(con: duckdb.DuckDBPyConnection, table: str, where: str, params: list) -> pd.DataFrame:
+    return con.execute(f'SELECT * FROM "{table}" WHERE {where}', params).df()
+
+
+def _same_box(a: dict[str, tuple[float, float]], b: dict[str, Any]) -> bool:
+    if set(a) != set(b):
+        return False
+    return all(abs(float(a[p][i]) - float(b[p][i])) <= 1e-9 * max(1.0, abs(float(a[p][i]))) for p in a for i in (0, 1))
+
+
+def history_for(path: Path, info: dict[str, Any]) -> dict[str, Any] | None:
+    """The history match (and the screening before it) that a calibration fitted within, when the
+    same DuckDB file holds them: the match whose last wave's box of kept points
+    (`narcoflow.calibration.history.nroy_box`) is the calibration's ``bounds`` (``calibrate
+    --within`` stores that box), and the screening whose influential parameters, best first, begin
+    with the match's parameters (``history-match --screening``). None when there is no such match.
+
+    Returns {"match": history_matches row, "waves", "emulators": tables of that match, "screening":
+    screenings row or None, "ranking": screening_ranking of it or None}.
+    """
+    from narcoflow.calibration.history import nroy_box
+
+    settings = json.loads(info.get("settings") or "{}")
+    bounds = settings.get("bounds")
+    if not bounds:
+        return None
+    with connect(path, read_only=True) as con:
+        tables = _tables(con)
+        if not {"history_matches", "history_waves", "history_nroy"} <= set(tables):
+            return None
+        matches = con.sql("SELECT * FROM history_matches ORDER BY created_at DESC").df()
+    found = None
+    for row in matches.to_dict("records"):
+        if "scenario" in row and row["scenario"] != info.get("scenario"):
+            continue
+        try:
+            box = nroy_box(path, row["history_id"])
+        except NarcoflowError:
+            continue
+        if _same_box(box, bounds):
+            found = row
+            break
+    if found is None:
+        return None
+    hid = found["history_id"]
+    with connect(path, read_only=True) as con:
+        waves = _read(con, "history_waves", "history_id = ?", [hid]).sort_values("wave", ignore_index=True)
+        emulators = (_read(con, "history_emulators", "history_id = ?", [hid])
+                     .sort_values(["wave", "position"], ignore_index=True)
+                     if "history_emulators" in tables else pd.DataFrame())
+        screening = ranking = None
+        if {"screenings", "screening_ranking"} <= set(tables):
+            names = json.loads(found["parameters"])
+            for srow in con.sql("SELECT * FROM screenings ORDER BY created_at DESC").df().to_dict("records"):
+                if "scenario" in srow and srow["scenario"] != found.get("scenario"):
+                    continue
+                rk = _read(con, "screening_ranking", "screening_id = ?", [srow["screening_id"]]).sort_values("rank")
+                chosen = list(rk.loc[rk["influential"], "parameter"])
+                if chosen[:len(names)] == names:
+                    screening, ranking = srow, rk.reset_index(drop=True)
+                    break
+    return {"match": found, "waves": waves, "emulators": emulators, "screening": screening, "ranking": ranking}
+
+
+def _with_targets(data: ReportData, targets: str | None) -> ReportData:
+    """Attach the targets whose evidence the run's figures show (`resolve_targets`)."""
+    from narcoflow.viz.evidence import resolve_targets, targets_for
+
+    if data.info is None:
+        return data
+    scen = str(data.info.get("scenario", ""))
+    data.targets = resolve_targets(targets, scen)
+    if data.targets is not None:
+        data.targets_label = (targets_for(scen) if targets in (None, "auto") else str(targets)) or ""
+    return data
+
+
+def load_report_data(db: str | os.PathLike, ident: str, *, targets: str | None = None) -> ReportData:
     """Read a run (id or unique prefix), an experiment (id from table ``comparisons``), an
     estimate (id from table ``estimates``) or a calibration (id from table ``calibrations``).
+
+    ``targets``: the targets file whose evidence bands the run's time series shows: None or
+    ``auto`` (the scenario's built-in file, `narcoflow.viz.evidence.targets_for`), ``none``, a
+    targets YAML file or a built-in targets name.
 
     Raises
     ------
@@ -218,7 +305,7 @@ def load_report_data(db: str | os.PathLike, ident: str) -> ReportData:
         else:
             data.notes.append("No run of this experiment is stored in the database, so the "
                               "flows, map and time series are not shown.")
-        return data
+        return _with_targets(data, targets)
     est = _estimate(path, ident) if path.exists() else None
     if est is not None:
         return ReportData(kind="estimate", ident=est["id"], estimate=est,
@@ -240,5 +327,5 @@ def load_report_data(db: str | os.PathLike, ident: str) -> ReportData:
             raise
         raise StoreError(f"{exc} (Experiment ids from table `comparisons`, estimate ids from table "
                          "`estimates` and calibration ids from table `calibrations` work too.)") from None
-    return ReportData(kind="run", ident=res.run_id, info=res.info, metrics=res.metrics,
-                      scenario=scenario_dict(res.info))
+    return _with_targets(ReportData(kind="run", ident=res.run_id, info=res.info, metrics=res.metrics,
+                                    scenario=scenario_dict(res.info)), targets)

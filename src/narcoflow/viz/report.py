@@ -19,6 +19,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from contextlib import ExitStack
 from pathlib import Path
@@ -43,13 +44,16 @@ __all__ = ["FORMATS", "STATIC_SIZE", "ReportData", "ReportError", "build_figures
 FORMATS = ("html", "png", "svg")
 #: figure key -> (width, height) of the static images, in CSS pixels
 STATIC_SIZE = {"sankey": (1400, 760), "map": (1300, 640), "timeseries": (1100, None),
-               "comparison": (1100, None)}
+               "comparison": (1100, None), "prior_posterior": (1100, None), "generations": (1100, None),
+               "waves": (800, None)}
 
 
 # ---------------------------------------------------------------------------- figures
 def build_figures(data: ReportData) -> dict[str, go.Figure]:
-    """The report's figures by key: ``sankey``, ``map``, ``timeseries``, ``comparison``, and for
-    an estimate ``fan-<quantity>``; for a calibration ``ppc`` and ``posterior``."""
+    """The report's figures by key: ``sankey``, ``map``, ``timeseries``, ``comparison``; for an
+    estimate ``fan-<quantity>``; for a calibration ``ppc`` (fitted targets), ``ppc_floors``,
+    ``posterior``, ``prior_posterior``, ``generations`` and ``waves`` (when it fitted within a
+    history match of the same file)."""
     figs: dict[str, go.Figure] = {}
     if data.estimate is not None and len(data.estimate["table"]):
         from narcoflow.experiments.estimates import LABELS
@@ -62,11 +66,33 @@ def build_figures(data: ReportData) -> dict[str, go.Figure]:
         from narcoflow.viz import calibration as calviz
 
         cal = data.calibration
-        if cal["check"] is not None:
-            figs["ppc"] = calviz.ppc_figure(cal["check"], title=f"Posterior predictive check, calibration "
-                                                                 f"{data.ident}")
+        check = cal["check"]
+        if check is not None:
+            floor = check["role"].astype(str).eq("floor") if "role" in check.columns else check["target"].isna()
+            if (~floor).any():
+                figs["ppc"] = calviz.ppc_figure(check[~floor].reset_index(drop=True),
+                                                title=f"Posterior predictive check of the fitted targets, "
+                                                      f"calibration {data.ident}")
+            if floor.any():
+                figs["ppc_floors"] = calviz.ppc_figure(
+                    check[floor].reset_index(drop=True),
+                    title="Floors, reported apart: lower bounds any run is expected to meet")
         if "median" in cal["posterior"]:
             figs["posterior"] = calviz.posterior_figure(cal["posterior"])
+        particles = cal.get("particles")
+        if particles is not None and len(particles):
+            hist = cal.get("history")
+            ranges = None
+            if hist is not None:
+                names = json.loads(hist["match"]["parameters"])
+                bounds = json.loads(hist["match"]["bounds"])
+                ranges = {n: (float(b[0]), float(b[1])) for n, b in zip(names, bounds, strict=True)}
+            figs["prior_posterior"] = calviz.prior_posterior_figure(particles, cal["priors"], ranges=ranges)
+            if particles["generation"].nunique() > 1:
+                figs["generations"] = calviz.generations_figure(particles, cal["priors"])
+        hist = cal.get("history")
+        if hist is not None and len(hist["waves"]):
+            figs["waves"] = calviz.waves_figure(hist["waves"])
     if data.comparisons is not None and len(data.comparisons):
         figs["comparison"] = figures.comparison_figure(
             data.comparisons, title=f"Policy comparison, experiment {data.ident}")
@@ -75,7 +101,7 @@ def build_figures(data: ReportData) -> dict[str, go.Figure]:
         figs["sankey"] = figures.sankey_figure(m, destinations=data.destinations)
         if data.scenario.get("regions"):
             figs["map"] = figures.map_figure(m, data.scenario)
-        figs["timeseries"] = figures.timeseries_figure(m, data.scenario)
+        figs["timeseries"] = figures.timeseries_figure(m, data.scenario, targets=data.targets)
     return figs
 
 
@@ -106,6 +132,8 @@ def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None) -> s
     body += [f"<p class='note'>{esc(n)}</p>" for n in data.notes]
     if data.kind == "calibration":
         nav += ['<a href="#calibration">Calibration</a>', '<a href="#check">Predictive check</a>']
+        if data.calibration and data.calibration.get("history") is not None:
+            nav.insert(len(nav) - 1, '<a href="#history">History matching</a>')
         body.append(sections.calibration_section(data, figs))
     if data.kind == "estimate":
         nav.append('<a href="#estimate">Estimates</a>')
@@ -122,7 +150,7 @@ def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None) -> s
         body.append(sections.sankey_section(data, figs["sankey"]))
         if "map" in figs:
             body.append(sections.map_section(data, figs["map"]))
-        body.append(sections.timeseries_section(figs["timeseries"]))
+        body.append(sections.timeseries_section(figs["timeseries"], data))
     params = sections.parameters_section(data)
     if params:
         nav.append('<a href="#parameters">Parameters and sources</a>')
@@ -220,9 +248,10 @@ def write_static(data: ReportData, out: str | os.PathLike, fmt: str, *,
 
 
 def make_report(db: str | os.PathLike, ident: str, out: str | os.PathLike = "report.html", *,
-                fmt: str = "html", force: bool = False) -> list[Path]:
+                fmt: str = "html", force: bool = False, targets: str | None = None) -> list[Path]:
     """Read a run, experiment or calibration from ``db`` and write its report; return the files
-    written. ``out`` is checked first (`narcoflow.outputs.check_output`): it is never the
+    written. ``targets``: whose evidence the run's figures show (`load_report_data`). ``out`` is
+    checked first (`narcoflow.outputs.check_output`): it is never the
     database itself, and an existing file of another kind is replaced only with ``force``."""
     fmt = fmt.lower()
     if fmt not in FORMATS:
@@ -233,7 +262,7 @@ def make_report(db: str | os.PathLike, ident: str, out: str | os.PathLike = "rep
     target = out if fmt == "html" else out.with_name(f"{out.stem}-x.{fmt}")
     _check_out(out, "html", inputs=(db,), force=force or fmt != "html")
     _check_out(target, fmt, inputs=(db,), force=force)
-    data = load_report_data(db, ident)
+    data = load_report_data(db, ident, targets=targets)
     if fmt == "html":
         return [write_html(data, out, force=force)]
     return write_static(data, out, fmt, force=force)

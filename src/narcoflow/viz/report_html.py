@@ -243,17 +243,22 @@ the border crossings to China (S13). Hover a province or a marker for details. {
 {esc(geo.data['sources']['places'])}. {esc(geo.attribution)}</p>"""
 
 
-def timeseries_section(fig: go.Figure) -> str:
+def timeseries_section(fig: go.Figure, data: ReportData | None = None) -> str:
+    evidence = ""
+    if data is not None and data.targets is not None and data.metrics is not None:
+        from narcoflow.viz.evidence import caption
+
+        evidence = f"<p class='caption'>{esc(caption(data.targets, data.metrics, data.targets_label))}</p>"
     return f"""
 <h2 id="time">3. Over time</h2>
 <p class="caption">Monthly totals of production (by sector), consumption (by drug), seizures
 (by agency) and exports dispatched (by channel), users at each month's end, and the
 methamphetamine price at the three tiers (producer, wholesale, retail; the mean over provinces,
-on a log scale). Shaded bands are campaigns (red: crackdowns in North Korea, blue: crackdowns
+weighted by population, on a log scale). Shaded bands are campaigns (red: crackdowns in North Korea, blue: crackdowns
 abroad); dotted lines are dated events: the factory relocation, the May 2011 seizure of a state
 shipment in China (S9), and the steps of state output. The numbers at the top refer to the list
 under the plot.</p>
-<div class="figure">{_figure_div(fig, "timeseries")}</div>"""
+<div class="figure">{_figure_div(fig, "timeseries")}</div>{evidence}"""
 
 
 def comparison_section(data: ReportData, fig: go.Figure | None) -> str:
@@ -346,6 +351,18 @@ def calibration_section(data: ReportData, figs: dict[str, go.Figure]) -> str:
         out.append(f'<div class="figure">{_figure_div(figs["posterior"], "posterior")}</div>')
     out.append(_table(cal["posterior"], cls="posterior", formats={
         c: "{:,.4g}" for c in cal["posterior"].columns if c != "parameter"}))
+    if "prior_posterior" in figs:
+        wider = "" if cal.get("history") is None else (
+            " The dotted outline is the uniform density over the parameter's range in the scenario: the "
+            "prior is the part of it that history matching left (section History matching).")
+        out.append("<p class='caption'>Each fitted parameter's prior (grey: uniform over the range in table "
+                   "<code>calibrations</code>) and posterior (blue: weighted histogram of the last generation's "
+                   f"particles, as a density; dark line: the weighted median).{wider}</p>"
+                   f'<div class="figure">{_figure_div(figs["prior_posterior"], "prior_posterior")}</div>')
+    if "generations" in figs:
+        out.append("<p class='caption'>The weighted median and 90 % interval of each parameter in every "
+                   "generation, between the prior's ends (dotted).</p>"
+                   f'<div class="figure">{_figure_div(figs["generations"], "generations")}</div>')
     diag = cal["diagnostics"].drop(columns=["calibration_id"], errors="ignore")
     out += ["<h3 id='diagnostics'>Diagnostics</h3><p class='caption'>Per generation: the ABC acceptance "
             "threshold epsilon (distance: root mean square over targets of how many tolerances a "
@@ -353,6 +370,7 @@ def calibration_section(data: ReportData, figs: dict[str, go.Figure]) -> str:
             "the weighted particles and the runs made.</p>",
             _table(diag, cls="diagnostics", formats={"epsilon": "{:.4g}", "acceptance_rate": "{:.3f}",
                                                      "ess": "{:.1f}"})]
+    out.append(history_section(cal.get("history"), figs))
     check = cal["check"]
     if check is not None:
         cols = ["target", "role", "observed", "unit", "years", "predicted_median", "predicted_low", "predicted_high",
@@ -377,10 +395,59 @@ def calibration_section(data: ReportData, figs: dict[str, go.Figure]) -> str:
                 "outside).</p>"]
         if "ppc" in figs:
             out.append(f'<div class="figure">{_figure_div(figs["ppc"], "ppc")}</div>')
+        if "ppc_floors" in figs:
+            out.append("<p class='caption'>Floors, apart from the fitted targets: lower bounds so far below the "
+                       "model's scale that any run is expected to meet them; they do not count in the fit.</p>"
+                       f'<div class="figure">{_figure_div(figs["ppc_floors"], "ppc_floors")}</div>')
         out.append(_table(shown, cls="check", formats={c: "{:,.4g}" for c in
                                                          ("predicted_median", "predicted_low", "predicted_high")}))
         for msg in check.loc[check["unreachable"], "message"]:
             out.append(f"<p class='note'>{esc(msg)}</p>")
+    return "".join(out)
+
+
+def history_section(hist: dict[str, Any] | None, figs: dict[str, go.Figure]) -> str:
+    """The history match a calibration fitted within (and the screening before it), if stored."""
+    if hist is None:
+        return ""
+    m = hist["match"]
+    names = json.loads(m["parameters"])
+    waves = hist["waves"]
+    ems = hist["emulators"]
+    table = waves[[c for c in ("wave", "design_points", "runs", "candidates", "kept", "nroy_fraction",
+                               "worst_loo_outside_3") if c in waves.columns]].copy()
+    if len(ems):
+        per = ems.groupby("wave").agg(emulators=("target", "count"), median_loo_rmse=("loo_rmse", "median"),
+                                      worst_loo_max_abs_std_error=("loo_max_abs_std_error", "max"),
+                                      mean_loo_outside_3=("loo_outside_3", "mean")).reset_index()
+        table = table.merge(per, on="wave", how="left")
+    out = ["<h3 id='history'>History matching</h3>",
+           f"<p class='caption'>The calibration fitted within history match {esc(m['history_id'])} of the same "
+           f"file ({len(names)} parameters: {esc(', '.join(names))}): each wave ran the model on a design inside "
+           "the space not yet ruled out, fitted one Gaussian-process emulator per target (validated by "
+           "leave-one-out: RMSE in log units; a standardised error beyond 3 should be rare) and ruled out the "
+           "points whose implausibility exceeds the cutoff. <code>nroy_fraction</code> is the share of the "
+           "parameters' ranges not ruled out after the wave; the calibration's uniform prior is the box of "
+           "the points the last wave kept.</p>"]
+    if "waves" in figs:
+        out.append(f'<div class="figure">{_figure_div(figs["waves"], "waves")}</div>')
+    out.append(_table(table, cls="waves", formats={c: "{:,.4g}" for c in table.columns if c != "wave"}))
+    if len(ems):
+        cols = [c for c in ("wave", "target", "role", "loo_rmse", "loo_max_abs_std_error", "loo_outside_3",
+                            "ruled_out_alone", "min_implausibility", "model_variance") if c in ems.columns]
+        out.append("<details><summary>Emulator validation per wave and target</summary>"
+                   + _table(ems[cols], cls="emulators", formats={c: "{:,.4g}" for c in cols
+                                                                  if c not in ("wave", "target", "role")})
+                   + "</details>")
+    if hist.get("ranking") is not None:
+        rk = hist["ranking"].drop(columns=["screening_id"], errors="ignore").copy()
+        rk["influential"] = rk["influential"].map({True: "yes", False: "no"})
+        sid = esc(hist["screening"]["screening_id"])
+        out += [f"<h3 id='screening'>Screening</h3><p class='caption'>Screening {sid}"
+                " (Morris elementary effects) ranked every uncertain parameter by its largest effect on a target, "
+                "in standard deviations of the comparison (<code>max_scaled</code>); the history match took "
+                "the influential ones, best first.</p>",
+                _table(rk, cls="ranking", formats={"max_scaled": "{:,.3g}"})]
     return "".join(out)
 
 

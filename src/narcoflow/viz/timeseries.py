@@ -4,6 +4,7 @@ prices by tier, with the scenario's dated events (campaigns shaded, dates dotted
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -128,29 +129,104 @@ _EVENT_COLOURS = {"crackdown": "rgba(178,24,43,0.10)", "foreign_crackdown": "rgb
                   "border_closure": "rgba(118,42,131,0.12)", "precursor_control": "rgba(27,120,55,0.10)"}
 
 
-def timeseries_figure(metrics: pd.DataFrame, scenario: dict[str, Any], *,
-                      title: str = "Over time") -> go.Figure:
-    """Monthly production, consumption, users, seizures, exports and prices by tier, with the
-    scenario's dated events (numbered at the top, listed under the plot)."""
-    def rows(metric):
-        return metrics[metrics["metric"] == metric]
+@dataclass(frozen=True)
+class Panel:
+    """One panel of the time series: which rows of which metric, grouped how, in which unit.
 
+    ``how`` is ``sum`` (a flow: monthly totals per average month), ``last`` (a level at each
+    month's end) or ``wmean`` (an intensive level: the month's mean over weeks and provinces,
+    weighted by population when every province has one); ``factor`` converts the stored unit to
+    the shown one; ``filters`` (dimension -> allowed values) restrict the rows drawn.
+    """
+
+    key: str
+    metric: str
+    by: str | None
+    how: str
+    factor: float = 1.0
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: other metrics of the same unit and kind whose targets this panel may show (as a line of
+    #: their own beside the evidence, `narcoflow.viz.evidence`)
+    also: tuple[str, ...] = ()
+
+    def rows(self, metrics: pd.DataFrame) -> pd.DataFrame:
+        d = metrics[metrics["metric"] == self.metric]
+        for col, allowed in self.filters:
+            d = d[d[col].astype(str).isin(allowed)]
+        return d
+
+    @property
+    def unit(self) -> str:
+        """The unit of the panel's y axis (``kg/month``, ``people``, ``USD/g``)."""
+        return metric(self.metric).series_unit()
+
+
+#: the panels of `timeseries_figure`, top to bottom
+PANELS = (
+    Panel("production", "produced_g", "channel", "sum", 1e-3),
+    Panel("consumption", "consumed_g", "drug", "sum", 1e-3),
+    Panel("users", "users", None, "last", also=("ever_used",)),
+    Panel("seizures", "seized_g", "channel", "sum", 1e-3),
+    Panel("exports", "exported_g", "channel", "sum", 1e-3),
+    Panel("price", "price_usd_per_g", "channel", "wmean",
+          filters=(("drug", ("methamphetamine",)), ("channel", ("producer", "wholesale", "retail")))),
+)
+
+
+def population_weights(scenario: dict[str, Any]) -> dict[str, float]:
+    """Province -> population of a scenario (as a plain dict): the weights of price means."""
+    return {str(r["name"]): float(r["population"]) for r in scenario.get("regions", [])
+            if r.get("population")}
+
+
+def weighted_monthly(df: pd.DataFrame, by: str | None, weights: dict[str, float] | None) -> pd.DataFrame:
+    """The month's mean of the weekly values over weeks and provinces, each row weighted by its
+    province's population (plain mean where a province has no population or ``weights`` is empty),
+    one column per ``by`` value."""
+    if df.empty:
+        return pd.DataFrame()
+    w = df["region"].astype("object").map(weights or {}) if weights else None
+    if w is None or w.isna().any():
+        return monthly(df, by, how="mean")
+    key = df[by].astype("object").fillna("-") if by else "total"
+    month = pd.to_datetime(df["date"]).dt.to_period("M").dt.to_timestamp()
+    d = pd.DataFrame({"month": month, "key": key, "vw": df["value"].to_numpy() * w.to_numpy(),
+                      "w": w.to_numpy()})
+    g = d.groupby(["month", "key"])[["vw", "w"]].sum()
+    return (g["vw"] / g["w"]).unstack("key").sort_index()
+
+
+def panel_table(panel: Panel, rows: pd.DataFrame, weights: dict[str, float] | None = None,
+                *, by: str | None | bool = True) -> pd.DataFrame:
+    """The monthly table a panel draws from ``rows`` of its metric (``by=None``: one total column)."""
+    by = panel.by if by is True else by
+    if panel.how == "wmean":
+        return weighted_monthly(rows, by, weights)
+    return monthly(rows, by, how=panel.how) * panel.factor
+
+
+def timeseries_figure(metrics: pd.DataFrame, scenario: dict[str, Any], *,
+                      title: str = "Over time", targets=None) -> go.Figure:
+    """Monthly production, consumption, users, seizures, exports and prices by tier, with the
+    scenario's dated events (numbered at the top, listed under the plot).
+
+    ``targets`` (a `narcoflow.calibration.targets.Targets`, optional): their evidence bands are
+    drawn beside the model where a panel shows the target's quantity (`narcoflow.viz.evidence`).
+    """
     def unit(name):  # the registry's unit of a monthly series (narcoflow.metrics)
         return metric(name).series_unit()
 
-    panels = [
-        (f"Production ({unit('produced_g')})", monthly(rows("produced_g"), "channel", how="sum") / 1e3),
-        (f"Consumption in North Korea ({unit('consumed_g')})",
-         monthly(rows("consumed_g"), "drug", how="sum") / 1e3),
-        (f"Users ({unit('users')})", monthly(rows("users"), None, how="last")),
-        (f"Seizures by agency ({unit('seized_g')})", monthly(rows("seized_g"), "channel", how="sum") / 1e3),
-        (f"Exports dispatched by channel ({unit('exported_g')})",
-         monthly(rows("exported_g"), "channel", how="sum") / 1e3),
-    ]
-    price = rows("price_usd_per_g")
-    price = price[(price["drug"] == "methamphetamine") & price["channel"].isin(["producer", "wholesale", "retail"])]
-    panels.append((f"Methamphetamine price by tier ({unit('price_usd_per_g')}, mean over provinces)",
-                   monthly(price, "channel", how="mean")))
+    weights = population_weights(scenario)
+    price_mean = "mean over provinces, weighted by population" if weights else "mean over provinces"
+    titles = {
+        "production": f"Production ({unit('produced_g')})",
+        "consumption": f"Consumption in North Korea ({unit('consumed_g')})",
+        "users": f"Users ({unit('users')})",
+        "seizures": f"Seizures by agency ({unit('seized_g')})",
+        "exports": f"Exports dispatched by channel ({unit('exported_g')})",
+        "price": f"Methamphetamine price by tier ({unit('price_usd_per_g')}, {price_mean})",
+    }
+    panels = [(titles[p.key], panel_table(p, p.rows(metrics), weights)) for p in PANELS]
     n = len(panels)
     fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.035,
                         subplot_titles=[p[0] for p in panels])
@@ -168,6 +244,10 @@ def timeseries_figure(metrics: pd.DataFrame, scenario: dict[str, Any], *,
                                      hovertemplate=f"{label}: %{{y:,.1f}}<extra></extra>"),
                           row=i, col=1)
     fig.update_yaxes(type="log", dtick=1, row=n, col=1)
+    if targets is not None:
+        from narcoflow.viz.evidence import add_evidence
+
+        add_evidence(fig, metrics, targets, [(p, t) for p, (_, t) in zip(PANELS, panels, strict=True)], weights)
     dates = pd.to_datetime(metrics["date"]) if len(metrics) else pd.Series(dtype="datetime64[ns]")
     events = event_markers(scenario, dates.min(), dates.max()) if len(dates) else []
     lines, shapes, notes = [], [], []
@@ -190,7 +270,10 @@ def timeseries_figure(metrics: pd.DataFrame, scenario: dict[str, Any], *,
         when = f"{ev['start']:%b %Y}" + (f"-{ev['end']:%b %Y}" if ev["end"] is not None else "")
         lines.append(f"{k}. {when}: {ev['label']}")
     fig.update_layout(shapes=shapes, annotations=[*fig.layout.annotations, *notes])
-    height = 170 * n + 120 + 15 * len(lines)
+    # each panel tall enough for its legend (the evidence adds entries to some)
+    entries = max((sum(1 for tr in fig.data if tr.legend == (f"legend{i}" if i > 1 else "legend")
+                       and tr.showlegend is not False) for i in range(1, n + 1)), default=0)
+    height = max(170, 19 * entries + 40) * n + 120 + 15 * len(lines)
     if lines:
         fig.add_annotation(text="<br>".join(lines), xref="paper", yref="paper", x=0, y=0,
                            yshift=-40, yanchor="top", xanchor="left", align="left", showarrow=False,
