@@ -44,6 +44,12 @@ def calibration_id(scenario, targets: Targets, params: list[str], settings: dict
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _qualified_name(fn) -> str:
+    """``module.qualname`` of a simulator (a function, a bound method or a callable object)."""
+    obj = fn if hasattr(fn, "__qualname__") else type(fn)
+    return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
 def _generation(hist, t: int, cid: str, params: list[str], pops: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     df, w = hist.get_distribution(t=t)
     w = np.asarray(w, dtype=float)
@@ -131,7 +137,8 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
               on_generation: Callable[[int, dict], None] | None = None,
               on_runs: Callable[[int, int], None] | None = None,
               labels: dict[str, str] | None = None, seed: int | None = None,
-              bounds: dict[str, tuple[float, float]] | None = None
+              bounds: dict[str, tuple[float, float]] | None = None,
+              simulator: Callable[[dict[str, float], int], dict[str, float]] | None = None
               ) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     """Run (or resume) ABC-SMC; store `posterior` and `calibration_diagnostics` in the DuckDB file.
 
@@ -144,7 +151,11 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
     seed (common random numbers); None (default): each particle's seed derives from its values.
     ``bounds`` (parameter -> (low, high) inside its range, e.g. `narcoflow.calibration.history.nroy_box`
     of a history match) narrows the uniform prior of those parameters: the posterior inside the
-    space that history matching left.
+    space that history matching left. ``simulator`` (a picklable ``(values, seed) -> {target:
+    value}``, `narcoflow.calibration.batch.Simulator`) replaces the engine: the scenario then only
+    gives the parameters' ranges (the priors); its qualified name is part of the calibration id.
+    ``targets`` may be built in memory (`Targets(...)`), e.g. synthetic ones
+    (`narcoflow.calibration.coverage.synthetic_targets`).
 
     Returns (calibration_id, posterior frame, diagnostics frame).
     """
@@ -169,6 +180,8 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
         priors[p] = [float(lo), float(hi)]
     if bounds:
         settings["bounds"] = {p: priors[p] for p in params if p in bounds}
+    if simulator is not None:
+        settings["simulator"] = _qualified_name(simulator)
     cid = calibration_id(scenario, targets, params, settings)  # not populations: more of them extend it
     settings["populations"] = populations
     db = Path(db).resolve()
@@ -182,7 +195,7 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
     sampler, executor = _sampler(workers, dask_address, dask_local)
     try:
         model = Model(scenario, targets, params, scale, years, counter=str(counter) if on_runs else None,
-                       seed=seed)
+                      seed=seed, simulator=simulator)
         abc = pyabc.ABCSMC(model, prior, lambda x, _x0: distance(targets.targets, x),
                            population_size=particles, sampler=sampler)
         observed = {t.name: 0.0 for t in targets.compared}  # distance ignores x0: the bands live in the targets

@@ -21,18 +21,25 @@ class Model:
     Each run's seed is ``seed`` (common random numbers: every particle alike) or, when ``seed`` is
     None, derived from the particle's values. With ``counter`` (a file path), each finished run
     appends one byte to it, so that a progress bar in the parent process can count runs made by
-    worker processes.
+    worker processes. ``simulator`` (a picklable ``(values, seed) -> {target: value}``,
+    `narcoflow.calibration.batch.Simulator`) replaces the engine, e.g. a cheap analytic model that
+    checks the method (`narcoflow.calibration.coverage`); None (default): the engine.
     """
 
     def __init__(self, scenario, targets: Targets, params: list[str], scale: float, years: float | None,
-                 counter: str | None = None, seed: int | None = None):
+                 counter: str | None = None, seed: int | None = None, simulator=None):
         self.scenario, self.targets, self.params = scenario, targets, params
         self.scale, self.years, self.counter, self.seed = scale, years, counter, seed
+        self.simulator = simulator
 
     def __call__(self, par) -> dict[str, float]:
         values = {p: float(par[f"p{i}"]) for i, p in enumerate(self.params)}
         seed = (self.seed if self.seed is not None
                 else zlib.crc32(json.dumps(values, sort_keys=True).encode()) % (2**31))
+        if self.simulator is not None:
+            res = self.simulator(values, seed)
+            self._count()
+            return res
         return self.run(values, seed)
 
     def run(self, values: dict[str, float], seed: int) -> dict[str, float]:
@@ -41,10 +48,13 @@ class Model:
                        run_id=planned_run_id(sc, seed=seed, scale=self.scale, years=self.years))
         out = execute_spec(spec)
         res = evaluate_targets(self.targets, out.results.metrics, populations(sc))  # not waiting targets
+        self._count()
+        return res
+
+    def _count(self) -> None:
         if self.counter:
             try:
                 with open(self.counter, "ab") as fh:
                     fh.write(b".")
             except OSError:
                 pass
-        return res

@@ -17,15 +17,18 @@ from narcoflow.errors import NarcoflowError
 from narcoflow.scenario import uncertain_parameters
 
 
-def intervals(posterior: pd.DataFrame, generation: int | None = None) -> pd.DataFrame:
-    """Weighted median and 90 % interval per parameter of the last (or given) generation."""
+def intervals(posterior: pd.DataFrame, generation: int | None = None, level: float = 0.9) -> pd.DataFrame:
+    """Weighted median and central ``level`` interval (default 90 %: the 5 % and 95 % weighted
+    quantiles) per parameter of the last (or given) generation."""
+    if not 0 < level < 1:
+        raise NarcoflowError(f"Interval level must lie in (0, 1), not {level}")
     g = posterior["generation"].max() if generation is None else generation
     rows = []
     for p, d in posterior[posterior["generation"] == g].groupby("parameter", sort=False):
         d = d.sort_values("value")
         cw = np.cumsum(d["weight"].to_numpy()) / d["weight"].sum()
         v = d["value"].to_numpy()
-        q = [float(v[min(np.searchsorted(cw, x), len(v) - 1)]) for x in (0.05, 0.5, 0.95)]
+        q = [float(v[min(np.searchsorted(cw, x), len(v) - 1)]) for x in ((1 - level) / 2, 0.5, (1 + level) / 2)]
         rows.append({"parameter": p, "low": q[0], "median": q[1], "high": q[2]})
     return pd.DataFrame(rows, columns=["parameter", "low", "median", "high"])
 
