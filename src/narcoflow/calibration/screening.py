@@ -122,7 +122,7 @@ def screen_problem(problem: Problem, db: str | Path, sid: str, *, trajectories: 
             rows.append({"screening_id": sid, "parameter": p, "target": t.name, "role": t.role, "mu_star": ms,
                          "mu_star_conf": float(res["mu_star_conf"][i]), "mu": float(res["mu"][i]),
                          "sigma": float(res["sigma"][i]), "total_sd": sd, "noise_mu_star": noise,
-                         "scaled": ms / sd, "above_noise": bool(ms >= 2 * noise)})
+                         "scaled": ms / sd, "above_noise": bool(ms >= NOISE_FACTOR * noise)})
     effects = pd.DataFrame(rows)
     ranking = rank(effects, threshold)
     with _connect(db) as con:
@@ -131,18 +131,44 @@ def screen_problem(problem: Problem, db: str | Path, sid: str, *, trajectories: 
     return effects, ranking
 
 
-def rank(effects: pd.DataFrame, threshold: float = 1.0) -> pd.DataFrame:
-    """One row per parameter, most influential first: rank, parameter, max_scaled (largest scaled
-    effect over the targets), target (where), influential (``scaled >= threshold`` and above
-    noise for some target), targets_moved (how many)."""
-    e = effects.assign(moves=(effects["scaled"] >= threshold) & effects["above_noise"])
+#: an effect counts only when its mu_star is at least this many times what seed noise alone gives.
+#: With D parameters x T targets effects from few trajectories, a factor of 2 lets hundreds of
+#: noise-only effects through: north-korea-2011 at scale 0.02 (6 trajectories, 152 parameters,
+#: 14 fitted targets) had 121 parameters "influential", heroin's share of users among the
+#: strongest levers of Japan's 1999 deliveries; at 8 the levers left are the mechanistic ones
+#: (40 parameters; BENCHMARKS.md, "Calibration of north-korea-2011")
+NOISE_FACTOR = 8.0
+
+
+def rank(effects: pd.DataFrame, threshold: float = 1.0, noise_factor: float = NOISE_FACTOR) -> pd.DataFrame:
+    """One row per parameter, most useful for calibration first.
+
+    An effect *moves* a target when ``scaled >= threshold`` and ``mu_star >= noise_factor *
+    noise_mu_star``; floors (targets any run meets) are not counted. Within each target the
+    parameters that move it are ranked by scaled effect (``target_rank`` 1 = the strongest lever
+    of that target); a parameter's ``best_target_rank`` is its best such rank over the targets.
+    Parameters are ordered by that, then by their largest scaled effect, so that the first K hold
+    the strongest levers of every target rather than K levers of the one most sensitive target.
+    Columns: rank, parameter, max_scaled, target (where it is largest), targets_moved,
+    best_target_rank, best_target (the target where it ranks best), influential.
+    """
+    e = effects
+    if "role" in e:
+        e = e[e["role"] != "floor"]
+    e = e.assign(moves=(e["scaled"] >= threshold) & (e["mu_star"] >= noise_factor * e["noise_mu_star"]))
     top = e.sort_values("scaled", ascending=False, kind="stable").groupby("parameter", sort=False).first()
     moved = e.groupby("parameter")["moves"].sum()
+    m = e[e["moves"]].copy()
+    m["target_rank"] = m.groupby("target")["scaled"].rank(ascending=False, method="first")
+    best = m.sort_values(["target_rank", "scaled"], ascending=[True, False], kind="stable").groupby("parameter").first()
     out = pd.DataFrame({"parameter": top.index, "max_scaled": top["scaled"].to_numpy(),
                         "target": top["target"].to_numpy(),
-                        "targets_moved": moved.reindex(top.index).to_numpy().astype(int)})
+                        "targets_moved": moved.reindex(top.index).to_numpy().astype(int),
+                        "best_target_rank": best["target_rank"].reindex(top.index).to_numpy(),
+                        "best_target": best["target"].reindex(top.index).to_numpy()})
     out["influential"] = out["targets_moved"] > 0
-    out = out.sort_values(["influential", "max_scaled"], ascending=[False, False], kind="stable", ignore_index=True)
+    out = out.sort_values(["influential", "best_target_rank", "max_scaled"], ascending=[False, True, False],
+                          kind="stable", ignore_index=True, na_position="last")
     out.insert(0, "rank", range(1, len(out) + 1))
     if "screening_id" in effects:
         out.insert(0, "screening_id", effects["screening_id"].iloc[0])
@@ -179,14 +205,17 @@ def screen(scenario, targets: Targets, db: str | Path, *, params: Sequence[str] 
 
 
 def screened_parameters(db: str | Path, prefix: str, top: int | None = None) -> list[str]:
-    """The influential parameters of a stored screening (id or unique prefix), best first; ``top``:
-    at most that many."""
-    rows = read_table(Path(db), "screening_ranking", "screening_id LIKE ?", [f"{prefix}%"])
-    if rows.empty:
+    """The influential parameters of a stored screening (id or unique prefix), best first (`rank`,
+    recomputed from the stored effects, so a screening stored before a change of the rule ranks by
+    today's rule); ``top``: at most that many."""
+    effects = read_table(Path(db), "screening_effects", "screening_id LIKE ?", [f"{prefix}%"])
+    if effects.empty:
         raise NarcoflowError(f"No screening {prefix!r} in {db}")
-    if rows["screening_id"].nunique() > 1:
+    if effects["screening_id"].nunique() > 1:
         raise NarcoflowError(f"Screening prefix {prefix!r} is ambiguous in {db}")
-    rows = rows.sort_values("rank")
+    info = read_table(Path(db), "screenings", "screening_id = ?", [effects["screening_id"].iloc[0]])
+    threshold = float(info["threshold"].iloc[0]) if len(info) and "threshold" in info else 1.0
+    rows = rank(effects, threshold)
     chosen = list(rows.loc[rows["influential"], "parameter"])
     if not chosen:
         raise NarcoflowError(f"Screening {prefix!r} found no influential parameter; name them with --params")
