@@ -184,3 +184,43 @@ def test_cli_targets_option(run_db, tmp_path):
     bad = runner.invoke(app, ["report", rid, "--db", str(db), "--out", str(out), "--targets",
                               str(tmp_path / "nope.yaml")])
     assert bad.exit_code == 2 and "--targets" in bad.output and "Traceback" not in bad.output
+
+
+# ---------------------------------------------------------------------------- estimates' yearly fan charts
+def _fan_table(quantity: str, unit: str, column: str, labels: tuple[str, ...]) -> pd.DataFrame:
+    rows = []
+    for year in range(1998, 2016):
+        for lab in labels:
+            rows.append({"quantity": quantity, "unit": unit, "drug": None, "region": None, "destination": None,
+                         "role": None, column: lab, "year": year, "median": 50.0, "q05": 10.0, "q25": 30.0,
+                         "q75": 70.0, "q95": 90.0})
+    return pd.DataFrame(rows)
+
+
+def test_yearly_targets_on_the_estimate_fan_charts():
+    from narcoflow.viz.estimates import fan_figure
+
+    tg, years = load_targets("north-korea-2011"), list(range(1998, 2016))
+    fig = fan_figure(_fan_table("state_revenue_musd", "USD million/year", "destination", ("all", "China")),
+                     "state_revenue_musd")
+    n_fan = len(fig.data)
+    assert ev.add_fan_evidence(fig, "state_revenue_musd", tg, years) == ["state_revenue_2000_2005",
+                                                                         "state_revenue_1998"]
+    got = _evidence(fig)
+    mean = got["state_revenue_2000_2005"]  # mean_per_year: USD 20-200 M a year over 2000-2005
+    assert (mean.x[0], mean.error_x.array[0]) == (2002.5, 2.5)
+    assert mean.y[0] - mean.error_y.arrayminus[0] == pytest.approx(20.0)
+    assert mean.y[0] + mean.error_y.array[0] == pytest.approx(200.0)
+    one = got["state_revenue_1998"]
+    assert one.x[0] == 1998 and one.y[0] + one.error_y.array[0] == pytest.approx(100.0)
+    # the menu shows the evidence with the total only
+    buttons = fig.layout.updatemenus[0].buttons
+    assert list(buttons[0].args[0]["visible"])[n_fan:] == [True, True]
+    assert list(buttons[1].args[0]["visible"])[n_fan:] == [False, False]
+    users = fan_figure(_fan_table("ever_used", "people", "region", ("all",)), "ever_used")
+    assert ev.add_fan_evidence(users, "ever_used", tg, years) == ["ever_used_2015"]
+    assert _evidence(users)["ever_used_2015"].marker.symbol == "triangle-up"
+    # exports of the private channel are not the (all-channel) Japan targets; unreported years: nothing
+    exports = fan_figure(_fan_table("private_exports_kg", "kg/year", "destination", ("all",)), "private_exports_kg")
+    assert ev.add_fan_evidence(exports, "private_exports_kg", tg, years) == []
+    assert ev.add_fan_evidence(users, "users", tg, [1998, 1999]) == []

@@ -270,9 +270,12 @@ def _with_targets(data: ReportData, targets: str | None) -> ReportData:
     """Attach the targets whose evidence the run's figures show (`resolve_targets`)."""
     from narcoflow.viz.evidence import resolve_targets, targets_for
 
-    if data.info is None:
+    if data.info is not None:
+        scen = str(data.info.get("scenario", ""))
+    elif data.estimate is not None:
+        scen = str(data.estimate.get("scenario") or "")
+    else:
         return data
-    scen = str(data.info.get("scenario", ""))
     data.targets = resolve_targets(targets, scen)
     if data.targets is not None:
         data.targets_label = (targets_for(scen) if targets in (None, "auto") else str(targets)) or ""
@@ -308,8 +311,8 @@ def load_report_data(db: str | os.PathLike, ident: str, *, targets: str | None =
         return _with_targets(data, targets)
     est = _estimate(path, ident) if path.exists() else None
     if est is not None:
-        return ReportData(kind="estimate", ident=est["id"], estimate=est,
-                          scenario={"name": est["scenario"]})
+        return _with_targets(ReportData(kind="estimate", ident=est["id"], estimate=est,
+                                        scenario={"name": est["scenario"]}), targets)
     cal = _calibration(path, ident) if path.exists() else None
     if cal is not None:
         data = ReportData(kind="calibration", ident=cal["info"]["calibration_id"], calibration=cal,

@@ -316,3 +316,87 @@ def caption(targets: Targets | None, metrics: pd.DataFrame, label: str) -> str:
         text += " Not drawn: " + "; ".join(f"{n} ({why})" for n, why in skipped) + "."
     return text
 
+
+
+# ---------------------------------------------------------------------------- yearly fan charts
+def place_yearly(t: Target, quantity, years: list[int]) -> tuple[float, float, float, float, float, str] | str:
+    """Where a target goes on the yearly fan chart of an estimate's total of ``quantity`` (a
+    `narcoflow.experiments.estimates.Quantity`, in its display unit per year for a flow):
+    (x, half-width of its years, low, high, marker value, how) or why not.
+
+    A flow's ``sum`` over whole years is divided by the number of years (a yearly mean), its
+    ``mean_per_year`` drawn as it is; a level's ``last`` at its last year; ``mean`` of a level
+    over its years. Only targets of the total (no filter beyond the quantity's own) are drawn.
+    """
+    if t.waiting or t.metric != quantity.metric:
+        return "another metric"
+    own = {dim: set(vals) for dim, vals in quantity.where}
+    for col, val in t.filters.items():
+        want = {val} if isinstance(val, str) else set(val)
+        if own.get(col) != want:
+            return f"its filter on {col} is not the fan chart's total"
+    if any(col not in t.filters for col in own):
+        return "the fan chart counts fewer rows than the target"
+    y0, y1 = t.years
+    if not all(y in years for y in range(y0, y1 + 1)):
+        return f"the estimate does not report {y0}-{y1}"
+    meta = METRICS[t.metric]
+    f = meta.display_factor
+    if meta.kind == "flow" and t.aggregation in ("sum", "mean_per_year"):
+        if t.aggregation == "sum":
+            f /= (y1 - y0 + 1)
+        how = "yearly mean over its years" if y1 > y0 or t.aggregation == "mean_per_year" else "the year's total"
+        x, half = (y0 + y1) / 2, (y1 - y0) / 2
+    elif meta.kind == "level" and t.aggregation in ("last", "mean"):
+        x, half = ((float(y1), 0.0) if t.aggregation == "last" else ((y0 + y1) / 2, (y1 - y0) / 2))
+        how = f"level at the end of {y1}" if t.aggregation == "last" else f"mean level over {y0}-{y1}"
+    else:
+        return f"aggregation {t.aggregation} has no counterpart on a yearly chart of {t.metric}"
+    lo, hi, _ = t.band()
+    low, high = lo * f, hi * f if math.isfinite(hi) else math.inf
+    value = (t.observed * f if t.observed is not None else low if not math.isfinite(high)
+             else (low + high) / 2)
+    return x, half, low, high, value, how
+
+
+def add_fan_evidence(fig: go.Figure, quantity: str, targets: Targets | None, years: list[int]) -> list[str]:
+    """Draw on an estimate's fan chart of ``quantity`` (its total series) the bands of the
+    targets that measure that total; returns their names. The markers show with the total only
+    (the chart's menu hides them for the other series)."""
+    from narcoflow.experiments.estimates import QUANTITIES
+
+    q = next((x for x in QUANTITIES if x.name == quantity), None)
+    if q is None or targets is None:
+        return []
+    unit = q.unit
+    drawn = []
+    for t in targets.targets:
+        p = place_yearly(t, q, years)
+        if isinstance(p, str):
+            continue
+        x, half, low, high, value, how = p
+        open_top = not math.isfinite(high)
+        years_text = f"{t.years[0]}" if t.years[0] == t.years[1] else f"{t.years[0]}-{t.years[1]}"
+        hover = (f"<b>{t.name}</b> ({t.role})<br>{quantity_label(t)}, {years_text}: {t.observed_text()} {t.unit}"
+                 f" ({t.aggregation})<br>drawn as {low:,.4g} to "
+                 f"{'no upper bound' if open_top else f'{high:,.4g}'} {unit} ({how})"
+                 f"<br>evidence rows: {', '.join(t.rows) or '-'}<br>" + "<br>".join(textwrap.wrap(t.source, 90)))
+        fig.add_trace(go.Scatter(
+            x=[x], y=[value], mode="markers", name=LEGEND, legendgroup="evidence", showlegend=not drawn,
+            marker={"symbol": "triangle-up" if open_top else "diamond", "size": 10, "color": _COLOUR,
+                    "line": {"color": "white", "width": 1}},
+            error_y={"type": "data", "symmetric": False, "array": [0.0 if open_top else high - value],
+                     "arrayminus": [value - low], "color": _COLOUR, "thickness": 1.5, "width": 5},
+            error_x={"type": "data", "array": [half], "color": _COLOUR, "thickness": 1, "width": 0,
+                     "visible": half > 0},
+            hovertext=[hover], hoverinfo="text", meta={"target": t.name, "low": low, "high": high, "rows": t.rows}))
+        drawn.append(t.name)
+    menus = fig.layout.updatemenus
+    if drawn and menus:
+        buttons = list(menus[0].buttons)
+        for i, b in enumerate(buttons):
+            args = list(b.args)
+            args[0] = {**args[0], "visible": list(args[0]["visible"]) + [i == 0] * len(drawn)}
+            b.args = args
+        fig.layout.updatemenus[0].buttons = buttons
+    return drawn

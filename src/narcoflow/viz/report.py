@@ -61,7 +61,13 @@ def build_figures(data: ReportData) -> dict[str, go.Figure]:
 
         table = data.estimate["table"]
         for quantity in dict.fromkeys(table["quantity"]):
-            figs[f"fan-{quantity}"] = fan_figure(table, quantity, title=LABELS.get(quantity, quantity))
+            fig = fan_figure(table, quantity, title=LABELS.get(quantity, quantity))
+            if data.targets is not None:
+                from narcoflow.viz.evidence import add_fan_evidence
+
+                years = sorted(int(y) for y in table.loc[table["quantity"] == quantity, "year"].unique())
+                add_fan_evidence(fig, quantity, data.targets, years)
+            figs[f"fan-{quantity}"] = fig
     if data.calibration is not None:
         from narcoflow.viz import calibration as calviz
 

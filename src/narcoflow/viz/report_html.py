@@ -300,7 +300,11 @@ def estimate_section(data: ReportData, figs: dict[str, go.Figure]) -> str:
                "50 % and 90 % intervals (dark and light bands); they combine parameter and run-to-run "
                "uncertainty. Flows are per year (each week split between the years its days fall in; a "
                "year the runs cover in part is scaled to the whole year); levels are at the end of the "
-               "year. The menu picks a destination, drug, province or role.</p>")
+               "year. The menu picks a destination, drug, province or role."
+               + (f" Black markers with error bars are the evidence of targets file {esc(data.targets_label)} "
+                  "for the totals they measure (state revenue, users, people who ever used): a yearly total or "
+                  "mean at the middle of its years (the horizontal bar spans them), a level at its year; an "
+                  "upward triangle is a lower bound." if data.targets is not None else "") + "</p>")
     for key, fig in figs.items():
         if key.startswith("fan-"):
             out.append(f'<div class="figure">{_figure_div(fig, key)}</div>')
