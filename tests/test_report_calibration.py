@@ -89,8 +89,12 @@ def _history(db) -> None:
                              "unit": (vals[j] - lo) / (hi - lo), "value": vals[j]})
     _store(db, "history_nroy", pd.DataFrame(rows), "history_id = ?", [HID])
     _store(db, "screenings", pd.DataFrame([{"screening_id": SID, "parameters": json.dumps(PARAMS + ["x.y"]),
-                                            "scenario": "north-korea-2011", "created_at": NOW}]),
+                                            "threshold": 1.0, "scenario": "north-korea-2011", "created_at": NOW}]),
            "screening_id = ?", [SID])
+    _store(db, "screening_effects", pd.DataFrame({
+        "screening_id": SID, "parameter": PARAMS + ["x.y"], "target": "retail_price_2011", "role": "fitted",
+        "mu_star": [4.0, 2.0, 0.1], "mu_star_conf": 0.1, "mu": 0.0, "sigma": 0.1, "total_sd": 1.0,
+        "noise_mu_star": 0.01, "scaled": [4.0, 2.0, 0.1], "above_noise": True}), "screening_id = ?", [SID])
     _store(db, "screening_ranking", pd.DataFrame({
         "screening_id": SID, "rank": [1, 2, 3], "parameter": PARAMS + ["x.y"], "max_scaled": [4.0, 2.0, 0.1],
         "target": ["retail_price_2011"] * 3, "targets_moved": [2, 1, 0], "influential": [True, True, False]}),
@@ -132,6 +136,7 @@ def test_history_match_and_screening_the_calibration_fitted_within(db, tmp_path)
     hist = data.calibration["history"]
     assert hist["match"]["history_id"] == HID and list(hist["waves"]["wave"]) == [0, 1]
     assert hist["screening"]["screening_id"] == SID and list(hist["ranking"]["parameter"][:2]) == PARAMS
+    assert "best_target_rank" in hist["ranking"]  # ranked from the stored effects, as history-match does
     figs = build_figures(data)
     assert list(figs["waves"].data[0].y) == [0.18, 0.04]
     page = render_html(data, figs)

@@ -217,7 +217,9 @@ def history_for(path: Path, info: dict[str, Any]) -> dict[str, Any] | None:
     same DuckDB file holds them: the match whose last wave's box of kept points
     (`narcoflow.calibration.history.nroy_box`) is the calibration's ``bounds`` (``calibrate
     --within`` stores that box), and the screening whose influential parameters, best first, begin
-    with the match's parameters (``history-match --screening``). None when there is no such match.
+    with the match's parameters (``history-match --screening``; ranked as that command ranks them,
+    from the stored effects; else a screening whose influential parameters hold them). None when
+    there is no such match.
 
     Returns {"match": history_matches row, "waves", "emulators": tables of that match, "screening":
     screenings row or None, "ranking": screening_ranking of it or None}.
@@ -252,17 +254,32 @@ def history_for(path: Path, info: dict[str, Any]) -> dict[str, Any] | None:
         emulators = (_read(con, "history_emulators", "history_id = ?", [hid])
                      .sort_values(["wave", "position"], ignore_index=True)
                      if "history_emulators" in tables else pd.DataFrame())
-        screening = ranking = None
-        if {"screenings", "screening_ranking"} <= set(tables):
-            names = json.loads(found["parameters"])
-            for srow in con.sql("SELECT * FROM screenings ORDER BY created_at DESC").df().to_dict("records"):
-                if "scenario" in srow and srow["scenario"] != found.get("scenario"):
-                    continue
-                rk = _read(con, "screening_ranking", "screening_id = ?", [srow["screening_id"]]).sort_values("rank")
-                chosen = list(rk.loc[rk["influential"], "parameter"])
-                if chosen[:len(names)] == names:
-                    screening, ranking = srow, rk.reset_index(drop=True)
-                    break
+        screenings = (con.sql("SELECT * FROM screenings ORDER BY created_at DESC").df().to_dict("records")
+                      if {"screenings", "screening_ranking"} <= set(tables) else [])
+        names = json.loads(found["parameters"])
+        candidates = []
+        for srow in screenings:
+            if "scenario" in srow and srow["scenario"] != found.get("scenario"):
+                continue
+            sid = srow["screening_id"]
+            effects = (_read(con, "screening_effects", "screening_id = ?", [sid])
+                       if "screening_effects" in tables else pd.DataFrame())
+            if len(effects):  # as history-match --screening ranks: today's rule over the stored effects
+                from narcoflow.calibration.screening import rank
+
+                rk = rank(effects, float(srow.get("threshold") or 1.0))
+            else:
+                rk = _read(con, "screening_ranking", "screening_id = ?", [sid])
+            candidates.append((srow, rk.sort_values("rank").reset_index(drop=True)))
+    screening = ranking = None
+    for exact in (True, False):  # the match's parameters: the first influential ones, else among them
+        for srow, rk in candidates:
+            chosen = list(rk.loc[rk["influential"].astype(bool), "parameter"])
+            if (chosen[:len(names)] == names) if exact else set(names) <= set(chosen):
+                screening, ranking = srow, rk
+                break
+        if screening is not None:
+            break
     return {"match": found, "waves": waves, "emulators": emulators, "screening": screening, "ranking": ranking}
 
 

@@ -449,9 +449,10 @@ def history_section(hist: dict[str, Any] | None, figs: dict[str, go.Figure]) -> 
         sid = esc(hist["screening"]["screening_id"])
         out += [f"<h3 id='screening'>Screening</h3><p class='caption'>Screening {sid}"
                 " (Morris elementary effects) ranked every uncertain parameter by its largest effect on a target, "
-                "in standard deviations of the comparison (<code>max_scaled</code>); the history match took "
-                "the influential ones, best first.</p>",
-                _table(rk, cls="ranking", formats={"max_scaled": "{:,.3g}"})]
+                "in standard deviations of the comparison (<code>max_scaled</code>), ranked as "
+                "<code>history-match --screening</code> ranks them (from the stored effects, by today's rule); "
+                "the history match took the influential ones, best first.</p>",
+                _table(rk, cls="ranking", formats={"max_scaled": "{:,.3g}", "best_target_rank": "{:,.0f}"})]
     return "".join(out)
 
 
