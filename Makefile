@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
+# .[dev] pulls every extra (dashboard, calibration, cluster, images, ema), so `make test` runs their tests.
 $(STAMP): pyproject.toml reference/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -e ".[dev]" -e ./reference

@@ -1,8 +1,8 @@
 """Packaging: optional extras, the core install, and the message naming a missing extra.
 
-A core install leaves out solara, anywidget, pyabc, dask-jobqueue and kaleido. The tests
-simulate their absence with ``sys.modules[name] = None`` (which makes ``import name`` fail) in
-a subprocess, so the modules already imported by this test process do not interfere.
+A core install leaves out solara, anywidget, pyabc, dask-jobqueue, kaleido and ema_workbench. The
+tests simulate their absence with ``sys.modules[name] = None`` (which makes ``import name`` fail)
+in a subprocess, so the modules already imported by this test process do not interfere.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from narcoflow import extras
 
 ROOT = Path(__file__).resolve().parents[1]
-OPTIONAL = ("solara", "anywidget", "pyabc", "dask_jobqueue", "kaleido")
+OPTIONAL = ("solara", "anywidget", "pyabc", "dask_jobqueue", "kaleido", "ema_workbench")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
 
 
@@ -37,14 +37,15 @@ def run_without(code: str, *missing: str, timeout: int = 300) -> subprocess.Comp
 def test_core_dependencies_leave_out_the_optional_parts():
     project = PYPROJECT["project"]
     core = _names(project["dependencies"])
-    assert not core & {"solara", "anywidget", "pyabc", "dask-jobqueue", "kaleido"}
+    assert not core & {"solara", "anywidget", "pyabc", "dask-jobqueue", "kaleido", "ema_workbench"}
     optional = project["optional-dependencies"]
-    assert {"dashboard", "calibration", "cluster", "images", "all", "dev"} <= set(optional)
+    assert {"dashboard", "calibration", "cluster", "images", "ema", "all", "dev"} <= set(optional)
     assert _names(optional["cluster"]) == {"dask-jobqueue"}
     assert _names(optional["images"]) == {"kaleido"}
+    assert _names(optional["ema"]) == {"ema_workbench"}
     # dev pulls every extra, so `make install` + `make test` exercise everything.
     dev = " ".join(optional["dev"])
-    for extra in ("dashboard", "calibration", "cluster", "images"):
+    for extra in ("dashboard", "calibration", "cluster", "images", "ema"):
         assert extra in dev.split("[", 1)[1].split("]", 1)[0]
     for module, (extra, _) in extras.EXTRAS.items():
         assert extra in optional, module

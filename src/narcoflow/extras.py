@@ -1,9 +1,9 @@
 """Optional parts of narcoflow and the extra that installs each.
 
 A core install (``pip install narcoflow``) runs, stores, compares and reports on scenarios. The
-dashboard, calibration, cluster workers and static images need packages installed by an extra;
-`require` imports such a package or raises `MissingExtraError`, a `NarcoflowError` whose message
-names the extra, so the command line prints one red line instead of a traceback.
+dashboard, calibration, cluster workers, static images and EMA Workbench need packages installed
+by an extra; `require` imports such a package or raises `MissingExtraError`, a `NarcoflowError`
+whose message names the extra, so the command line prints one red line instead of a traceback.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "sklearn": ("calibration", "history matching's emulators (`narcoflow history-match`)"),
     "dask_jobqueue": ("cluster", "running Dask workers as SLURM/PBS jobs"),
     "kaleido": ("images", "writing static images (`narcoflow report --format png|svg`)"),
+    "ema_workbench": ("ema", "exploratory modelling with EMA Workbench (`narcoflow.experiments.ema`)"),
 }
 
 
