@@ -154,6 +154,13 @@ def test_screen_history_match_and_calibrate_within_on_the_engine(tmp_path):
     info = load_calibration(db, cid)[0]
     box = nroy_box(db, hid)
     assert json.loads(info["priors"]) == {p: list(b) for p, b in box.items()}
+    # the calibration report finds the history match and the screening it fitted within
+    from narcoflow.viz.report import build_figures, load_report_data
+
+    data = load_report_data(db, cid)
+    hist = data.calibration["history"]
+    assert hist["match"]["history_id"] == hid and hist["screening"]["screening_id"] == sid
+    assert {"prior_posterior", "waves"} <= set(build_figures(data))
 
 
 def test_history_match_needs_parameters(tmp_path):
