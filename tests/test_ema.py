@@ -193,3 +193,31 @@ except NarcoflowError as exc:
 """, "ema_workbench")
     assert proc.returncode == 0, proc.stderr
     assert "MissingExtraError" in proc.stdout and "pip install 'narcoflow[ema]'" in proc.stdout
+
+
+@needs_ema
+def test_window_and_user_defined_outcomes_read_the_run_as_narcoflow_does(nk, ema):
+    from narcoflow.experiments import OutcomeDef, Window
+    from narcoflow.experiments.ema import ema_model
+
+    window = Window(1999, 1999)
+    china = OutcomeDef.parse("china_private=delivered_abroad_g,region=China,channel=private")
+    model = ema_model(nk, uncertainties=UNCS, outcomes=["exports_arrived_kg:China", "arrests", china],
+                      window=window, yearly=True, scale=0.002, years=2,
+                      levers={"crackdown": {"start": (1998, 2015)}})
+    assert [o.name for o in model.outcomes] == ["exports_arrived_kg_China", "arrests", "china_private", "TIME",
+                                                "exports_arrived_kg_China_yearly", "arrests_yearly",
+                                                "china_private_yearly"]
+    metrics = Simulation(nk, seed=1, scale=0.002, years=2).run().results.metrics
+    got = model.function.outcomes_from(metrics)
+    want = outcomes_of(metrics, destinations=["China", "Japan", "South Korea"], window=window, custom=[china])
+    assert got["exports_arrived_kg_China"] == want["exports_arrived_kg:China[1999-1999]"]
+    assert got["arrests"] == want["arrests[1999-1999]"] and got["china_private"] == want["china_private"]
+    assert got["TIME"].tolist() == [1998.0, 1999.0]  # 104 weeks from 5 January 1998: to 27 December 1999
+    assert got["arrests_yearly"][1] == got["arrests"]
+    assert got["arrests_yearly"].sum() == pytest.approx(outcomes_of(metrics)["arrests"])
+    # a crackdown that would start after the run ends is no crackdown: the scenario is unchanged
+    assert model.function.scenario_for(crackdown=3.0, crackdown_start=2010) == nk
+    assert model.function.scenario_for(crackdown=3.0, crackdown_start=1999).events[-1].type == "crackdown"
+    with pytest.raises(NarcoflowError, match="--from 2005 is after the run ends"):
+        ema_model(nk, uncertainties=UNCS, outcomes=["arrests"], window=Window(2005, None), years=2)

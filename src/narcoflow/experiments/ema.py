@@ -307,10 +307,11 @@ def ema_model(
         ``NAME=METRIC,...`` text. Default: every headline outcome. Each is a ``ScalarOutcome``
         (``MINIMIZE`` / ``MAXIMIZE`` where the outcome has an intended sign).
     window : Window
-        Calendar years the headline outcomes are read over (user-defined ones keep their own).
+        Calendar years the outcomes are read over (a user-defined outcome with a window of its own
+        keeps it).
     yearly : bool or list of EMA outcome names
         Also report these outcomes (True: all) per calendar year, as ``TimeSeriesOutcome`` objects
-        ``<name>_yearly`` beside ``TIME`` (the years).
+        ``<name>_yearly`` beside ``TIME`` (the years; each year replaces the outcome's window).
     scale, years : float
         Population scale and simulated years of each run (`narcoflow.engine.Simulation`).
     seed, replications : int
