@@ -72,9 +72,10 @@ def export(
 
 def report(
     ident: Annotated[str, typer.Argument(
-        metavar="RUN_ID|EXPERIMENT_ID|CALIBRATION_ID", show_default=False,
+        metavar="RUN_ID|EXPERIMENT_ID|ESTIMATE_ID|CALIBRATION_ID", show_default=False,
         help="Run id (or unique prefix) from `narcoflow runs`, or an experiment id from "
-             "`narcoflow compare`, or a calibration id from `narcoflow calibrate`.")],
+             "`narcoflow compare`, or an estimate id from `narcoflow estimate`, or a calibration "
+             "id from `narcoflow calibrate`.")],
     db: DbOption = DEFAULT_DB_PATH,
     out: Annotated[Path, typer.Option(
         help="HTML file to write (an HTML file there is replaced; the input database, a directory "
@@ -91,7 +92,8 @@ def report(
                           "model: auto (the scenario's built-in file: north-korea-2011 for the north-korea "
                           "scenarios), none, a targets YAML file or a built-in targets name.")] = "auto",
 ) -> None:
-    """Write a report of a stored run, experiment or calibration: flows, map, time series, parameters.
+    """Write a report of a stored run, experiment, estimate or calibration: flows, map, time series,
+    fan charts, parameters.
 
     See docs/report.md for what each figure shows.
     """

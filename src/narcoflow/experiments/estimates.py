@@ -27,6 +27,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -134,7 +135,11 @@ def reported_years(start: dt.date, steps: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------------- per run
-def _labels(scenario: Scenario, q: Quantity, dim: str) -> list[str]:
+def _places(scenario: Scenario) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return tuple(r.name for r in scenario.regions), tuple(d.name for d in scenario.border.destinations)
+
+
+def _labels(q: Quantity, dim: str, regions: Sequence[str], destinations: Sequence[str]) -> list[str]:
     from narcoflow.engine.state import ROLE_NAMES
     from narcoflow.scenario.schema import DRUGS
 
@@ -142,16 +147,18 @@ def _labels(scenario: Scenario, q: Quantity, dim: str) -> list[str]:
         return list(DRUGS)
     if dim == "channel":  # arrests by role
         return [*ROLE_NAMES, "user"]
-    if q.column(dim) == "destination":
-        return [d.name for d in scenario.border.destinations]
-    return [r.name for r in scenario.regions]
+    return list(destinations) if q.column(dim) == "destination" else list(regions)
 
 
 def series_keys(scenario: Scenario) -> list[tuple[str, dict[str, str | None]]]:
     """Every series of the table: ``(quantity, filters)``, each split dimension per label and ``all``."""
+    return _series_keys(*_places(scenario))
+
+
+def _series_keys(regions: Sequence[str], destinations: Sequence[str]) -> list[tuple[str, dict[str, str | None]]]:
     out = []
     for q in QUANTITIES:
-        choices = [_labels(scenario, q, dim) + [ALL] for dim in q.by]
+        choices = [_labels(q, dim, regions, destinations) + [ALL] for dim in q.by]
         for combo in itertools.product(*choices):
             filt: dict[str, str | None] = dict.fromkeys(FILTERS)
             filt.update(dict(q.fixed))
@@ -175,7 +182,14 @@ def parse_outcome_name(name: str) -> tuple[str, dict[str, str | None], int]:
 
 def outcome_names(scenario: Scenario, years: Sequence[int]) -> list[str]:
     """The per-run outcome names of every series and year, in table order."""
-    return [outcome_name(q, f, y) for q, f in series_keys(scenario) for y in years]
+    return list(_outcome_names(*_places(scenario), tuple(int(y) for y in years)))
+
+
+@functools.lru_cache(maxsize=16)
+def _outcome_names(regions: tuple[str, ...], destinations: tuple[str, ...],
+                   years: tuple[int, ...]) -> tuple[str, ...]:
+    # cached: every run of an estimate asks (run_plan reads each run's outcome names)
+    return tuple(outcome_name(q, f, y) for q, f in _series_keys(regions, destinations) for y in years)
 
 
 def yearly_values(metrics: pd.DataFrame, scenario: Scenario, years: Sequence[int],
@@ -471,15 +485,16 @@ def write_estimates(db: str | Path, estimate_id: str, table: pd.DataFrame) -> No
 
 
 def headline_rows(table: pd.DataFrame, year: int | None = None) -> pd.DataFrame:
-    """A handful of rows to print: every quantity's total (and private exports to China) in ``year``
-    (default: the last year of the table)."""
+    """A handful of rows to print: every quantity's total, private exports to China (all drugs and
+    methamphetamine) and active producers and sellers in ``year`` (default: the table's last)."""
     if table.empty:
         return table
     year = int(table["year"].max()) if year is None else year
     t = table[table["year"] == year]
     filt = t[list(FILTERS)]
     total = ((filt.isna()) | (filt == ALL)).all(axis=1)
-    china = (t["quantity"] == "private_exports_kg") & (t["destination"] == "China") & (t["drug"] == ALL)
+    china = ((t["quantity"] == "private_exports_kg") & (t["destination"] == "China")
+             & t["drug"].isin([ALL, "methamphetamine"]))
     actors = (t["quantity"] == "active_actors") & t["role"].isin(["producer", "seller"])
     return t[total | china | actors].reset_index(drop=True)
 

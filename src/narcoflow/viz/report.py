@@ -1,10 +1,12 @@
-"""``narcoflow report``: one self-contained HTML file about a stored run, experiment or calibration.
+"""``narcoflow report``: one self-contained HTML file about a stored run, experiment, estimate or
+calibration.
 
 The file embeds plotly.js and every figure's data, so it opens from disk with no network. It
 holds: the run's identity and key numbers; a Sankey of where the product went; maps of use by
 province; monthly time series with dated events; for an experiment, the policy comparison with
-intervals; and every scenario parameter with the source it rests on (and what each source code
-means). `write_static` writes the same figures as PNG or SVG files for papers.
+intervals; for an estimate, fan charts per quantity; and every scenario parameter with the
+source it rests on (and what each source code means). `write_static` writes the same figures as
+PNG or SVG files for papers.
 
 This module builds the figures, assembles the page and writes the files; what the report shows
 is read by `narcoflow.results.report_data` and each section's HTML is in
@@ -255,9 +257,9 @@ def write_static(data: ReportData, out: str | os.PathLike, fmt: str, *,
 
 def make_report(db: str | os.PathLike, ident: str, out: str | os.PathLike = "report.html", *,
                 fmt: str = "html", force: bool = False, targets: str | None = None) -> list[Path]:
-    """Read a run, experiment or calibration from ``db`` and write its report; return the files
-    written. ``targets``: whose evidence the run's figures show (`load_report_data`). ``out`` is
-    checked first (`narcoflow.outputs.check_output`): it is never the
+    """Read a run, experiment, estimate or calibration from ``db`` and write its report; return the
+    files written. ``targets``: whose evidence the run's figures show (`load_report_data`). ``out``
+    is checked first (`narcoflow.outputs.check_output`): it is never the
     database itself, and an existing file of another kind is replaced only with ``force``."""
     fmt = fmt.lower()
     if fmt not in FORMATS:
