@@ -244,3 +244,23 @@ def test_docs_example_runs(tmp_path):
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "share_parameters" in proc.stdout and "1998" in proc.stdout
+
+
+def test_a_scenario_files_posterior_beside_it_is_found(tmp_path, posterior_csv):
+    """``SCENARIO.yaml`` with ``SCENARIO.posterior.csv`` beside it: the sets are drawn from it
+    (planning only, nothing runs); ``--posterior`` wins over it."""
+    from narcoflow.experiments.estimates import plan_estimate
+
+    yaml = tmp_path / "variant.yaml"
+    yaml.write_text("base: north-korea-2011\nname: variant\n")
+    (tmp_path / "variant.posterior.csv").write_text(posterior_csv.read_text())
+    sc = load(yaml)
+    plan = plan_estimate(sc, draws=3, seeds=2, scale=0.002, years=2, ref=yaml)
+    assert plan.definition["source"] == f"posterior {tmp_path / 'variant.posterior.csv'}"
+    assert plan.definition["parameters"] == [P1, P2]
+    assert [r.seed for r in plan.rows] == [0, 1, 2, 3, 4, 5] and len(plan.run_ids) == 6
+    other = tmp_path / "other.csv"
+    other.write_text(f"draw,weight,{P1}\n0,1,0.06\n")
+    plan = plan_estimate(sc, draws=3, seeds=2, scale=0.002, years=2, ref=yaml, posterior=other)
+    assert plan.definition["source"] == f"posterior {other}" and plan.definition["parameters"] == [P1]
+    assert plan_estimate(sc, draws=3, seeds=1, scale=0.002, years=2).definition["source"] == "prior ranges"
