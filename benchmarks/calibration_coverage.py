@@ -68,6 +68,9 @@ def main() -> None:
                          "(default narcoflow.calibration.coverage.IDENTIFIABLE_BELOW)")
     ap.add_argument("--within-waves", type=int, default=0,
                     help="history-match each data set with this many waves first and fit inside its box (0: no)")
+    ap.add_argument("--noise", action="store_true",
+                    help="add observation error and discrepancy drawn from the measurement model to the synthetic "
+                         "observations (default: the truth's run as it comes)")
     ap.add_argument("--out", default=None, help="DuckDB file (rerun with the same file to resume; default: temporary)")
     ap.add_argument("--json", default=None, help="also write the table and every data set's intervals here")
     ap.add_argument("--write", action="store_true", help="replace the coverage section of BENCHMARKS.md")
@@ -107,7 +110,7 @@ def main() -> None:
         within = cv.Within(waves=a.within_waves) if a.within_waves > 0 else None
         cov = cv.check_coverage(sc, tg, params, db, datasets=a.datasets, scale=a.scale, years=a.years,
                                 particles=a.particles, populations=a.populations, workers=a.workers, seed=a.seed,
-                                within=within, on_dataset=on_dataset, on_generation=on_generation)
+                                within=within, noise=a.noise, on_dataset=on_dataset, on_generation=on_generation)
     except NarcoflowError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -136,12 +139,13 @@ def main() -> None:
                                                         ("datasets", a.datasets), ("particles", a.particles),
                                                         ("populations", a.populations), ("workers", a.workers),
                                                         ("seed", a.seed), ("within_waves", a.within_waves)])
-            + f" --params {','.join(params)} --write")
+            + f" --params {','.join(params)}" + (" --noise" if a.noise else "") + " --write")
         lines = [START, "## Coverage on synthetic truth", "",
                  f"Measured {date.today()} on {machine()}; {a.scenario} with the {a.targets} targets in the first "
                  f"{a.years:g} years, scale {a.scale}, {a.datasets} synthetic data sets (truths: a Latin hypercube "
                  f"over the prior), ABC-SMC {a.populations} x {a.particles}"
                  + (f" inside a {a.within_waves}-wave history match" if within else "")
+                 + (", observations with measurement error drawn from the measurement model" if a.noise else "")
                  + f"; {wall / 60:.1f} min wall, about {runs['n']} runs. Reproduce with", "", f"    {cmd}", "",
                  "| parameter | data sets | covered | coverage | median width / prior | identifiable |",
                  "|---|---:|---:|---:|---:|---|"]

@@ -162,3 +162,37 @@ def test_coverage_end_to_end_on_the_engine(tmp_path):
     lo, hi = uncertain_parameters(sc)[params[0]].range
     r0 = rows[rows["parameter"] == params[0]].iloc[0]
     assert lo <= r0["low"] <= r0["median"] <= r0["high"] <= hi
+
+
+def test_coverage_within_a_history_match(tmp_path):
+    """``within``: each data set is history-matched first and fitted inside the box its last wave keeps."""
+    from narcoflow.calibration.coverage import Within
+    from narcoflow.calibration.history import Settings
+
+    sc, targets, sim = _analytic_setup()
+    seen = []
+    cov = check_coverage(sc, targets, [A, B], tmp_path / "w.duckdb", datasets=2, particles=10, populations=2,
+                         seed=2, simulator=sim, on_dataset=lambda k, info: seen.append(info),
+                         within=Within(Settings(points=12, candidates=1000, replicate_points=2, replicates=2), 1))
+    assert cov.truths["history_id"].notna().all()
+    for info, (_, tr) in zip(seen, cov.truths.iterrows(), strict=True):
+        box = info["bounds"]
+        assert box and set(box) <= {A, B}
+        for p, (lo, hi) in box.items():
+            assert sim.ranges[p][0] <= lo < hi <= sim.ranges[p][1]
+            assert (hi - lo) < 0.9 * (sim.ranges[p][1] - sim.ranges[p][0])  # something was ruled out
+        post = cov.posteriors[int(tr["dataset"])]
+        for p, (lo, hi) in box.items():
+            v = post.loc[post["parameter"] == p, "value"]
+            assert ((v >= lo) & (v <= hi)).all()
+    assert len(cov.table()) == 2
+
+
+def test_measurement_error_has_the_targets_variance():
+    from narcoflow.calibration.coverage import with_measurement_error
+
+    t = Target(name="y", metric="consumed_g", years=(1998, 1998), observed=1.0, reliability="M", discrepancy=0.2)
+    rng = np.random.default_rng(0)
+    z = np.log([with_measurement_error([t], {"y": 100.0, "other": 5.0}, rng)["y"] / 100 for _ in range(4000)])
+    assert abs(z.mean()) < 0.02 and z.std() == pytest.approx(math.sqrt(t.measurement_variance()), rel=0.05)
+    assert with_measurement_error([t], {"y": 1.0, "other": 5.0}, rng)["other"] == 5.0

@@ -102,6 +102,19 @@ def synthetic_targets(targets: Sequence[Target], observed: Mapping[str, float], 
     return Targets(name=name, parameters=list(parameters), discrepancy=discrepancy, targets=out), dropped
 
 
+def with_measurement_error(targets: Sequence[Target], observed: Mapping[str, float],
+                           rng: np.random.Generator) -> dict[str, float]:
+    """``observed`` with each target's value multiplied by exp(e), e ~ N(0, V_obs + V_disc)
+    (`Target.measurement_variance`): data as the measurement model says the evidence arises from
+    the model's output (reality within the discrepancy of the model, observed with the target's
+    reliability). Values of targets not in ``targets`` are returned unchanged."""
+    out = dict(observed)
+    for t in targets:
+        if t.name in out and math.isfinite(out[t.name]):
+            out[t.name] = float(out[t.name] * math.exp(rng.normal(0.0, math.sqrt(t.measurement_variance()))))
+    return out
+
+
 def interval_rows(posterior: pd.DataFrame, truth: Mapping[str, float],
                   priors: Mapping[str, tuple[float, float]], level: float = 0.9) -> pd.DataFrame:
     """Per parameter: truth, the posterior's weighted median and central ``level`` interval (last
@@ -187,7 +200,7 @@ class Within:
 def check_coverage(scenario, targets: Targets, params: Sequence[str], db: str | Path, *, datasets: int = 10,
                    scale: float = 0.005, years: float | None = None, particles: int = 30,
                    populations: int = 3, workers: int = 1, seed: int = 0,
-                   simulator: Simulator | None = None, within: Within | None = None,
+                   simulator: Simulator | None = None, within: Within | None = None, noise: bool = False,
                    on_dataset: Callable[[int, dict], None] | None = None,
                    on_generation: Callable[[int, int, dict], None] | None = None) -> Coverage:
     """Coverage of ABC-SMC's posterior intervals over ``datasets`` synthetic data sets (module doc).
@@ -198,8 +211,11 @@ def check_coverage(scenario, targets: Targets, params: Sequence[str], db: str | 
     seed `dataset_seed(seed, k)`; the fit runs every particle with its own seed (not the truth's:
     common random numbers would make the truth's run reproducible exactly). ``simulator`` replaces
     the engine (a picklable ``(values, seed) -> {target: value}``). ``within``: history-match each
-    data set first (`Within`). ``on_dataset(k, info)`` after each data set (truth, calibration id,
-    targets kept and left out); ``on_generation(k, t, diagnostics)`` after each generation.
+    data set first (`Within`). ``noise``: add observation error and discrepancy drawn from the
+    measurement model to the synthetic observations (`with_measurement_error`; default: the
+    truth's run as it comes, with only the model's own run-to-run noise). ``on_dataset(k, info)``
+    after each data set (truth, calibration id, targets kept and left out); ``on_generation(k, t,
+    diagnostics)`` after each generation.
     """
     from narcoflow.calibration.calibrate import calibrate
     from narcoflow.calibration.model import Model
@@ -227,6 +243,8 @@ def check_coverage(scenario, targets: Targets, params: Sequence[str], db: str | 
         truth = {p: float(draws.iloc[k][p]) for p in params}
         s = dataset_seed(seed, k)
         observed = truth_sim(truth, s)
+        if noise:
+            observed = with_measurement_error(kept, observed, np.random.default_rng([int(seed), 0x0B5, k]))
         synth, dropped = synthetic_targets(kept, observed, name=f"{targets.name or 'targets'}-synthetic-{k}",
                                            parameters=params, discrepancy=targets.discrepancy)
         dropped = {**out_of_period, **dropped}
