@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import tempfile
 import time
@@ -139,10 +140,11 @@ def main() -> None:
                                                         ("datasets", a.datasets), ("particles", a.particles),
                                                         ("populations", a.populations), ("workers", a.workers),
                                                         ("seed", a.seed), ("within_waves", a.within_waves)])
-            + f" --params {','.join(params)}" + (" --noise" if a.noise else "") + " --write")
+            + f" --params {shlex.quote(','.join(params))}" + (" --noise" if a.noise else "") + " --write")
         lines = [START, "## Coverage on synthetic truth", "",
                  f"Measured {date.today()} on {machine()}; {a.scenario} with the {a.targets} targets in the first "
-                 f"{a.years:g} years, scale {a.scale}, {a.datasets} synthetic data sets (truths: a Latin hypercube "
+                 f"{a.years:g} years, scale {a.scale}, {a.datasets} synthetic data set{'s' if a.datasets > 1 else ''} "
+                 "(truths: a Latin hypercube "
                  f"over the prior), ABC-SMC {a.populations} x {a.particles}"
                  + (f" inside a {a.within_waves}-wave history match" if within else "")
                  + (", observations with measurement error drawn from the measurement model" if a.noise else "")
