@@ -40,8 +40,9 @@ def test_runs_table_lists_the_useful_columns(tmp_path):
     db = tmp_path / "d.duckdb"
     store.save(make_results(), db)
     df = runs_table(store.list_runs(db))
-    assert list(df.columns) == ["run_id", "scenario", "seed", "scale", "start", "steps", "created (UTC)",
-                                "rows"]
+    assert list(df.columns) == ["run_id", "scenario", "policy", "seed", "scale", "start", "steps",
+                                "created (UTC)", "rows", "levers", "parameter draw"]
+    assert df["policy"].iloc[0] == "-"  # stored without provenance: unknown, said so
     assert df["start"].iloc[0] == "1998-01-05"
 
 

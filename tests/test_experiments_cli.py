@@ -90,7 +90,7 @@ def test_compare_prints_table_and_writes_plots(tmp_path):
     eid = result.output.strip().splitlines()[-1].removeprefix("experiment_id: ")
     assert len(eid) == 16
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".png", ".html")) == [
-        f"c-compare-{eid[:8]}.html", f"c-compare-{eid[:8]}.png"]
+        f"c-compare-{eid[:8]}.html", f"c-compare-{eid[:8]}.png", f"c-fan-{eid[:8]}.html", f"c-fan-{eid[:8]}.png"]
     assert query(db, f"SELECT count(DISTINCT policy) FROM comparisons WHERE experiment_id = '{eid}'") == [(2,)]
     assert query(db, "SELECT DISTINCT seed FROM experiments ORDER BY seed") == [(5,), (6,)]
 

@@ -87,7 +87,9 @@ def test_export_parquet(db: Path, tmp_path: Path):
     out = store.export_parquet(db, res.run_id, tmp_path / "run.parquet")
     df = pd.read_parquet(out)
     assert (df["run_id"] == res.run_id).all()
-    pd.testing.assert_frame_equal(df.drop(columns="run_id"), res.metrics)
+    assert list(df.columns[:4]) == ["run_id", "policy", "levers", "draw"]  # provenance (unknown here)
+    assert df[["policy", "levers", "draw"]].isna().all().all()
+    pd.testing.assert_frame_equal(df.drop(columns=["run_id", "policy", "levers", "draw"]), res.metrics)
     with pytest.raises(StoreError, match="does not exist"):
         store.export_parquet(db, res.run_id, tmp_path / "missing" / "run.parquet")
 

@@ -125,13 +125,20 @@ def run_and_save(scenario_name: str, policy: str, levers: dict[str, float], scal
                  years: float, seed: int, progress=None, db: Path | None = None) -> str:
     """Run the scenario with the policy and lever values, save it, return the run id."""
     from narcoflow.engine import Simulation
+    from narcoflow.experiments.levers import resolve_policy
+    from narcoflow.results.provenance import attach, with_extra
+    from narcoflow.scenario.policy import LEVERS
 
     sc = load(scenario_name)
+    settings = resolve_policy(policy, sc.policies)
     if policy != BASELINE:
         sc = apply_policy(sc, policy)
     if levers:
         sc = apply_levers(sc, levers, policy="dashboard")
     res = Simulation(sc, seed=seed, scale=scale, years=years).run(progress=progress).results
+    custom = {k: v for k, v in levers.items() if k in LEVERS and v != LEVERS[k].default}
+    name, used = with_extra(policy, settings, custom)
+    attach(res.info, policy=name, levers=used)  # shown in the runs table and Compare view
     with DB_LOCK:
         return store.save(res, db or db_path())
 

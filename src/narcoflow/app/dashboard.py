@@ -121,8 +121,12 @@ def CompareRuns(runs):
 
 @solara.component
 def Downloads(run_id: str):
-    def csv_bytes():
-        return stored_metrics(run_id).to_csv(index=False).encode()
+    def csv_bytes():  # the file `narcoflow export` writes: with the run's policy, levers and draw
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="dash-") as d, DB_LOCK:
+            out = store.export_metrics(db_path(), run_id, Path(d) / "m.csv")
+            return Path(out).read_bytes()
 
     def parquet_bytes():
         import tempfile

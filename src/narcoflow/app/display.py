@@ -51,13 +51,26 @@ def table_html(df) -> str:
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
-#: Columns of the stored-runs table (the parameters JSON is left out).
-RUN_COLUMNS = ("run_id", "scenario", "seed", "scale", "start", "steps", "created_at", "rows")
+#: Columns of the stored-runs table (the parameters JSON is left out): how each run was made
+#: (policy, lever settings, parameter draw; `narcoflow.results.provenance`) after its identity.
+RUN_COLUMNS = ("run_id", "scenario", "policy", "seed", "scale", "start", "steps", "created_at", "rows",
+               "levers", "draw")
 
 
 def runs_table(runs):
-    """The stored runs as the page lists them: a few columns, dates without a time of day."""
+    """The stored runs as the page lists them: a few columns, dates without a time of day,
+    lever settings and parameter draws as short text (``-`` for a run stored without them)."""
+    from narcoflow.results.provenance import draw_text, levers_text
+
     df = runs[[c for c in RUN_COLUMNS if c in runs.columns]].copy()
+    if "policy" in df:
+        known = [isinstance(v, str) for v in df["policy"]]
+        df["policy"] = [v if k else "-" for v, k in zip(df["policy"], known, strict=True)]
+        if "levers" in df:
+            df["levers"] = [levers_text(v) or ("" if k else "-") for v, k in zip(df["levers"], known, strict=True)]
+    if "draw" in df:
+        df["draw"] = [draw_text(v) for v in df["draw"]]
+        df = df.rename(columns={"draw": "parameter draw"})
     if "start" in df:
         df["start"] = [str(getattr(v, "date", lambda v=v: v)()) for v in df["start"]]
     if "created_at" in df:
@@ -79,5 +92,11 @@ def progress_text(done: int, total: int) -> str:
 
 
 def run_label(row) -> str:
-    """How a stored run is named in lists and table columns: id prefix, seed and scale."""
-    return f"{row['run_id'][:10]} (seed {row['seed']}, scale {row['scale']:g}, {row['steps']} weeks)"
+    """How a stored run is named in lists and table columns: id prefix, policy (and parameter
+    draw, if any), seed and scale, so runs with the same seed under different policies differ."""
+    from narcoflow.results.provenance import draw_text
+
+    policy = row.get("policy") if hasattr(row, "get") else None
+    draw = draw_text(row.get("draw")) if hasattr(row, "get") else ""
+    made = (f"{policy}, " if isinstance(policy, str) and policy else "") + (f"{draw}, " if draw else "")
+    return f"{row['run_id'][:10]} ({made}seed {row['seed']}, scale {row['scale']:g}, {row['steps']} weeks)"

@@ -73,6 +73,8 @@ def print_comparison(table, plan, out) -> None:
     labels = {o["name"]: o.get("title") or o["name"] for o in d.get("outcomes", [])}
     window = d.get("window")
     when = "" if not window else f", outcomes over {window[0] or 'start'}-{window[1] or 'end'}"
+    sets = d.get("parameter_sets")
+    when += "" if sets is None else f", parameters from the {sets['source']}"
     t = Table(title=f"Comparison {plan.experiment_id}: {plan.scenario}, {reps} replications, "
                     f"scale {plan.scale:g}, {plan.steps} weeks{when} (table `comparisons` in {out})",
               title_justify="left", show_edge=False)
@@ -99,9 +101,13 @@ def print_comparison(table, plan, out) -> None:
                       "" if is_base or math.isnan(p) else f"{p:.0%}")
         t.add_section()
     con.print(t)
+    sets = d.get("parameter_sets")
+    same = "same seed" if sets is None else "same seed and parameter set"
+    rel = ("" if d.get("relative") != "log_ratio" else " Relative effects: geometric mean of the paired "
+           "ratios (exp of the mean log ratio; ratio of means where a run has 0), never below -100 %.")
     con.print("Intervals: Bayesian bootstrap over replications (never below 0 for a quantity that "
               "cannot be negative); effects pair replication i of each policy with replication i "
-              "of the baseline (same seed). P(intended): probability that the effect has the sign "
+              f"of the baseline ({same}).{rel} P(intended): probability that the effect has the sign "
               "the policy aims at. Outcome ids (column `metric`): "
               f"{', '.join(dict.fromkeys(table['metric']))}.", markup=False, soft_wrap=True, style="dim")
     note = few_replications(reps)

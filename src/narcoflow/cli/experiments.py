@@ -169,6 +169,21 @@ def compare(
                          "china=delivered_abroad_g,region=China,from=2010,intended=down. "
                          "Metrics and their dimensions: docs/experiments.md, \"User-defined outcomes\".",
         show_default=False)] = None,
+    uncertainty: Annotated[str, typer.Option(
+        "--uncertainty", help="What varies between replications: seeds (the scenario's parameter "
+                              "values, only the seed varies), posterior (replication i of every "
+                              "policy uses parameter set i drawn from the scenario's posterior "
+                              "sample, or --posterior FILE, and seed SEED + i) or ranges (parameter "
+                              "sets from a Latin hypercube over the scenario's ranges, taken as a "
+                              "uniform prior).")] = "seeds",
+    posterior: Annotated[Path | None, typer.Option(
+        "--posterior", help="Posterior sample CSV to draw the replications' parameter sets from "
+                            "(columns draw, weight and one per parameter); implies --uncertainty "
+                            "posterior.", dir_okay=False, show_default=False)] = None,
+    fan: Annotated[str | None, typer.Option(
+        "--fan", help="Outcome of the fan chart (per policy and year: median and 50 %/90 % bands "
+                      "over the replications), e.g. consumption_kg or a --define name; default "
+                      "consumption_kg. Needs --store-metrics.", show_default=False)] = None,
 ) -> None:
     """Compare policies over replications on common random numbers.
 
@@ -177,9 +192,11 @@ def compare(
     replications; the probability that the effect has the intended sign) and prints it.
     Intervals are Bayesian-bootstrap percentiles, so no interval of a quantity that cannot be
     negative goes below zero; with fewer than 10 replications a warning says they are too
-    narrow.
+    narrow. With --uncertainty posterior or ranges the replications also vary the uncertain
+    parameters (the same parameter set for every policy within a replication), and relative
+    effects are geometric means of the paired ratios.
     """
-    from narcoflow.experiments.comparison import comparison_table, plan_compare
+    from narcoflow.experiments.comparison import comparison_table, fan_outcome, plan_compare
     from narcoflow.experiments.executors import make_executor
     from narcoflow.experiments.levers import inactive_windows, load_policy_file
     from narcoflow.experiments.runner import n_steps
@@ -191,11 +208,23 @@ def compare(
         extra = {}
         for f in policy_file or []:
             extra.update(load_policy_file(f))
+        if posterior is None and uncertainty == "posterior":
+            from narcoflow.calibration.posterior import posterior_file
+
+            posterior = posterior_file(scenario)  # beside a YAML file too; None: plan_compare says so
         plan = plan_compare(sc, policy, replications=replications, seed=seed, scale=scale,
                             years=years, extra_policies=extra, window=(from_year, to_year),
-                            outcomes=define or ())
+                            outcomes=define or (), uncertainty=uncertainty, posterior=posterior)
+        fan = fan_outcome(plan.definition, fan)
         executor = make_executor(workers=workers, dask=dask, dask_local=dask_local)
         err = console(stderr=True)
+        sets = plan.definition.get("parameter_sets")
+        if sets is not None:
+            where = (f"drawn by weight from the posterior sample {posterior}" if sets["source"] == "posterior"
+                     else "from a Latin hypercube over the scenario's ranges (taken as a uniform prior, "
+                          "not a calibrated posterior)")
+            err.print(f"Parameters: replication i of every policy uses parameter set i of {len(sets['parameters'])} "
+                      f"uncertain parameters, {where}, and seed {seed} + i.", markup=False, soft_wrap=True)
         end = sc.start + dt.timedelta(weeks=n_steps(sc, years))
         for name in plan.definition["policies"]:
             for note in inactive_windows(sc, name, extra, end=end):
@@ -218,6 +247,19 @@ def compare(
                       f"{scale:g}), mean and 95 % interval",
                 labels={o["name"]: o.get("title") or o["name"]
                         for o in plan.definition.get("outcomes", [])})
+            if store_metrics:
+                from narcoflow.experiments.comparison import fan_quantiles, fan_series
+                from narcoflow.experiments.outcomes import outcome_title
+                from narcoflow.experiments.plots import write_fan_plots
+
+                label = next((o.get("title") or o["name"] for o in plan.definition.get("outcomes", [])
+                              if o["name"] == fan), None) or outcome_title(fan)
+                series = fan_series(out, plan.experiment_id, fan)
+                if len(series):
+                    paths += write_fan_plots(
+                        fan_quantiles(series), plot_stem(out, "fan", plan.experiment_id), label=label,
+                        title=f"{sc.name}: {label} per year, median with 50 % and 90 % of {replications} "
+                              "replications")
             console().print("Plots: " + ", ".join(str(p) for p in paths), markup=False,
                                   soft_wrap=True)
     typer.echo(f"experiment_id: {plan.experiment_id}")

@@ -93,7 +93,7 @@ def run(
 
     with user_errors():
         check_run_settings(seed=seed, scale=scale, years=years, label="--{}")
-        sc = _with_policy(load(scenario), policy, lever or [], years)
+        sc, made = _with_policy(load(scenario), policy, lever or [], years)
         store.retry_busy(lambda: store.check_writable(out), out)  # waits while another run writes
 
         from narcoflow.engine import Simulation
@@ -109,6 +109,9 @@ def run(
             except KeyboardInterrupt:
                 raise fail("interrupted; nothing was saved.") from None
         res = sim.results
+        from narcoflow.results.provenance import attach
+
+        attach(res.info, **made)  # policy, lever settings and parameters set: `narcoflow runs` shows them
         # waits up to store.BUSY_TIMEOUT s while another process writes; never loses the run
         run_id, saved_to, why = store.save_or_beside(res, out)
         if why is not None:
@@ -140,13 +143,15 @@ def parse_setting(text: str) -> tuple[str, float]:
 
 
 def _with_policy(sc, policy: str | None, levers: list[str], years: float | None):
-    """The scenario with the policy (cut to the run's period) and then the --lever settings applied."""
+    """The scenario with the policy (cut to the run's period) and then the --lever settings
+    applied, and the run's provenance (`narcoflow.results.provenance.attach` keywords)."""
     import datetime as dt
     import difflib
 
     from narcoflow.errors import NarcoflowError
-    from narcoflow.experiments.levers import apply_policy, scenario_at
+    from narcoflow.experiments.levers import apply_policy, resolve_policy, scenario_at
     from narcoflow.experiments.runner import n_steps
+    from narcoflow.results.provenance import with_extra
     from narcoflow.scenario.loader import iter_params
     from narcoflow.scenario.policy import LEVERS
 
@@ -159,10 +164,14 @@ def _with_policy(sc, policy: str | None, levers: list[str], years: float | None)
                 f"--lever {name}: not a lever (`narcoflow levers` lists them) nor a parameter path "
                 f"of scenario {sc.name!r} (docs/scenarios.md)"
                 + (f"; did you mean {', '.join(near)}?" if near else "."))
+    settings = resolve_policy(policy, sc.policies) if policy is not None else {}
     if policy is not None:
         until = sc.start + dt.timedelta(weeks=n_steps(sc, years))
         sc = apply_policy(sc, policy, until=until)
-    return scenario_at(sc, values) if values else sc
+    name, used = with_extra(policy, settings, {k: v for k, v in values.items() if k in LEVERS})
+    params = {k: v for k, v in values.items() if k not in LEVERS}
+    made = {"policy": name, "levers": used, "draw": {"source": "set", "values": params} if params else None}
+    return (scenario_at(sc, values) if values else sc), made
 
 
 def _timings_table(timings: dict[str, float]):

@@ -22,10 +22,12 @@ def show(run_id: RunIdArg, db: DbOption = DEFAULT_DB_PATH) -> None:
 
 
 def runs(db: DbOption = DEFAULT_DB_PATH) -> None:
-    """List the stored runs, newest first."""
+    """List the stored runs, newest first, with the policy, lever settings and parameter draw
+    that made each (`-` for runs stored without them)."""
     from rich.table import Table
 
     from narcoflow.results import store
+    from narcoflow.results.provenance import draw_text, levers_text
 
     with user_errors():
         df = store.list_runs(db)
@@ -34,13 +36,17 @@ def runs(db: DbOption = DEFAULT_DB_PATH) -> None:
             con.print(f"No runs stored in {db}.", markup=False, soft_wrap=True)
             return
         table = Table(title=f"Runs in {db}", title_justify="left", show_edge=False)
-        for col in ("run_id", "scenario", "seed", "scale", "start", "steps", "created (UTC)",
+        for col in ("run_id", "scenario", "policy", "seed", "scale", "start", "steps", "created (UTC)",
                     "rows"):
             table.add_column(col, no_wrap=True)
+        for col in ("levers", "parameter draw"):
+            table.add_column(col, overflow="fold")
         for r in df.itertuples(index=False):
-            table.add_row(r.run_id, r.scenario, str(r.seed), f"{r.scale:g}",
-                          str(r.start.date()), str(r.steps), f"{r.created_at:%Y-%m-%d %H:%M}",
-                          f"{r.rows:,}")
+            table.add_row(r.run_id, r.scenario, r.policy if isinstance(r.policy, str) else "-", str(r.seed),
+                          f"{r.scale:g}", str(r.start.date()), str(r.steps),
+                          f"{r.created_at:%Y-%m-%d %H:%M}", f"{r.rows:,}",
+                          levers_text(r.levers) or ("" if isinstance(r.policy, str) else "-"),
+                          draw_text(r.draw))
         con.print(table)
 
 
@@ -61,7 +67,9 @@ def export(
 ) -> None:
     """Export a stored run's metrics to Parquet or CSV (chosen by the name of --out).
 
-    The file holds the metrics table of the run with a leading run_id column.
+    The file holds the metrics table of the run with leading columns run_id, policy, levers and
+    draw (how the run was made; empty when unknown); a Parquet file also holds the full provenance
+    as JSON in its metadata (key `narcoflow`).
     """
     from narcoflow.results import store
 

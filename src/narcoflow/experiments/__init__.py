@@ -21,6 +21,7 @@ from typing import Any
 #: public name -> module that defines it (imported on first use: `import narcoflow.cli` stays fast)
 _EXPORTS = {
     "compare": "comparison", "comparison_table": "comparison", "plan_compare": "comparison",
+    "comparison_parameter_sets": "comparison", "fan_series": "comparison", "fan_quantiles": "comparison",
     "DaskExecutor": "executors", "Executor": "executors", "LocalExecutor": "executors",
     "ProcessExecutor": "executors", "default_workers": "executors", "make_executor": "executors",
     "BASELINE": "levers", "TRANSFORMS": "levers", "apply_levers": "levers", "apply_policy": "levers",
@@ -73,12 +74,15 @@ __all__ = [
     "bootstrap_interval",
     "compare",
     "compare_table",
+    "comparison_parameter_sets",
     "comparison_table",
     "decompose",
     "default_workers",
     "estimate",
     "estimate_table",
     "execute_spec",
+    "fan_quantiles",
+    "fan_series",
     "few_replications",
     "load_policy_file",
     "make_executor",

@@ -281,6 +281,20 @@ class OutcomeDef:
                    aggregation=opts.get("agg", ""), window=Window(years.get("from"), years.get("to")),
                    intended=opts.get("intended") or None, label=opts.get("label", ""))
 
+    def check_labels(self, scenario) -> None:
+        """Raise, naming the label and the allowed ones, unless every filter label is one that
+        ``scenario``'s runs can record for this metric (`known_labels`): a misspelt label would
+        otherwise select no rows and read as 0."""
+        m = metric(self.metric)
+        vocab = known_labels(scenario)
+        for dim, labels in self.filters:
+            allowed = vocab[m.dim_name(dim)]
+            bad = [v for v in labels if v not in allowed]
+            if bad:
+                raise NarcoflowError(f"outcome {self.name!r}: {dim}={bad[0]!r} is not one of the "
+                                     f"{m.dim_name(dim)} labels of {self.metric} in scenario "
+                                     f"{scenario.name!r}: {', '.join(allowed)}.")
+
     def with_window(self, window: Window) -> OutcomeDef:
         """This outcome with ``window`` where it has none of its own."""
         return self if not self.window.whole else dataclasses.replace(self, window=window)
@@ -310,6 +324,26 @@ class OutcomeDef:
                                f"{'' if window.whole else ', ' + window.text}")
         unit = m.display_unit if agg != "mean_per_year" else f"{m.display_unit}/year"
         return Outcome(self.name, label, unit, fn, self.intended, label)
+
+
+def known_labels(scenario) -> dict[str, tuple[str, ...]]:
+    """The labels a run of ``scenario`` can record, by the name a metric gives each dimension
+    (`narcoflow.metrics.Metric.dim_names`: ``drug``, ``region``, ``destination``, ``agency``,
+    ``sector``, ``channel``, ``role``, ``tier``...). Flows record only their non-zero keys, so
+    a run's own labels are not enough to tell a misspelt label from one without flow."""
+    from narcoflow.engine.flowlog import AGENCIES
+    from narcoflow.engine.state import ROLE_NAMES, TIERS
+    from narcoflow.scenario.schema import DRUGS
+
+    provinces, dests = tuple(scenario.region_names), tuple(d.name for d in scenario.border.destinations)
+    agencies = tuple(dict.fromkeys([*AGENCIES[:3], *(d.agency for d in scenario.border.destinations)]))
+    by_name = {
+        "sector": ("state", "private"), "agency": agencies, "destination": dests,
+        "channel": (*(c.name for c in scenario.state.export_channels), "private"),
+        "role": (*ROLE_NAMES, "user"), "holder": ("state", *ROLE_NAMES), "state": ("light", "heavy", "former"),
+        "market": (*provinces, *dests), "tier": (*TIERS, "import"),
+    }
+    return {"drug": tuple(DRUGS), "region": (*provinces, *dests), **by_name}
 
 
 def outcomes_for(destinations: Sequence[str] = (), window: Window = Window(),

@@ -158,3 +158,41 @@ def plot_stem(db: str | Path, kind: str, experiment_id: str) -> Path:
     """``<db folder>/<db stem>-<kind>-<first 8 characters of the experiment id>``."""
     db = Path(db)
     return db.with_name(f"{db.stem}-{kind}-{experiment_id[:8]}")
+
+
+def write_fan_plots(quantiles: pd.DataFrame, stem: str | Path, *, title: str = "",
+                    label: str = "") -> list[Path]:
+    """Fan charts of a comparison, one panel per policy on a shared axis: per year the median of
+    the replications and their 50 % and 90 % bands (``quantiles`` from
+    `narcoflow.experiments.comparison.fan_quantiles`); ``.png`` and ``.html`` next to ``stem``."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    from narcoflow.viz.figures import policy_fan_figure
+    from narcoflow.viz.style import SERIES_COLOURS
+
+    stem = Path(stem)
+    title = title or "Fan chart: median, 50 % and 90 % of the replications per year"
+    policies = list(dict.fromkeys(quantiles["policy"].astype(str)))
+    n = max(1, len(policies))
+    fig = Figure(figsize=(3.6 * n + 0.8, 3.8))
+    axes = fig.subplots(1, n, squeeze=False, sharey=True)[0]
+    fig.subplots_adjust(left=0.8 / (3.6 * n + 0.8), right=0.98, top=0.8, bottom=0.15, wspace=0.08)
+    for i, (ax, policy) in enumerate(zip(axes, policies, strict=True)):
+        d = quantiles[quantiles["policy"].astype(str) == policy].sort_values("year")
+        colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
+        ax.fill_between(d["year"], d["q05"], d["q95"], color=colour, alpha=0.15, lw=0, label="90 %")
+        ax.fill_between(d["year"], d["q25"], d["q75"], color=colour, alpha=0.35, lw=0, label="50 %")
+        ax.plot(d["year"], d["median"], color=colour, marker="o", ms=3, label="median")
+        ax.set_title(policy, fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if i == 0:
+            ax.set_ylabel(label, fontsize=8)
+            ax.legend(fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    png = stem.with_suffix(".png")
+    fig.savefig(png, dpi=110)
+    html = stem.with_suffix(".html")
+    policy_fan_figure(quantiles, title=title, label=label).write_html(html, include_plotlyjs=True, full_html=True)
+    return [png, html]

@@ -77,6 +77,9 @@ class RunSpec:
     #: the calendar years the headline outcomes are read over, and user-defined outcomes
     window: Window = Window()
     custom: tuple[OutcomeDef, ...] = ()
+    #: how the run is made, stored with it (`narcoflow.results.provenance.attach` keywords:
+    #: policy, levers, draw); ``values`` are added to its levers and drawn parameters
+    provenance: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def outcome_names(self) -> list[str]:
@@ -112,6 +115,7 @@ def execute_spec(spec: RunSpec) -> RunOutput:
         raise NarcoflowError(f"Run {spec.run_id} came back with id {res.run_id}: the engine's source "
                              "changed while the experiment ran (run ids include an engine fingerprint), "
                              "or planned_run_id no longer mirrors the engine. Run the command again.")
+    _attach_provenance(res.info, spec)
     out = spec.outcomes(res.metrics)
     kept = None
     if spec.keep_metrics:  # categorical keys: a third of the bytes to send back; stored the same
@@ -119,6 +123,25 @@ def execute_spec(spec: RunSpec) -> RunOutput:
         kept = Results(metrics=metrics, info=res.info)
     return RunOutput(run_id=res.run_id, outcomes=out, results=kept, seconds=time.perf_counter() - t0,
                      cpu_seconds=time.process_time() - c0)
+
+
+def _attach_provenance(info: dict[str, Any], spec: RunSpec) -> None:
+    """Write the spec's policy, levers and draw into the run's info. A sweep's or sensitivity
+    analysis's ``values`` join them: levers on top of the scenario's (``baseline+custom``, as
+    `narcoflow run --lever` names it), parameters as a draw of source ``set``."""
+    from narcoflow.experiments.levers import LEVERS
+    from narcoflow.results.provenance import attach, with_extra
+
+    prov = dict(spec.provenance)
+    policy, levers = prov.get("policy"), dict(prov.get("levers") or {})
+    draw = dict(prov["draw"]) if prov.get("draw") else None
+    values = dict(spec.values)
+    if values:
+        policy, levers = with_extra(policy, levers, {k: v for k, v in values.items() if k in LEVERS})
+    params = {k: float(v) for k, v in values.items() if k not in LEVERS}
+    if params:
+        draw = {**(draw or {"source": "set"}), "values": {**((draw or {}).get("values") or {}), **params}}
+    attach(info, policy=policy, levers=levers, draw=draw)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,15 @@ below -100 %. The share of draws in which the effect has the outcome's intended 
 consumption, up for the retail price) is ``p_intended``, the posterior probability of the
 intended sign under the Bayesian bootstrap.
 
+When the replications also differ by their parameters (a comparison over parameter
+uncertainty, `narcoflow.experiments.comparison`), the runs of one replication can be ten times
+larger than those of another, and a ratio of means is dominated by the largest. There the
+relative effect is ``relative="log_ratio"``: the geometric mean of the paired ratios,
+``exp(mean(log(y_policy / y_baseline))) - 1``, with the Bayesian-bootstrap interval of the mean
+log ratio mapped back through ``exp``, so its bounds stay above -100 % (the ratio stays
+positive) however skewed the runs. It needs every paired value positive; an outcome with a
+zero in some run falls back to the ratio of means.
+
 The bootstrap cannot reach beyond the observed replications: with few of them every interval is
 too narrow. `few_replications` says so below `MIN_REPLICATIONS`.
 
@@ -44,6 +53,9 @@ class FewReplicationsWarning(UserWarning):
 DRAWS = 4000
 #: Below this many replications, intervals are flagged as too narrow (`few_replications`).
 MIN_REPLICATIONS = 10
+
+#: How relative effects are computed: ratio of the means, or geometric mean of paired ratios.
+RELATIVE = ("ratio_of_means", "log_ratio")
 
 #: Columns of the ``comparisons`` rows (after ``experiment_id``).
 COMPARISON_FIELDS = ("policy", "metric", "mean", "ci_low", "ci_high", "effect_vs_baseline",
@@ -103,13 +115,16 @@ def bootstrap_interval(values: Sequence[float] | np.ndarray, confidence: float =
 
 
 def paired_effect(y: Sequence[float] | np.ndarray, base: Sequence[float] | np.ndarray, *,
-                  intended: str | None = None, confidence: float = CONFIDENCE) -> dict[str, float]:
+                  intended: str | None = None, confidence: float = CONFIDENCE,
+                  relative: str = "ratio_of_means") -> dict[str, float]:
     """Effect of a policy from paired replications ``y[i]`` (policy) and ``base[i]`` (baseline).
 
     Returns ``effect, effect_ci_low, effect_ci_high`` (absolute), ``effect_rel,
-    effect_rel_ci_low, effect_rel_ci_high`` (``mean(y) / mean(base) - 1``; NaN when the baseline
-    mean is 0) and ``p_intended`` (share of bootstrap draws whose effect has the ``intended``
-    sign, ``"down"`` or ``"up"``; NaN without an intended sign or with one replication).
+    effect_rel_ci_low, effect_rel_ci_high`` (``mean(y) / mean(base) - 1``, NaN when the baseline
+    mean is 0; with ``relative="log_ratio"`` and every value positive, the geometric mean of
+    the ratios ``y[i] / base[i]`` minus 1, see the module's text) and ``p_intended`` (share of
+    bootstrap draws whose effect has the ``intended`` sign, ``"down"`` or ``"up"``; NaN without
+    an intended sign or with one replication).
     """
     y, b = np.asarray(y, float), np.asarray(base, float)
     if len(y) != len(b):
@@ -120,8 +135,15 @@ def paired_effect(y: Sequence[float] | np.ndarray, base: Sequence[float] | np.nd
     if len(y) == 0:
         return out
     my, mb = float(y.mean()), float(b.mean())
+    if relative not in RELATIVE:
+        raise ValueError(f"relative must be one of {RELATIVE}, not {relative!r}")
+    log_ratio = relative == "log_ratio" and bool((y > 0).all() and (b > 0).all())
+    lr = np.log(y) - np.log(b) if log_ratio else None
     out["effect"] = my - mb
-    out["effect_rel"] = my / mb - 1 if mb != 0 else nan
+    if log_ratio:
+        out["effect_rel"] = float(np.expm1(lr.mean()))
+    else:
+        out["effect_rel"] = my / mb - 1 if mb != 0 else nan
     if len(y) < 2:
         return out
     w = bootstrap_weights(len(y))
@@ -130,7 +152,10 @@ def paired_effect(y: Sequence[float] | np.ndarray, base: Sequence[float] | np.nd
     if np.array_equal(y, b):  # identical runs: exactly no effect
         diff = np.zeros_like(diff)
     out["effect_ci_low"], out["effect_ci_high"] = _bounds(diff, confidence)
-    if mb != 0:
+    if log_ratio:  # exp of the weighted mean log ratio: above -100 % by construction
+        rel = np.zeros(len(w)) if np.array_equal(y, b) else np.expm1(w @ lr)
+        out["effect_rel_ci_low"], out["effect_rel_ci_high"] = _bounds(rel, confidence)
+    elif mb != 0:
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.where(diff == 0, 0.0, wy / wb - 1)
         out["effect_rel_ci_low"], out["effect_rel_ci_high"] = _bounds(rel, confidence)
@@ -158,7 +183,8 @@ def few_replications(n: int, confidence: float = CONFIDENCE) -> str | None:
 
 def compare_table(frame: pd.DataFrame, *, policies: Sequence[str], metrics: Sequence[str],
                   baseline: str = "baseline", confidence: float = CONFIDENCE,
-                  intended: Mapping[str, str | None] | None = None) -> pd.DataFrame:
+                  intended: Mapping[str, str | None] | None = None,
+                  relative: str = "ratio_of_means") -> pd.DataFrame:
     """The ``comparisons`` rows from per-run outcomes.
 
     Parameters
@@ -169,6 +195,8 @@ def compare_table(frame: pd.DataFrame, *, policies: Sequence[str], metrics: Sequ
         Row order of the result; ``baseline`` must be among ``policies``.
     intended : mapping, optional
         Outcome -> ``"down"`` / ``"up"``: the sign a policy aims at (for ``p_intended``).
+    relative : {"ratio_of_means", "log_ratio"}
+        How relative effects are computed (`paired_effect`).
 
     Returns
     -------
@@ -198,7 +226,8 @@ def compare_table(frame: pd.DataFrame, *, policies: Sequence[str], metrics: Sequ
                 common = block.index.intersection(base.index)
                 eff = paired_effect(block.loc[common, metric].to_numpy(float),
                                     base.loc[common, metric].to_numpy(float),
-                                    intended=intended.get(metric), confidence=confidence)
+                                    intended=intended.get(metric), confidence=confidence,
+                                    relative=relative)
                 if policy == baseline:
                     eff["p_intended"] = math.nan
             rows.append((policy, metric, mean, lo, hi, *eff.values(), len(y)))

@@ -53,6 +53,10 @@ class ReportData:
     #: were named (`narcoflow.viz.evidence.resolve_targets`)
     targets: Any = None
     targets_label: str = ""
+    #: for a comparison: its fan chart's quantiles per policy and year
+    #: (`narcoflow.experiments.comparison.fan_quantiles`) and the outcome's title
+    fan: pd.DataFrame | None = None
+    fan_label: str = ""
 
     @property
     def destinations(self) -> list[str] | None:
@@ -299,6 +303,21 @@ def _with_targets(data: ReportData, targets: str | None) -> ReportData:
     return data
 
 
+def _fan(path: Path, experiment_id: str) -> tuple[pd.DataFrame | None, str]:
+    """The fan chart of a comparison's stored runs (`narcoflow.experiments.comparison.fan_series`,
+    its default outcome); (None, "") for an experiment that is not a comparison or has no runs."""
+    from narcoflow.experiments.comparison import FAN_OUTCOME, fan_quantiles, fan_series
+    from narcoflow.experiments.outcomes import outcome_title
+
+    try:
+        series = fan_series(path, experiment_id, FAN_OUTCOME)
+    except NarcoflowError:
+        return None, ""
+    if not len(series):
+        return None, ""
+    return fan_quantiles(series), outcome_title(FAN_OUTCOME)
+
+
 def load_report_data(db: str | os.PathLike, ident: str, *, targets: str | None = None) -> ReportData:
     """Read a run (id or unique prefix), an experiment (id from table ``comparisons``), an
     estimate (id from table ``estimates``) or a calibration (id from table ``calibrations``).
@@ -322,6 +341,7 @@ def load_report_data(db: str | os.PathLike, ident: str, *, targets: str | None =
             res = store.load_results(path, run_ids[0])
             data.info, data.metrics = res.info, res.metrics
             data.scenario = scenario_dict(res.info)
+            data.fan, data.fan_label = _fan(path, exp_id)
         else:
             data.notes.append("No run of this experiment is stored in the database, so the "
                               "flows, map and time series are not shown.")

@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,9 @@ CREATE TABLE IF NOT EXISTS runs (
     created_at TIMESTAMP NOT NULL,
     parameters JSON
 );
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS policy VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS levers JSON;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS draw JSON;
 CREATE TABLE IF NOT EXISTS metrics (
     run_id VARCHAR NOT NULL,
     step INTEGER NOT NULL,
@@ -67,6 +71,9 @@ CREATE TABLE IF NOT EXISTS metrics (
 """
 _RUN_COLUMNS = ("run_id", "scenario", "seed", "scale", "start", "steps", "version",
                 "created_at", "parameters")
+#: How the run was made (`narcoflow.results.provenance`): columns added to ``runs`` by the first
+#: save after they were introduced; files written before read them as NULL (unknown).
+_PROVENANCE_COLUMNS = ("policy", "levers", "draw")
 _STRING_COLUMNS = ("metric", "drug", "region", "channel")
 
 
@@ -165,9 +172,16 @@ def _run_row(info: dict[str, Any]) -> list[Any]:
     if not isinstance(params, str):
         params = json.dumps(params, sort_keys=True, default=str)
     created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    policy = info.get("policy")
+    levers, draw = info.get("levers"), info.get("draw")
     return [str(info["run_id"]), str(info["scenario"]), int(info["seed"]), float(info["scale"]),
             pd.Timestamp(info["start"]).date(), int(info["steps"]), str(info["version"]),
-            created, params]
+            created, params, None if policy is None else str(policy),
+            None if levers is None else _json(levers), None if draw is None else _json(draw)]
+
+
+def _json(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
 def save(results: Results, path: str | os.PathLike = DEFAULT_DB) -> str:
@@ -209,8 +223,9 @@ def save(results: Results, path: str | os.PathLike = DEFAULT_DB) -> str:
                 con.execute(_SCHEMA)
                 con.execute("DELETE FROM metrics WHERE run_id = ?", [run_id])
                 con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
-                con.execute(f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) "
-                            f"VALUES ({', '.join('?' * len(_RUN_COLUMNS))})", row)
+                cols = (*_RUN_COLUMNS, *_PROVENANCE_COLUMNS)
+                con.execute(f"INSERT INTO runs ({', '.join(cols)}) "
+                            f"VALUES ({', '.join('?' * len(cols))})", row)
                 con.append("metrics", frame, by_name=True)
                 con.execute("COMMIT")
             except (duckdb.Error, ValueError, TypeError, OSError) as exc:
@@ -284,20 +299,32 @@ def _resolve_run_id(con: duckdb.DuckDBPyConnection, path: Path, run_id: str) -> 
                      f"`narcoflow runs --db {path}` lists them all.")
 
 
+def _provenance_select(con: duckdb.DuckDBPyConnection, alias: str = "") -> str:
+    """``policy, levers, draw`` of table ``runs``: the columns, or NULLs in a file written before
+    they existed (opened read-only, so it is not changed)."""
+    have = {r[0] for r in con.sql("SELECT column_name FROM information_schema.columns "
+                                  "WHERE table_schema = 'main' AND table_name = 'runs'").fetchall()}
+    pre = f"{alias}." if alias else ""
+    return ", ".join(f"CAST({pre}{c} AS VARCHAR) AS {c}" if c in have else f"CAST(NULL AS VARCHAR) AS {c}"
+                     for c in _PROVENANCE_COLUMNS)
+
+
 def list_runs(path: str | os.PathLike = DEFAULT_DB) -> pd.DataFrame:
     """All stored runs, newest first, without the parameters.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``run_id, scenario, seed, scale, start, steps, version, created_at, rows``.
+        Columns ``run_id, scenario, seed, scale, start, steps, version, created_at, rows,
+        policy, levers, draw``: how each run was made (`narcoflow.results.provenance`; levers
+        and draw as JSON text, NULL when unknown, e.g. runs stored before provenance was kept).
     """
     path = Path(path)
     with connect(path, read_only=True) as con:
         _require_tables(con, path)
-        return con.sql("""
+        return con.sql(f"""
             SELECT r.run_id, r.scenario, r.seed, r.scale, r.start, r.steps, r.version,
-                   r.created_at, coalesce(m.n, 0) AS rows
+                   r.created_at, coalesce(m.n, 0) AS rows, {_provenance_select(con, "r")}
             FROM runs r
             LEFT JOIN (SELECT run_id, count(*) AS n FROM metrics GROUP BY run_id) m USING (run_id)
             ORDER BY r.created_at DESC, r.run_id
@@ -305,16 +332,22 @@ def list_runs(path: str | os.PathLike = DEFAULT_DB) -> pd.DataFrame:
 
 
 def load_run(path: str | os.PathLike, run_id: str) -> dict[str, Any]:
-    """The ``runs`` row of one run as a dict (the run's ``info`` plus ``created_at``).
+    """The ``runs`` row of one run as a dict (the run's ``info`` plus ``created_at``), with its
+    provenance ``policy``, ``levers`` and ``draw`` (decoded; None when unknown).
 
     ``run_id`` may be a unique prefix of the stored id.
     """
     path = Path(path)
     with connect(path, read_only=True) as con:
         rid = _resolve_run_id(con, path, run_id)
-        cur = con.execute(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE run_id = ?", [rid])
+        cols = (*_RUN_COLUMNS, *_PROVENANCE_COLUMNS)
+        cur = con.execute(f"SELECT {', '.join(_RUN_COLUMNS)}, {_provenance_select(con)} "
+                          "FROM runs WHERE run_id = ?", [rid])
         values = cur.fetchone()
-    return dict(zip(_RUN_COLUMNS, values, strict=True))
+    info = dict(zip(cols, values, strict=True))
+    for key in ("levers", "draw"):
+        info[key] = json.loads(info[key]) if info[key] is not None else None
+    return info
 
 
 def _normalize(df: pd.DataFrame) -> pd.DataFrame:
@@ -326,13 +359,16 @@ def _normalize(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def load_metrics(path: str | os.PathLike, run_id: str) -> pd.DataFrame:
-    """The metrics of one run, with the columns, dtypes and row order of ``Results.metrics``."""
+def load_metrics(path: str | os.PathLike, run_id: str, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """The metrics of one run, with the columns, dtypes and row order of ``Results.metrics``;
+    only the metrics ``names`` when given."""
     path = Path(path)
     with connect(path, read_only=True) as con:
         rid = _resolve_run_id(con, path, run_id)
-        df = con.sql(f"SELECT {', '.join(METRIC_COLUMNS)} FROM metrics WHERE run_id = $rid",
-                     params={"rid": rid}).df()
+        only = "" if names is None else " AND list_contains($names, metric)"
+        params = {"rid": rid} if names is None else {"rid": rid, "names": list(names)}
+        df = con.sql(f"SELECT {', '.join(METRIC_COLUMNS)} FROM metrics WHERE run_id = $rid{only}",
+                     params=params).df()
     return _normalize(df)
 
 
@@ -348,7 +384,9 @@ EXPORT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
 def export_metrics(path: str | os.PathLike, run_id: str, out: str | os.PathLike,
                    fmt: str | None = None, *, force: bool = False) -> Path:
-    """Write one run's metrics (with a leading ``run_id`` column) to a Parquet or CSV file.
+    """Write one run's metrics to a Parquet or CSV file, with leading columns ``run_id`` and its
+    provenance ``policy``, ``levers``, ``draw`` (text; empty when unknown). A Parquet file also
+    holds the run's identity and full provenance as JSON in its metadata (key ``narcoflow``).
 
     The format is ``fmt`` (``"parquet"`` or ``"csv"``), else read from the name's ending
     (``.parquet``, ``.pq``, ``.csv``); any other ending is refused rather than guessed. ``out``
@@ -375,14 +413,38 @@ def export_metrics(path: str | os.PathLike, run_id: str, out: str | os.PathLike,
         info = load_run(path, run_id)
         df = load_metrics(path, info["run_id"])
         df.insert(0, "run_id", pd.array([info["run_id"]] * len(df), dtype="string"))
+        for i, (col, text) in enumerate(_provenance_columns(info).items(), start=1):
+            df.insert(i, col, pd.array([text] * len(df), dtype="string"))
         with replacing(out) as tmp:
             if fmt == "csv":
                 df.to_csv(tmp, index=False, date_format="%Y-%m-%d")
             else:
-                df.to_parquet(tmp, index=False)
+                _write_parquet(df, tmp, info)
     except OutputError as exc:
         raise StoreError(str(exc)) from None
     return out
+
+
+def _provenance_columns(info: dict[str, Any]) -> dict[str, str | None]:
+    """The columns `export_metrics` adds after ``run_id``: policy, levers and draw as text."""
+    from narcoflow.results.provenance import draw_text, levers_text
+
+    return {"policy": info.get("policy"), "levers": levers_text(info.get("levers")) or None,
+            "draw": draw_text(info.get("draw")) or None}
+
+
+def _write_parquet(df: pd.DataFrame, out: Path, info: dict[str, Any]) -> None:
+    """``df`` as Parquet, with the run's identity and full provenance (levers and drawn parameter
+    values) as JSON in the file's key-value metadata under ``narcoflow``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    meta = {k: info.get(k) for k in ("run_id", "scenario", "seed", "scale", "start", "steps", "version",
+                                      "policy", "levers", "draw")}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           b"narcoflow": json.dumps(meta, default=str).encode()})
+    pq.write_table(table, out)
 
 
 def export_parquet(path: str | os.PathLike, run_id: str, out: str | os.PathLike, *,

@@ -194,3 +194,31 @@ def comparison_figure(comparisons: pd.DataFrame, *, title: str = "Policy compari
     fig.update_yaxes(autorange="reversed")  # policies top-down in the table's order
     layout(fig, title, height=max(300, 60 + 190 * len(metrics)))
     return fig
+
+
+def policy_fan_figure(quantiles: pd.DataFrame, *, title: str = "Fan chart", label: str = "") -> go.Figure:
+    """One panel per policy (same y axis): per year the median of the replications (line) with
+    their 50 % (dark band) and 90 % (light band) ranges.
+
+    ``quantiles``: ``policy, year, q05, q25, median, q75, q95`` (`narcoflow.experiments.
+    comparison.fan_quantiles`); ``label`` titles the y axis (the outcome and its unit).
+    """
+    policies = list(dict.fromkeys(quantiles["policy"].astype(str)))
+    fig = make_subplots(rows=1, cols=max(1, len(policies)), shared_yaxes=True, subplot_titles=policies,
+                        horizontal_spacing=0.03)
+    for col, policy in enumerate(policies, start=1):
+        d = quantiles[quantiles["policy"].astype(str) == policy].sort_values("year")
+        colour = SERIES_COLOURS[(col - 1) % len(SERIES_COLOURS)]
+        x = d["year"].tolist()
+        for lo, hi, alpha, name in (("q05", "q95", 0.15, "90 %"), ("q25", "q75", 0.35, "50 %")):
+            fig.add_trace(go.Scatter(x=x + x[::-1], y=d[hi].tolist() + d[lo].tolist()[::-1], fill="toself",
+                                     fillcolor=rgba(colour, alpha), line={"width": 0}, hoverinfo="skip",
+                                     name=f"{policy}: {name} of runs", showlegend=False), row=1, col=col)
+        fig.add_trace(go.Scatter(x=x, y=d["median"], mode="lines+markers", line={"color": colour, "width": 2},
+                                 name=f"{policy}: median", showlegend=False,
+                                 hovertemplate=f"{policy} %{{x}}: median %{{y:,.4g}}<extra></extra>"),
+                      row=1, col=col)
+    fig.update_yaxes(title_text=label, row=1, col=1)
+    fig.update_xaxes(tickformat="d", dtick=1 if quantiles["year"].nunique() <= 12 else None)
+    layout(fig, title, height=380)
+    return fig

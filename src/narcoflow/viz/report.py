@@ -47,14 +47,14 @@ FORMATS = ("html", "png", "svg")
 #: figure key -> (width, height) of the static images, in CSS pixels
 STATIC_SIZE = {"sankey": (1400, 760), "map": (1300, 640), "timeseries": (1100, None),
                "comparison": (1100, None), "prior_posterior": (1100, None), "generations": (1100, None),
-               "waves": (800, None)}
+               "waves": (800, None), "fan": (1100, 420)}
 
 
 # ---------------------------------------------------------------------------- figures
 def build_figures(data: ReportData) -> dict[str, go.Figure]:
-    """The report's figures by key: ``sankey``, ``map``, ``timeseries``, ``comparison``; for an
-    estimate ``fan-<quantity>``; for a calibration ``ppc`` (fitted targets), ``ppc_floors``,
-    ``posterior``, ``prior_posterior``, ``generations`` and ``waves`` (when it fitted within a
+    """The report's figures by key: ``sankey``, ``map``, ``timeseries``, ``comparison``, ``fan``
+    (a comparison); for an estimate ``fan-<quantity>``; for a calibration ``ppc`` (fitted
+    targets), ``ppc_floors``, ``posterior``, ``prior_posterior``, ``generations`` and ``waves`` (when it fitted within a
     history match of the same file)."""
     figs: dict[str, go.Figure] = {}
     if data.estimate is not None and len(data.estimate["table"]):
@@ -104,6 +104,10 @@ def build_figures(data: ReportData) -> dict[str, go.Figure]:
     if data.comparisons is not None and len(data.comparisons):
         figs["comparison"] = figures.comparison_figure(
             data.comparisons, title=f"Policy comparison, experiment {data.ident}")
+    if data.fan is not None and len(data.fan):
+        figs["fan"] = figures.policy_fan_figure(data.fan, label=data.fan_label,
+                                         title=f"{data.fan_label} per year by policy: median, 50 % and "
+                                               "90 % of the replications")
     if data.metrics is not None and len(data.metrics):
         m = data.metrics
         figs["sankey"] = figures.sankey_figure(m, destinations=data.destinations)
@@ -149,6 +153,8 @@ def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None) -> s
     if data.kind == "experiment":
         nav.insert(0, '<a href="#comparison">Policy comparison</a>')
         body.append(sections.comparison_section(data, figs.get("comparison")))
+        if "fan" in figs:
+            body.append(sections.fan_section(data, figs["fan"]))
         if data.metrics is not None:
             body.append("<p class='caption'>The sections below show one run of the experiment "
                         f"({esc(data.info['run_id'])}, baseline policy where known).</p>")

@@ -176,6 +176,14 @@ def _period(info: dict[str, Any]) -> tuple[dt.date, dt.date]:
     return start, start + dt.timedelta(weeks=int(info["steps"]))
 
 
+def _made(info: dict) -> str:
+    """The run's policy with its lever settings and parameter draw (`narcoflow.results.provenance`)."""
+    from narcoflow.results.provenance import describe
+
+    text = describe(info)
+    return "not recorded" if text == "-" else text
+
+
 def identity(data: ReportData) -> str:
     rows = []
     if data.kind == "experiment":
@@ -187,6 +195,7 @@ def identity(data: ReportData) -> str:
         start, end = _period(i)
         rows += [("Run shown" if data.kind == "experiment" else "Run", i["run_id"]),
                  ("Scenario", i["scenario"]), ("Period", f"{start} to {end} ({i['steps']} weekly steps)"),
+                 ("Policy", _made(i)),
                  ("Seed", i["seed"]),
                  ("Scale", f"{i['scale']:g} (a miniature of {float(i['scale']):.2%} of the population "
                            "was simulated; every count and quantity is scaled back to the full "
@@ -334,6 +343,17 @@ def estimate_section(data: ReportData, figs: dict[str, go.Figure]) -> str:
     out.append(f"<details><summary>The whole table ({len(table)} rows)</summary>"
                f"{_table(table, formats=fmt)}</details>")
     return "".join(out)
+
+
+def fan_section(data: ReportData, fig: go.Figure) -> str:
+    reps = int(data.fan["replications"].max()) if "replications" in data.fan else 0
+    return f"""
+<h3 id="fan">Over time, run by run</h3>
+<p class="caption">{esc(data.fan_label)} in each whole calendar year under each policy: the median of
+the {reps} replications (line), the middle half of them (dark band) and 90 % of them (light band).
+The bands show how far the runs spread, from chance and, when the comparison drew parameter sets,
+from what is not known about the parameters; with few replications they are rough.</p>
+<div class="figure">{_figure_div(fig, "fan")}</div>"""
 
 
 def calibration_section(data: ReportData, figs: dict[str, go.Figure]) -> str:
