@@ -290,3 +290,38 @@ def test_sweep_points_record_their_lever_and_parameter_values():
     _attach_provenance(info, spec)
     assert info == {"policy": "baseline+custom", "levers": {"quitting": {"value": 2.0}},
                     "draw": {"source": "set", "values": {"state.siphon_rate": 0.1}}}
+
+
+def test_dashboard_runs_record_policy_and_sliders(tmp_path):
+    from narcoflow.app.backend import run_and_save
+
+    db = tmp_path / "dash.duckdb"
+    plain = run_and_save("north-korea-2011", "demand-reduction", {"quitting": 1.0}, 0.0005, 0.1, 1, db=db)
+    moved = run_and_save("north-korea-2011", "demand-reduction", {"quitting": 1.5, "crackdown": 1.0}, 0.0005, 0.1, 1,
+                         db=db)
+    assert store.load_run(db, plain)["policy"] == "demand-reduction"   # sliders at their defaults
+    info = store.load_run(db, moved)
+    assert info["policy"] == "demand-reduction+custom"
+    assert info["levers"]["quitting+custom"] == {"value": 1.5} and "crackdown" not in info["levers"]
+    assert info["levers"]["quitting"] == {"value": 2.0}               # the policy's own setting, kept apart
+
+
+def test_python_compare_over_the_ranges(tmp_path):
+    import warnings
+
+    import narcoflow as nf
+    from narcoflow.experiments import FewReplicationsWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FewReplicationsWarning)
+        plan, table = nf.compare("north-korea-2011", ["demand-reduction"], db=tmp_path / "r.duckdb",
+                                 replications=2, scale=0.0005, years=1.1, uncertainty="ranges")
+    assert plan.definition["parameter_sets"]["source"] == "ranges"
+    assert len(plan.definition["parameter_sets"]["values"]) == 2
+    draws = {r: store.load_run(tmp_path / "r.duckdb", r)["draw"] for r in plan.run_ids}
+    by_rep = {}
+    for row in plan.rows:
+        by_rep.setdefault(row.replication, []).append(draws[row.run_id]["values"])
+    assert all(a == b for a, b in by_rep.values()) and by_rep[0] != by_rep[1]
+    rel = table[table["policy"] == "demand-reduction"]["effect_rel_ci_low"].dropna()
+    assert len(rel) and (rel > -1).all()

@@ -37,4 +37,28 @@ def estimate(scenario="north-korea-2011", *, db, draws: int = 50, seeds: int = 2
                      posterior=posterior, executor=executor, progress=progress)
 
 
-__all__ = ["DEFAULT_SCALE", "__version__", "estimate", "run"]
+def compare(scenario="north-korea-2011", policies=(), *, db, replications: int = 10, seed: int = 0,
+            scale: float = DEFAULT_SCALE, years: float | None = None, uncertainty: str = "seeds",
+            posterior=None, window=None, outcomes=(), executor=None, progress=None):
+    """Compare policies (and ``baseline``) over ``replications`` on common random numbers.
+
+    Replication ``i`` of every policy uses seed ``seed + i`` and, with ``uncertainty="posterior"``
+    (the scenario's posterior sample, or ``posterior``, a file) or ``"ranges"`` (a Latin hypercube
+    over its ranges), parameter set ``i``. Runs are stored (resumable) in the DuckDB file ``db``;
+    returns ``(plan, table)``, the ``comparisons`` rows (`narcoflow.experiments.comparison.compare`;
+    ``window`` and ``outcomes`` as there).
+    """
+    from narcoflow.experiments.comparison import compare as _compare
+    from narcoflow.scenario import Scenario, load
+
+    sc = scenario if isinstance(scenario, Scenario) else load(scenario)
+    if posterior is None and uncertainty == "posterior" and not isinstance(scenario, Scenario):
+        from narcoflow.calibration.posterior import posterior_file
+
+        posterior = posterior_file(scenario)  # also beside a scenario YAML file
+    return _compare(sc, list(policies), replications=replications, db=db, seed=seed, scale=scale, years=years,
+                    executor=executor, progress=progress, window=window, outcomes=outcomes,
+                    uncertainty=uncertainty, posterior=posterior)
+
+
+__all__ = ["DEFAULT_SCALE", "__version__", "compare", "estimate", "run"]
