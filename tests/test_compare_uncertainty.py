@@ -325,3 +325,14 @@ def test_python_compare_over_the_ranges(tmp_path):
     assert all(a == b for a, b in by_rep.values()) and by_rep[0] != by_rep[1]
     rel = table[table["policy"] == "demand-reduction"]["effect_rel_ci_low"].dropna()
     assert len(rel) and (rel > -1).all()
+
+
+def test_report_of_a_run_names_its_policy_and_draw(experiment):
+    from narcoflow.results.report_data import load_report_data
+    from narcoflow.viz.report_html import identity
+
+    listed = store.list_runs(experiment["db"]).set_index("policy")
+    data = load_report_data(experiment["db"], listed.loc["border-crackdown", "run_id"].iloc[0])
+    text = identity(data)
+    assert "<th>Policy</th><td>border-crackdown: china_interdiction x2; crackdown x2" in text
+    assert "posterior #" in text
