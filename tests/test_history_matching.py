@@ -161,6 +161,15 @@ def test_screen_history_match_and_calibrate_within_on_the_engine(tmp_path):
     hist = data.calibration["history"]
     assert hist["match"]["history_id"] == hid and hist["screening"]["screening_id"] == sid
     assert {"prior_posterior", "waves"} <= set(build_figures(data))
+    # --prior region: uniform on the space the match left (another calibration id); bad uses refused
+    res = runner.invoke(app, ["calibrate", "north-korea-2011", *common, "--within", hid[:8], "--populations", "1",
+                              "--particles", "2", "--draws", "1", "--prior", "region"])
+    assert res.exit_code == 0, res.output
+    cid2 = res.output.strip().splitlines()[-1].removeprefix("calibration_id: ")
+    assert cid2 != cid and json.loads(load_calibration(db, cid2)[0]["settings"])["region"] == hid
+    for extra, msg in ((["--prior", "region"], "needs --within"), (["--prior", "cube"], "must be 'box' or 'region'")):
+        res = runner.invoke(app, ["calibrate", "north-korea-2011", *common, "--params", "state.siphon_rate", *extra])
+        assert res.exit_code == 2 and msg in res.output, res.output
 
 
 def test_history_match_needs_parameters(tmp_path):
@@ -171,3 +180,30 @@ def test_history_match_needs_parameters(tmp_path):
     res = CliRunner().invoke(app, ["history-match", "north-korea-2011", "--targets", "north-korea-2011",
                                    "--out", str(tmp_path / "x.duckdb")])
     assert res.exit_code == 2 and "--params a,b or --screening ID" in res.output
+
+
+def test_the_space_that_remains_is_the_one_the_match_kept_and_the_prior_draws_only_there(tmp_path):
+    """nroy_region refits the waves from stored runs: it contains every point the last wave kept
+    and the truth, not the far corner; NroyPrior (pyabc) draws only inside and has density 0 outside."""
+    pyabc = pytest.importorskip("pyabc")
+    from narcoflow.calibration.history import _read, nroy_region
+    from narcoflow.calibration.nroy_prior import NroyPrior
+
+    db = tmp_path / "h.duckdb"
+    match(_problem(), db, "synthetic", SETTINGS, waves=2)
+    region = nroy_region(db, "synth", Targets(targets=_targets()))
+    kept = _read(db, "history_nroy", "synthetic")
+    last = kept[kept["wave"] == kept["wave"].max()].pivot(index="sample", columns="parameter_index",
+                                                          values="value").to_numpy()
+    assert len(last) > 10 and region.contains(last).all()
+    assert region.contains(np.array([[TRUTH["a"], TRUTH["b"], 0.5], [1.0, 0.0, 0.5]])).tolist() == [True, False]
+    names = ["b", "a", "c"]  # the calibration's order need not be the match's
+    prior = NroyPrior(**{f"p{i}": pyabc.RV("uniform", 0, 1) for i in range(3)}, region=region, names=names)
+    np.random.seed(5)  # noqa: NPY002 - pyabc draws from numpy's global generator
+    draws = np.array([[d[f"p{i}"] for i in range(3)] for d in (prior.rvs() for _ in range(200))])
+    as_match = draws[:, [1, 0, 2]]
+    assert region.contains(as_match).all()
+    assert np.ptp(as_match[:, 2]) > 0.8  # c is not learnt: drawn over its whole range
+    assert prior.pdf({"p0": 0.0, "p1": 1.0, "p2": 0.5}) == 0.0  # b = 0, a = 1: ruled out
+    inside = dict(zip(["p0", "p1", "p2"], draws[0], strict=True))
+    assert prior.pdf(inside) == pytest.approx(1.0) and prior.copy().pdf(inside) == pytest.approx(1.0)

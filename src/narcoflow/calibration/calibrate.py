@@ -138,8 +138,8 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
               on_runs: Callable[[int, int], None] | None = None,
               labels: dict[str, str] | None = None, seed: int | None = None,
               bounds: dict[str, tuple[float, float]] | None = None,
-              simulator: Callable[[dict[str, float], int], dict[str, float]] | None = None
-              ) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+              simulator: Callable[[dict[str, float], int], dict[str, float]] | None = None,
+              region=None) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     """Run (or resume) ABC-SMC; store `posterior` and `calibration_diagnostics` in the DuckDB file.
 
     Each finished generation is stored at once (delete + insert for that calibration id and
@@ -155,7 +155,10 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
     value}``, `narcoflow.calibration.batch.Simulator`) replaces the engine: the scenario then only
     gives the parameters' ranges (the priors); its qualified name is part of the calibration id.
     ``targets`` may be built in memory (`Targets(...)`), e.g. synthetic ones
-    (`narcoflow.calibration.coverage.synthetic_targets`).
+    (`narcoflow.calibration.coverage.synthetic_targets`). ``region`` (a
+    `narcoflow.calibration.history.NroyRegion`, `nroy_region` of a history match over the same
+    parameters) makes the prior uniform on the space the match left instead of on the box
+    (`narcoflow.calibration.nroy_prior`); its history id is part of the calibration id.
 
     Returns (calibration_id, posterior frame, diagnostics frame).
     """
@@ -182,6 +185,11 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
         settings["bounds"] = {p: priors[p] for p in params if p in bounds}
     if simulator is not None:
         settings["simulator"] = _qualified_name(simulator)
+    if region is not None:
+        if sorted(region.names) != sorted(params):
+            raise NarcoflowError(f"region: history match {region.history_id} matched {', '.join(region.names)}; "
+                                 f"this calibration fits {', '.join(params)} (they must be the same)")
+        settings["region"] = region.history_id
     cid = calibration_id(scenario, targets, params, settings)  # not populations: more of them extend it
     settings["populations"] = populations
     db = Path(db).resolve()
@@ -190,8 +198,13 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
     sqlite = f"sqlite:///{sqlite_path}"
     counter = Path(f"{stem}-{cid}.runs")
     store_calibration(db, cid, scenario, targets, params, priors, settings, labels or {})
-    prior = pyabc.Distribution(**{f"p{i}": pyabc.RV("uniform", priors[p][0], priors[p][1] - priors[p][0])
-                                  for i, p in enumerate(params)})
+    rvs = {f"p{i}": pyabc.RV("uniform", priors[p][0], priors[p][1] - priors[p][0]) for i, p in enumerate(params)}
+    if region is None:
+        prior = pyabc.Distribution(**rvs)
+    else:
+        from narcoflow.calibration.nroy_prior import NroyPrior
+
+        prior = NroyPrior(**rvs, region=region, names=params)
     sampler, executor = _sampler(workers, dask_address, dask_local)
     try:
         model = Model(scenario, targets, params, scale, years, counter=str(counter) if on_runs else None,

@@ -347,3 +347,60 @@ def find_history(db: str | Path, prefix: str) -> dict:
         raise NarcoflowError(f"History match prefix {prefix!r} is ambiguous in {db}: "
                              + ", ".join(rows["history_id"]))
     return rows.iloc[0].to_dict()
+
+
+# ---------------------------------------------------------------------------- the space that remains
+@dataclass
+class NroyRegion:
+    """The non-implausible space a history match left: a point is in it when every wave's
+    emulators give it an implausibility of at most ``cutoff`` on every target (the same test that
+    kept points during the match). ``names`` and ``bounds`` (d x 2, parameter units) are the match's."""
+
+    names: list[str]
+    bounds: np.ndarray
+    targets: list[Target]
+    waves: list[Wave]
+    cutoff: float
+    history_id: str = ""
+
+    def contains(self, X: np.ndarray) -> np.ndarray:
+        """Boolean per row of ``X`` (points x d, parameter units, columns in the order of ``names``)."""
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        U = (X - self.bounds[:, 0]) / (self.bounds[:, 1] - self.bounds[:, 0])
+        ok = ((U >= 0) & (U <= 1)).all(axis=1)
+        for wave in self.waves:
+            if ok.any():
+                ok[ok] = wave.implausibilities(self.targets, U[ok]).max(axis=1) <= self.cutoff
+        return ok
+
+
+def nroy_region(db: str | Path, hid: str, targets: Targets) -> NroyRegion:
+    """Refit every finished wave's emulators of history match ``hid`` from its stored runs (the fit
+    is deterministic: the same emulators the match used) and return the space they leave."""
+    db = Path(db)
+    hm = find_history(db, hid)
+    hid = hm["history_id"]
+    names = json.loads(hm["parameters"])
+    bounds = np.array(json.loads(hm["bounds"]), dtype=float)
+    st = json.loads(hm["settings"])
+    by_name = {t.name: t for t in targets.compared}
+    missing = [n for n in json.loads(hm["targets"]) if n not in by_name]
+    if missing:
+        raise NarcoflowError(f"History match {hid} was made with target(s) {', '.join(missing)} that these "
+                             "targets do not have")
+    tlist = [by_name[n] for n in json.loads(hm["targets"])]
+    waves_done = _read(db, "history_waves", hid)
+    if waves_done.empty:
+        raise NarcoflowError(f"No finished wave of history match {hid!r} in {db}")
+    fitted = []
+    for w in sorted(int(x) for x in waves_done["wave"]):
+        design = _read(db, "history_design", hid, w)
+        U = design.sort_values(["point", "parameter_index"]).pivot(
+            index="point", columns="parameter_index", values="unit").to_numpy()
+        runs = _read(db, "history_runs", hid, w)
+        runs = runs[runs["target"].isin(list(by_name))].copy()
+        runs["z"] = [by_name[n].transform(v) for n, v in zip(runs["target"], runs["value"], strict=True)]
+        for i in range(len(names)):
+            runs[f"u{i}"] = U[runs["point"].to_numpy(), i]
+        fitted.append(fit_wave(tlist, runs, len(names), seed=int(st["seed"]), restarts=int(st["restarts"])))
+    return NroyRegion(names, bounds, tlist, fitted, float(st["cutoff"]), hid)

@@ -43,6 +43,9 @@ def calibrate(
         "--within", help="History match id (or unique prefix) in the --out file: fit its parameters with "
                          "uniform priors on the box of the points its last wave kept (default --params).",
         show_default=False)] = None,
+    prior: Annotated[str, typer.Option(
+        "--prior", help="With --within: 'box' (uniform on the box of the points the match kept) or 'region' "
+                        "(uniform on the non-implausible space itself, from the match's emulators).")] = "box",
 ) -> None:
     """Fit uncertain parameters to targets with ABC-SMC (pyabc); rerunning resumes. See docs/calibration.md."""
     import logging
@@ -77,6 +80,15 @@ def calibrate(
             hm = find_history(out, within)
             bounds = nroy_box(out, hm["history_id"])
             plist = plist or list(bounds)
+        if prior not in ("box", "region"):
+            raise NarcoflowError(f"--prior must be 'box' or 'region', not {prior!r}")
+        region = None
+        if prior == "region":
+            if not within:
+                raise NarcoflowError("--prior region needs --within HISTORY_ID (the match whose space it is)")
+            from narcoflow.calibration.history import nroy_region
+
+            region = nroy_region(out, hm["history_id"], tg)
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[extra]}"), TimeElapsedColumn(), console=con,
                             transient=False)
@@ -101,7 +113,8 @@ def calibrate(
                     sc, tg, out, params=plist, populations=populations, particles=particles, scale=scale,
                     years=years, workers=workers, dask_address=dask, dask_local=dask_local,
                     on_generation=on_generation, on_runs=on_runs,
-                    labels={"scenario": scenario, "targets": targets}, seed=seed, bounds=bounds)
+                    labels={"scenario": scenario, "targets": targets}, seed=seed, bounds=bounds,
+                    region=region)
         except KeyboardInterrupt:
             done = int(progress.tasks[gens].completed)
             console(stderr=True).print(
