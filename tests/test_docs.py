@@ -155,3 +155,55 @@ def test_extending_worked_example_runs():
     for code in blocks:
         exec(compile(code, "docs/extending.md", "exec"), namespace)
     assert namespace["treated"].final("users") < namespace["base"].final("users")
+
+
+def _compare_commands(text: str) -> list[list[str]]:
+    """The `narcoflow compare` commands of a page's console blocks, as argument lists."""
+    import shlex
+
+    commands = []
+    for block in re.findall(r"```console\n(.*?)```", text, flags=re.S):
+        for cmd in block.replace("\\\n", " ").split("$ ")[1:]:
+            args = shlex.split(cmd.strip())
+            if args[:1] == ["nice"]:
+                args = args[3:]  # nice -n 10 narcoflow ...
+            if args[:2] == ["narcoflow", "compare"]:
+                commands.append(args[2:])
+    return commands
+
+
+def test_crackdown_worked_example_plans(tmp_path):
+    """docs/worked-example-crackdown.md: its policy file loads, and each of its `narcoflow compare`
+    commands plans a comparison with that file (nothing runs): the crackdown starts on
+    2010-01-01, outcomes are read over 2010-2015, every --define parses. The notebook
+    examples/06 defines the same levers."""
+    import json
+
+    from narcoflow.experiments.comparison import plan_compare
+    from narcoflow.experiments.levers import load_policy_file
+
+    text = (ROOT / "docs" / "worked-example-crackdown.md").read_text("utf-8")
+    policy_yaml = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)[0]
+    (tmp_path / "crackdown-2010.yaml").write_text(policy_yaml, "utf-8")
+    commands = _compare_commands(text)
+    assert len(commands) == 2
+    for args in commands:
+        scenario, opts = args[0], {}
+        it = iter(args[1:])
+        for key in it:  # every option of these commands takes a value
+            opts.setdefault(key, []).append(next(it))
+        extra = load_policy_file(tmp_path / opts["--policy-file"][0])
+        plan = plan_compare(load(scenario), opts["--policy"], replications=int(opts["--replications"][0]),
+                            scale=float(opts["--scale"][0]), extra_policies=extra,
+                            window=(int(opts["--from"][0]), int(opts["--to"][0])),
+                            outcomes=opts.get("--define", []),
+                            uncertainty=opts.get("--uncertainty", ["seeds"])[0])
+        levers = plan.definition["levers"]["border-crackdown-2010"]
+        assert {k: v["start"] for k, v in levers.items()} == {"crackdown": "2010-01-01",
+                                                              "china_interdiction": "2010-01-01"}
+        assert plan.definition["window"] == [2010, 2015]
+    book = json.loads((EXAMPLES / "06-border-crackdown-2010.ipynb").read_text("utf-8"))
+    source = "".join("".join(c["source"]) for c in book["cells"])
+    for setting in ('"crackdown": {"value": 2.0, "regions": BORDER, "start": "2010-01-01"}',
+                    '"china_interdiction": {"value": 2.0, "start": "2010-01-01"}'):
+        assert setting in source
