@@ -87,6 +87,18 @@ def _flow_ranges_dumper():
     return FlowRanges
 
 
+def _bare_defaults(node):
+    """A parameter the original leaves at its default (no range, no source) as a bare value, so
+    that lists repeated whole do not show empty sources."""
+    if isinstance(node, dict):
+        if set(node) == {"value", "range", "source"} and node["range"] is None and not node["source"]:
+            return node["value"]
+        return {k: _bare_defaults(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_bare_defaults(v) for v in node]
+    return node
+
+
 def write_scenario(scenario, posterior: pd.DataFrame, path: str | Path, *, base: str, calibration_id: str,
                    targets_label: str) -> Path:
     """Write a calibrated scenario: ``base:`` the original, posterior medians, 90 % intervals as ranges.
@@ -130,6 +142,7 @@ def write_scenario(scenario, posterior: pd.DataFrame, path: str | Path, *, base:
             src = src[part]
             dst = dst.setdefault(part, {})
         dst[top[-1]] = copy.deepcopy(src[top[-1]])
+    override = _bare_defaults(override)
     if base in builtin_names() and not Path(base).is_file():
         base_ref = base
     else:
