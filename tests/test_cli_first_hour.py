@@ -97,7 +97,8 @@ def test_export_writes_csv_or_parquet_by_name_and_refuses_others(tmp_path: Path,
     result = invoke("export", run_id, "--db", stored_db, "--out", csv)
     assert result.exit_code == 0, result.output
     df = pd.read_csv(csv)
-    assert list(df.columns) == ["run_id", "step", "date", "metric", "drug", "region", "channel", "value"]
+    assert list(df.columns) == ["run_id", "policy", "levers", "draw", "step", "date", "metric", "drug", "region",
+                                "channel", "value"]
     assert len(df) == len(make_results().metrics) and set(df["run_id"]) == {run_id}
     assert csv.read_text()[:6] == "run_id"  # text, not Parquet's PAR1
     pq = tmp_path / "quick.parquet"

@@ -299,7 +299,8 @@ def test_docs_yaml_examples_validate(tmp_path, sc):
 
 
 def test_docs_python_example_runs(tmp_path, monkeypatch, capsys):
-    block = re.findall(r"```python\n(.*?)```", DOCS.read_text("utf-8"), flags=re.S)[-1]
+    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text("utf-8"), flags=re.S)
+    block = next(b for b in blocks if "demand-reduction" in b and "mu_star" in b)  # the experiments example
     script = tmp_path / "example.py"
     script.write_text(block)
     monkeypatch.chdir(tmp_path)
