@@ -4,42 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
+from cli_helpers import assert_clean_failure, invoke
 from fake_results import make_results
-from narcoflow.cli import app
 from narcoflow.results import store
 
 BUILTIN_FILE = (Path(__file__).resolve().parents[1]
                 / "src/narcoflow/scenario/builtin/north-korea-2011.yaml")
-runner = CliRunner()
-
-
-def invoke(*args: str | os.PathLike):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def flat(text: str) -> str:
-    """Output with whitespace runs collapsed, so wrapped lines still match."""
-    return re.sub(r"\s+", " ", text)
-
-
-def assert_clean_failure(result, *needles: str) -> str:
-    """Exit code 2, no traceback, and every needle in the (flattened) output."""
-    out = flat(result.output)
-    assert result.exit_code == 2, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in out, f"{needle!r} not in {out!r}"
-    return out
 
 
 @pytest.fixture

@@ -10,10 +10,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 import narcoflow as nf
-from narcoflow.cli import app
+from cli_helpers import assert_clean_failure, flat, invoke
 from narcoflow.experiments import tables
 from narcoflow.experiments.estimates import (
     COLUMNS,
@@ -25,17 +24,8 @@ from narcoflow.experiments.estimates import (
 )
 from narcoflow.scenario import load
 
-runner = CliRunner()
 TINY = ["--scale", "0.002", "--years", "3", "--draws", "2", "--seeds", "2", "--workers", "1"]
 P1, P2 = "consumption.use_g_per_week", "prices.normal_fill"
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def flat(text: str) -> str:
-    return " ".join(text.split())
 
 
 # ---------------------------------------------------------------------------- decomposition
@@ -214,11 +204,7 @@ def test_bad_input_is_one_clean_paragraph(tmp_path, args, needles):
                      unknown=tmp_path / "unknown.csv") for a in args]
     db = tmp_path / "keep.duckdb"
     result = invoke("estimate", *TINY, "--out", db, *args)  # the case's own options win
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    out = flat(result.output)
-    for needle in needles:
-        assert needle in out, (needle, out)
+    assert_clean_failure(result, *needles)
     assert not db.exists()
 
 
