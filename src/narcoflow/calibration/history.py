@@ -150,8 +150,7 @@ def match(problem: Problem, db: str | Path, hid: str, settings: Settings, *, wav
             U = _lhs(n_pts, box, rng)
             design = _design_frame(problem, hid, w, U)
             _store(db, "history_design", design, "history_id = ? AND wave = ?", [hid, w])
-        U = design.sort_values(["point", "parameter_index"]).pivot(index="point", columns="parameter_index",
-                                                                   values="unit").to_numpy()
+        U = _design_units(design)
         runs = _run_wave(problem, db, hid, w, U, st, executor, on_runs)
         wave = fit_wave(targets, runs, d, seed=st.seed, restarts=st.restarts)
         fitted.append(wave)
@@ -218,10 +217,22 @@ def _run_wave(problem: Problem, db: Path, hid: str, w: int, U: np.ndarray, st: S
                  executor, on_result)
     finally:
         buf.flush()
+    return _wave_runs(db, hid, w, U, names)
+
+
+def _design_units(design: pd.DataFrame) -> np.ndarray:
+    """A stored design as (points x parameters) unit-cube coordinates."""
+    return design.sort_values(["point", "parameter_index"]).pivot(
+        index="point", columns="parameter_index", values="unit").to_numpy()
+
+
+def _wave_runs(db: Path, hid: str, w: int, U: np.ndarray, targets: dict[str, Target]) -> pd.DataFrame:
+    """Wave ``w``'s stored runs of ``targets`` (name -> target) with the log output ``z`` and the
+    design point's unit-cube coordinates ``u0..`` per row: what `fit_wave` takes."""
     runs = _read(db, "history_runs", hid, w)
-    runs = runs[runs["target"].isin(list(names))].copy()
-    runs["z"] = [names[n].transform(v) for n, v in zip(runs["target"], runs["value"], strict=True)]
-    for i in range(len(problem.names)):
+    runs = runs[runs["target"].isin(list(targets))].copy()
+    runs["z"] = [targets[n].transform(v) for n, v in zip(runs["target"], runs["value"], strict=True)]
+    for i in range(U.shape[1]):
         runs[f"u{i}"] = U[runs["point"].to_numpy(), i]
     return runs
 
@@ -395,12 +406,7 @@ def nroy_region(db: str | Path, hid: str, targets: Targets) -> NroyRegion:
     fitted = []
     for w in sorted(int(x) for x in waves_done["wave"]):
         design = _read(db, "history_design", hid, w)
-        U = design.sort_values(["point", "parameter_index"]).pivot(
-            index="point", columns="parameter_index", values="unit").to_numpy()
-        runs = _read(db, "history_runs", hid, w)
-        runs = runs[runs["target"].isin(list(by_name))].copy()
-        runs["z"] = [by_name[n].transform(v) for n, v in zip(runs["target"], runs["value"], strict=True)]
-        for i in range(len(names)):
-            runs[f"u{i}"] = U[runs["point"].to_numpy(), i]
+        U = _design_units(design)
+        runs = _wave_runs(db, hid, w, U, {t.name: t for t in tlist})
         fitted.append(fit_wave(tlist, runs, len(names), seed=int(st["seed"]), restarts=int(st["restarts"])))
     return NroyRegion(names, bounds, tlist, fitted, float(st["cutoff"]), hid)

@@ -136,22 +136,10 @@ def with_draw(scenario, values: dict[str, float]):
     range to include it: a calibrated scenario's ranges are posterior 90 % intervals, so about one
     draw in ten lies outside some of them, and that is not an error.
     """
-    from narcoflow.scenario.loader import _split_path, _validate
+    from narcoflow.scenario.loader import with_values
 
-    raw = scenario.model_dump(mode="json")
-    for path, value in values.items():
-        node, parts = raw, _split_path(path)
-        try:
-            for part in parts[:-1]:
-                node = node[part]
-            leaf = node[parts[-1]]
-        except (KeyError, IndexError, TypeError):
-            raise NarcoflowError(f"Scenario {scenario.name!r} has no parameter {path!r}") from None
-        value = float(value)
-        if isinstance(leaf, dict) and "value" in leaf:
-            leaf["value"] = value
-            if leaf.get("range"):
-                leaf["range"] = [min(leaf["range"][0], value), max(leaf["range"][1], value)]
-        else:
-            node[parts[-1]] = value
-    return _validate(raw, f"scenario {scenario.name!r}")
+    try:
+        return with_values(scenario, {p: float(v) for p, v in values.items()}, widen=True)
+    except (KeyError, IndexError, TypeError):
+        raise NarcoflowError(f"Scenario {scenario.name!r} has no parameter at one of these paths: "
+                             f"{', '.join(map(repr, values))}") from None

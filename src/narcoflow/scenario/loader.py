@@ -345,10 +345,11 @@ def uncertain_parameters(scenario: Scenario) -> dict[str, Param]:
     return {path: p for path, p in iter_params(scenario) if p.range is not None}
 
 
-def with_values(scenario: Scenario, values: Mapping[str, float]) -> Scenario:
+def with_values(scenario: Scenario, values: Mapping[str, float], *, widen: bool = False) -> Scenario:
     """A copy of ``scenario`` with the parameters at dotted paths set to new values.
 
-    The range and source are kept; a value outside the range widens nothing and is an error.
+    The range and source are kept; a value outside the range is an error, unless ``widen``, which
+    widens the range to hold it (`narcoflow.calibration.posterior.with_draw`).
     """
     raw = scenario.model_dump(mode="json")
     for path, value in values.items():
@@ -358,6 +359,8 @@ def with_values(scenario: Scenario, values: Mapping[str, float]) -> Scenario:
         leaf = node[parts[-1]]
         if isinstance(leaf, dict) and "value" in leaf:
             leaf["value"] = float(value)
+            if widen and leaf.get("range"):
+                leaf["range"] = [min(leaf["range"][0], float(value)), max(leaf["range"][1], float(value))]
         else:
             node[parts[-1]] = value
     return _validate(raw, f"scenario {scenario.name!r}")
