@@ -79,6 +79,14 @@ def _match(ident: str, ids: list[str]) -> list[str]:
     return [i for i in ids if ident and i.startswith(ident)]
 
 
+def _unique(ident: str, ids: list[str], what: str, path: Path) -> str | None:
+    """The one id that ``ident`` is or starts (None if none); several: a ReportError naming them."""
+    found = _match(ident, ids)
+    if len(found) > 1:
+        raise ReportError(f"{what} id {ident!r} is ambiguous in {path}; it starts {', '.join(found[:5])}.")
+    return found[0] if found else None
+
+
 def _experiment(path: Path, ident: str) -> tuple[str, pd.DataFrame, list[str]] | None:
     """(experiment id, its comparisons, its run ids best first) if ``ident`` names one."""
     with connect(path, read_only=True) as con:
@@ -87,13 +95,9 @@ def _experiment(path: Path, ident: str) -> tuple[str, pd.DataFrame, list[str]] |
             return None
         ids = [r[0] for r in con.sql("SELECT DISTINCT CAST(experiment_id AS VARCHAR) "
                                      "FROM comparisons ORDER BY 1").fetchall()]
-        found = _match(ident, [str(i) for i in ids])
-        if not found:
+        exp_id = _unique(ident, [str(i) for i in ids], "Experiment", path)
+        if exp_id is None:
             return None
-        if len(found) > 1:
-            raise ReportError(f"Experiment id {ident!r} is ambiguous in {path}; it starts "
-                              f"{', '.join(found[:5])}.")
-        exp_id = found[0]
         cols = [c for c in _COMPARISON_COLUMNS if c in tables["comparisons"]]
         comp = con.execute(f"SELECT {', '.join(cols)} FROM comparisons "
                            "WHERE CAST(experiment_id AS VARCHAR) = ?",
@@ -156,13 +160,10 @@ def _calibration(path: Path, ident: str) -> dict[str, Any] | None:
         if "calibrations" not in tables:
             return None
         ids = [r[0] for r in con.sql("SELECT calibration_id FROM calibrations ORDER BY 1").fetchall()]
-    found = _match(ident, ids)
-    if not found:
+    cid = _unique(ident, ids, "Calibration", path)
+    if cid is None:
         return None
-    if len(found) > 1:
-        raise ReportError(f"Calibration id {ident!r} is ambiguous in {path}; it starts "
-                          f"{', '.join(found[:5])}.")
-    info, post, diag, check = load_calibration(path, found[0])
+    info, post, diag, check = load_calibration(path, cid)
     priors = json.loads(info["priors"])
     table = pd.DataFrame({"parameter": list(priors), "prior_low": [v[0] for v in priors.values()],
                           "prior_high": [v[1] for v in priors.values()]})
@@ -183,13 +184,9 @@ def _estimate(path: Path, ident: str) -> dict[str, Any] | None:
         if "estimates" not in tables:
             return None
         ids = [r[0] for r in con.sql("SELECT DISTINCT estimate_id FROM estimates ORDER BY 1").fetchall()]
-        found = _match(ident, ids)
-        if not found:
+        est_id = _unique(ident, ids, "Estimate", path)
+        if est_id is None:
             return None
-        if len(found) > 1:
-            raise ReportError(f"Estimate id {ident!r} is ambiguous in {path}; it starts "
-                              f"{', '.join(found[:5])}.")
-        est_id = found[0]
         table = con.execute("SELECT * EXCLUDE (estimate_id) FROM estimates WHERE estimate_id = ? "
                             "ORDER BY rowid", [est_id]).df()
         info = con.execute("SELECT scenario, definition FROM experiment_info WHERE experiment_id = ?",
