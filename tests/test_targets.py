@@ -79,6 +79,34 @@ def test_weighted_price_mean_on_a_real_run(baseline):
     assert w != pytest.approx(plain, rel=1e-6)
 
 
+# ---------------------------------------------------------------------------- C18: a markup is a ratio target
+def test_c18_markup_is_retail_over_wholesale_of_the_same_provinces_and_years():
+    # retail $12 / wholesale $1 in Pyongyang, $30 / $2 in Rason; each tier weighted by population
+    rows = [("price_usd_per_g", METH, region, tier, price)
+            for region, tier, price in (("Pyongyang", "retail", 12.0), ("Rason", "retail", 30.0),
+                                        ("Pyongyang", "wholesale", 1.0), ("Rason", "wholesale", 2.0),
+                                        ("Pyongyang", "producer", 0.5))]
+    m = pd.concat([frame(rows, y) for y in (2013, 2014, 2015)], ignore_index=True)
+    t = BY_NAME["markup_retail_wholesale_2013_2015"]
+    assert t.rows == ["C18"] and t.role == "fitted" and "C18" not in SHIPPED.unused_rows
+    w = {r: POP[r] / (POP["Pyongyang"] + POP["Rason"]) for r in ("Pyongyang", "Rason")}
+    expected = (12 * w["Pyongyang"] + 30 * w["Rason"]) / (1 * w["Pyongyang"] + 2 * w["Rason"])
+    assert t.evaluate(m, POP) == pytest.approx(expected)
+    assert 11 < t.evaluate(m, POP) < 13  # neither 21 / 1.5 (unweighted) nor a price
+    # a tier missing from the run: 0, not a division error
+    assert t.evaluate(m[m["channel"] != "wholesale"], POP) == 0.0
+
+
+@pytest.mark.parametrize(("divided_by", "message"), [
+    ({"tier": "wholesale"}, "divided_by must name filters of the dimensions"),
+    ({"channel": "retail"}, "selects the same rows as filters"),
+])
+def test_a_ratio_target_must_select_another_set_of_rows(divided_by, message):
+    with pytest.raises(ValueError, match=message):
+        Target(name="m", metric="price_usd_per_g", filters={"drug": METH, "channel": "retail"},
+               divided_by=divided_by, years=(2013, 2015), aggregation="mean_value", range=(10, 14))
+
+
 # ---------------------------------------------------------------------------- C1 at the producer tier
 def test_c1_kg_lot_is_compared_with_the_producer_price():
     m = frame([("price_usd_per_g", METH, "North Hamgyong", "producer", 0.4),

@@ -6,7 +6,9 @@ adds to the distance only when a run misses it) or *waiting* (``waiting: reason`
 the evidence means is not a model output yet; the target is kept, evaluates to NaN and is
 compared with nothing). A price quoted in won or yuan is given as ``quote`` and converted to USD
 with the dated rates of `narcoflow.calibration.exchange`. Price means over provinces
-(``aggregation: mean_value``) are weighted by population (``weights``).
+(``aggregation: mean_value``) are weighted by population (``weights``). A ratio of two values of
+one metric (a markup: retail over wholesale price, C18) is a target with ``divided_by``: the
+filters that replace the numerator's to give the denominator (same metric, years, aggregation).
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ class Target(BaseModel):
     reliability: Literal["H", "M", "L"] = "M"
     floor: bool = False
     waiting: str | None = None
+    #: a ratio target: the filters that, replacing ``filters``' values, select the denominator
+    #: (same metric, years, aggregation and weights); e.g. ``{channel: wholesale}`` for a markup
+    divided_by: dict[str, str | list[str]] | None = None
     #: model discrepancy as a relative error (one standard deviation of log(model / reality) is
     #: log(1 + discrepancy)); None: the targets file's ``discrepancy`` (docs/calibration.md,
     #: "Measurement model")
@@ -95,6 +100,13 @@ class Target(BaseModel):
         if bad:
             raise ValueError(f"filters may only name the dimensions of {self.metric} "
                              f"({', '.join(dims) or 'none'}); not {', '.join(bad)}")
+        if self.divided_by is not None:
+            bad = sorted(set(self.divided_by) - set(dims)) if dims is not None else []
+            if bad or not self.divided_by:
+                raise ValueError(f"divided_by must name filters of the dimensions of {self.metric} "
+                                 f"({', '.join(dims or ()) or 'none'})" + (f"; not {', '.join(bad)}" if bad else ""))
+            if {**self.filters, **self.divided_by} == self.filters:
+                raise ValueError("divided_by selects the same rows as filters (the ratio would be 1)")
         if self.quote is not None:
             if self.observed is not None:
                 raise ValueError("give 'quote' or 'observed', not both")
@@ -191,8 +203,17 @@ class Target(BaseModel):
         dates = pd.to_datetime(metrics["date"])
         if len(dates):
             self.check_period(dates.min().date(), dates.max().date())
+        if self.divided_by is not None:
+            top = self._aggregate(metrics, self.filters, population)
+            bottom = self._aggregate(metrics, {**self.filters, **self.divided_by}, population)
+            return top / bottom if bottom > 0 else 0.0  # no denominator rows: nothing to compare
+        return self._aggregate(metrics, self.filters, population)
+
+    def _aggregate(self, metrics: pd.DataFrame, filters: Mapping[str, str | list[str]],
+                   population: Mapping[str, float] | None) -> float:
+        """The target's aggregation over the rows of its metric and years that ``filters`` keep."""
         d = metrics[metrics["metric"] == self.metric]
-        for col, val in self.filters.items():
+        for col, val in filters.items():
             allowed = [val] if isinstance(val, str) else list(val)
             d = d[d[col].astype(str).isin(allowed)]
         yr = pd.to_datetime(d["date"]).dt.year

@@ -134,6 +134,8 @@ def place(t: Target, metrics: pd.DataFrame) -> Placement | str:
         return f"waiting for a model quantity ({t.waiting})"
     if t.metric not in METRICS:
         return f"metric {t.metric} is not recorded"
+    if t.divided_by is not None:
+        return "a ratio of two of its values (no figure shows ratios)"
     idx = [i for i, p in enumerate(PANELS) if p.metric == t.metric] or \
         [i for i, p in enumerate(PANELS) if t.metric in p.also]
     if not idx:
@@ -330,6 +332,8 @@ def place_yearly(t: Target, quantity, years: list[int]) -> tuple[float, float, f
     """
     if t.waiting or t.metric != quantity.metric:
         return "another metric"
+    if t.divided_by is not None:
+        return "a ratio, not the fan chart's quantity"
     own = {dim: set(vals) for dim, vals in quantity.where}
     for col, val in t.filters.items():
         want = {val} if isinstance(val, str) else set(val)
