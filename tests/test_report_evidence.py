@@ -138,10 +138,12 @@ def test_targets_no_panel_shows_are_listed_with_why(metrics):
     drawn, skipped = ev.plan(load_targets("north-korea-2011"), metrics)
     why = dict(skipped)
     assert set(why) == {"state_revenue_2000_2005", "state_revenue_1998", "japan_delivered_1999",
-                        "japan_delivered_2002", "hamhung_crackdown_arrests_2008"}
+                        "japan_delivered_2002", "hamhung_crackdown_arrests_2008",
+                        "markup_retail_wholesale_2013_2015"}
     assert "state export revenue" in why["state_revenue_1998"]
+    assert "ratio" in why["markup_retail_wholesale_2013_2015"]
     text = ev.caption(load_targets("north-korea-2011"), metrics, "north-korea-2011")
-    assert "11 of its 16 targets" in text and "japan_delivered_1999" in text
+    assert "11 of its 17 targets" in text and "japan_delivered_1999" in text
 
 
 def test_years_the_run_does_not_cover_are_not_drawn(metrics):
