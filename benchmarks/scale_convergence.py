@@ -112,14 +112,17 @@ def main() -> None:
     ap.add_argument("--scales", default="0.005,0.1", help="comma-separated; the first is compared with the last")
     ap.add_argument("--seeds", type=int, default=3, help="seeds 1..N at every scale (default 3)")
     ap.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
-    ap.add_argument("--write", action="store_true", help="rewrite the section of BENCHMARKS.md")
+    ap.add_argument("--scenario", default=SCENARIO, help=f"built-in name or YAML path (default {SCENARIO})")
+    ap.add_argument("--write", action="store_true", help="rewrite the section of BENCHMARKS.md (default scenario only)")
     args = ap.parse_args()
+    if args.write and args.scenario != SCENARIO:
+        ap.error(f"--write rewrites the section measured on {SCENARIO}; drop --write for another scenario")
     scales = [float(s) for s in args.scales.split(",")]
     if len(scales) < 2:
         ap.error("--scales needs at least two scales")
     from narcoflow.experiments.executors import make_executor
 
-    jobs = [(SCENARIO, seed, scale) for scale in sorted(scales, reverse=True) for seed in range(1, args.seeds + 1)]
+    jobs = [(args.scenario, seed, scale) for scale in sorted(scales, reverse=True) for seed in range(1, args.seeds + 1)]
     t0 = time.perf_counter()
     with make_executor(workers=args.workers) as ex:
         frame = pd.DataFrame(list(ex.imap_unordered(run_one, jobs)))
@@ -128,7 +131,8 @@ def main() -> None:
     lines = table(rows, scales)
     per_run = {f"{s:g}": round(float(frame.loc[frame["scale"] == s, "wall_s"].mean()), 1) for s in scales}
     print("\n".join(lines))
-    print(f"\n{len(jobs)} runs in {wall:.0f} s wall ({os.cpu_count()} cores); mean s per run by scale: {per_run}")
+    print(f"\n{args.scenario}: {len(jobs)} runs in {wall:.0f} s wall ({os.cpu_count()} cores); "
+          f"mean s per run by scale: {per_run}")
     judged = [r for r in rows if r["verdict"] in ("PASS", "FAIL")]
     summary = {"scales": scales, "seeds": args.seeds, "wall_s": round(wall, 1), "wall_s_per_run": per_run,
                "passed": sum(r["verdict"] == "PASS" for r in judged), "judged": len(judged),
