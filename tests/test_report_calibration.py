@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -147,6 +148,23 @@ def test_history_match_and_screening_the_calibration_fitted_within(db, tmp_path)
     res = CliRunner().invoke(app, ["report", "calwithin", "--db", str(db), "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "History matching" in out.read_text()
+
+
+def test_a_parameter_the_match_added_by_hand_is_named(db, tmp_path):
+    """A match over the screening's influential parameters plus one it did not rank influential
+    (north-korea-2011-calibrated: Japan's interdiction) still shows the screening, and names the
+    parameter added by hand; before, the report dropped the screening section."""
+    copy = tmp_path / "cal.duckdb"
+    shutil.copy(db, copy)
+    _store(copy, "screening_effects", pd.DataFrame({
+        "screening_id": SID, "parameter": PARAMS + ["x.y"], "target": "retail_price_2011", "role": "fitted",
+        "mu_star": [4.0, 0.1, 2.0], "mu_star_conf": 0.1, "mu": 0.0, "sigma": 0.1, "total_sd": 1.0,
+        "noise_mu_star": 0.01, "scaled": [4.0, 0.1, 2.0], "above_noise": True}), "screening_id = ?", [SID])
+    data = load_report_data(copy, "calwithin")
+    hist = data.calibration["history"]
+    assert hist["screening"]["screening_id"] == SID and hist["added"] == [PARAMS[1]]
+    page = render_html(data, build_figures(data))
+    assert "id='screening'" in page and f"added by hand (not influential in this screening), <code>{PARAMS[1]}" in page
 
 
 def test_no_history_section_without_within(db):

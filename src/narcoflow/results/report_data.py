@@ -223,7 +223,9 @@ def history_for(path: Path, info: dict[str, Any]) -> dict[str, Any] | None:
     there is no such match.
 
     Returns {"match": history_matches row, "waves", "emulators": tables of that match, "screening":
-    screenings row or None, "ranking": screening_ranking of it or None}.
+    screenings row or None, "ranking": screening_ranking of it or None, "added": the match's
+    parameters the screening did not find influential (added by hand; only when no screening holds
+    them all and one holds at least half)}.
     """
     from narcoflow.calibration.history import nroy_box
 
@@ -273,6 +275,7 @@ def history_for(path: Path, info: dict[str, Any]) -> dict[str, Any] | None:
                 rk = _read(con, "screening_ranking", "screening_id = ?", [sid])
             candidates.append((srow, rk.sort_values("rank").reset_index(drop=True)))
     screening = ranking = None
+    added: list[str] = []
     for exact in (True, False):  # the match's parameters: the first influential ones, else among them
         for srow, rk in candidates:
             chosen = list(rk.loc[rk["influential"].astype(bool), "parameter"])
@@ -281,7 +284,17 @@ def history_for(path: Path, info: dict[str, Any]) -> dict[str, Any] | None:
                 break
         if screening is not None:
             break
-    return {"match": found, "waves": waves, "emulators": emulators, "screening": screening, "ranking": ranking}
+    if screening is None and candidates:  # else the one holding most of them: the rest were added by hand
+        def held(c):
+            return len(set(names) & set(c[1].loc[c[1]["influential"].astype(bool), "parameter"]))
+
+        srow, rk = max(candidates, key=held)
+        if 2 * held((srow, rk)) >= len(names):
+            screening, ranking = srow, rk
+            influential = set(rk.loc[rk["influential"].astype(bool), "parameter"])
+            added = [n for n in names if n not in influential]
+    return {"match": found, "waves": waves, "emulators": emulators, "screening": screening, "ranking": ranking,
+            "added": added}
 
 
 def _with_targets(data: ReportData, targets: str | None) -> ReportData:

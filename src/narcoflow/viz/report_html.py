@@ -471,7 +471,10 @@ def history_section(hist: dict[str, Any] | None, figs: dict[str, go.Figure]) -> 
                 " (Morris elementary effects) ranked every uncertain parameter by its largest effect on a target, "
                 "in standard deviations of the comparison (<code>max_scaled</code>), ranked as "
                 "<code>history-match --screening</code> ranks them (from the stored effects, by today's rule); "
-                "the history match took the influential ones, best first.</p>",
+                "the history match took the influential ones, best first"
+                + (": and, added by hand (not influential in this screening), " + ", ".join(
+                    f"<code>{esc(a)}</code>" for a in hist.get("added") or []) if hist.get("added") else "")
+                + ".</p>",
                 _table(rk, cls="ranking", formats={"max_scaled": "{:,.3g}", "best_target_rank": "{:,.0f}"})]
     return "".join(out)
 
