@@ -12,10 +12,13 @@ of the log output when the parameter goes over its range) is divided by the targ
 standard deviation sqrt(V_obs + V_disc + V_model) (`narcoflow.calibration.measurement`):
 ``scaled`` = how many standard deviations of the comparison the parameter moves the target. A
 parameter is *influential* if, for some target, ``scaled >= threshold`` (default 1) and
-``mu_star`` is at least twice the effect that seed noise alone would give
+``mu_star`` is at least `NOISE_FACTOR` (8) times the effect that seed noise alone would give
 (``noise_mu_star = sqrt(2 V_model) sqrt(2 / pi) / delta``; common random numbers do not remove
-it in an agent-based model, whose random streams diverge when a parameter changes). Parameters
-are ranked by their largest ``scaled``.
+it in an agent-based model, whose random streams diverge when a parameter changes). `rank`
+orders parameters by their best rank within a target, then by their largest ``scaled``. A lumpy
+target (a year's seizures abroad, made of a few lots) can have no parameter above its noise: the
+ranking then names none of its levers, and they must be added by hand (the shipped
+calibration adds Japan's interdiction for ``japan_seized_1999``).
 
 Reference: Campolongo, F., Cariboni, J., Saltelli, A. (2007). An effective screening design for
 sensitivity analysis of large models. Environ. Model. Softw. 22, 1509-1518.
