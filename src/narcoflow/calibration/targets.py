@@ -96,12 +96,16 @@ class Target(BaseModel):
                              + ", ".join(METRICS) + " (a target on a metric the model lacks needs "
                              "'waiting: <why>')")
         dims = METRICS[self.metric].dims if self.metric in METRICS else None
-        bad = sorted(set(self.filters) - set(dims)) if dims is not None else []
+
+        def unknown(names) -> list[str]:
+            return sorted(set(names) - set(dims)) if dims is not None else []
+
+        bad = unknown(self.filters)
         if bad:
             raise ValueError(f"filters may only name the dimensions of {self.metric} "
                              f"({', '.join(dims) or 'none'}); not {', '.join(bad)}")
         if self.divided_by is not None:
-            bad = sorted(set(self.divided_by) - set(dims)) if dims is not None else []
+            bad = unknown(self.divided_by)
             if bad or not self.divided_by:
                 raise ValueError(f"divided_by must name filters of the dimensions of {self.metric} "
                                  f"({', '.join(dims or ()) or 'none'})" + (f"; not {', '.join(bad)}" if bad else ""))

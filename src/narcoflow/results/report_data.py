@@ -274,25 +274,17 @@ def history_for(path: Path, info: dict[str, Any]) -> dict[str, Any] | None:
             else:
                 rk = _read(con, "screening_ranking", "screening_id = ?", [sid])
             candidates.append((srow, rk.sort_values("rank").reset_index(drop=True)))
+    # the screening whose influential parameters, best first, are the match's; else one that holds them
+    # all; else the one holding most of them (at least half): the rest were added by hand
+    ranked = [(srow, rk, list(rk.loc[rk["influential"].astype(bool), "parameter"])) for srow, rk in candidates]
+    best = (next((c for c in ranked if c[2][:len(names)] == names), None)
+            or next((c for c in ranked if set(names) <= set(c[2])), None)
+            or max(ranked, key=lambda c: len(set(names) & set(c[2])), default=None))
     screening = ranking = None
     added: list[str] = []
-    for exact in (True, False):  # the match's parameters: the first influential ones, else among them
-        for srow, rk in candidates:
-            chosen = list(rk.loc[rk["influential"].astype(bool), "parameter"])
-            if (chosen[:len(names)] == names) if exact else set(names) <= set(chosen):
-                screening, ranking = srow, rk
-                break
-        if screening is not None:
-            break
-    if screening is None and candidates:  # else the one holding most of them: the rest were added by hand
-        def held(c):
-            return len(set(names) & set(c[1].loc[c[1]["influential"].astype(bool), "parameter"]))
-
-        srow, rk = max(candidates, key=held)
-        if 2 * held((srow, rk)) >= len(names):
-            screening, ranking = srow, rk
-            influential = set(rk.loc[rk["influential"].astype(bool), "parameter"])
-            added = [n for n in names if n not in influential]
+    if best is not None and 2 * len(set(names) & set(best[2])) >= len(names):
+        screening, ranking = best[0], best[1]
+        added = [n for n in names if n not in best[2]]
     return {"match": found, "waves": waves, "emulators": emulators, "screening": screening, "ranking": ranking,
             "added": added}
 
