@@ -207,3 +207,15 @@ def test_the_space_that_remains_is_the_one_the_match_kept_and_the_prior_draws_on
     assert prior.pdf({"p0": 0.0, "p1": 1.0, "p2": 0.5}) == 0.0  # b = 0, a = 1: ruled out
     inside = dict(zip(["p0", "p1", "p2"], draws[0], strict=True))
     assert prior.pdf(inside) == pytest.approx(1.0) and prior.copy().pdf(inside) == pytest.approx(1.0)
+    # unit-scaled RVs (as calibrate gives them): a draw u is the point low + u (high - low) of ``priors``
+    priors = [(0.5, 0.9), (0.1, 0.5), (0.0, 1.0)]  # b, a, c: a sub-box around the truth
+    unit = NroyPrior(**{f"p{i}": pyabc.RV("uniform", 0, 1) for i in range(3)}, region=region, names=names,
+                     priors=priors).copy()
+    u = np.array([[d[f"p{i}"] for i in range(3)] for d in (unit.rvs() for _ in range(200))])
+    assert u.min() >= 0 and u.max() <= 1
+    x = np.column_stack([lo + u[:, i] * (hi - lo) for i, (lo, hi) in enumerate(priors)])
+    assert region.contains(x[:, [1, 0, 2]]).all()
+    grid = np.random.default_rng(1).uniform(size=(200, 3))
+    xg = np.column_stack([lo + grid[:, i] * (hi - lo) for i, (lo, hi) in enumerate(priors)])
+    dens = np.array([unit.pdf(dict(zip(["p0", "p1", "p2"], g, strict=True))) for g in grid])
+    assert ((dens > 0) == region.contains(xg[:, [1, 0, 2]])).all() and 0 < (dens > 0).sum() < 200

@@ -4,6 +4,13 @@ This module runs (or resumes) the fit. The model pyabc calls is `narcoflow.calib
 the tables it writes `narcoflow.calibration.storage`, and what is made of the posterior
 (intervals, predictive check, calibrated scenario) `narcoflow.calibration.outputs`; their
 public names are re-exported here.
+
+pyabc works on unit-scaled parameters: each parameter's prior (its range, narrowed by ``bounds``)
+[low, high] is seen as u in [0, 1] with a uniform(0, 1) prior, and the model, the NROY prior and
+everything stored map back to x = low + u (high - low). On the raw scales (probabilities next to
+lot sizes in grams, ranges from 2e-05 to 6e+05) the covariance of pyabc's multivariate normal
+proposal had a condition number of about 1e21 and numpy warned that it was not positive
+semidefinite at every generation (benchmarks/abc_scaling.py). Users only ever see original units.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from narcoflow import extras
-from narcoflow.calibration.model import Model
+from narcoflow.calibration.model import Model, to_original
 from narcoflow.calibration.outputs import intervals, predictive_check, write_scenario
 from narcoflow.calibration.storage import (
     TABLES,
@@ -50,10 +57,17 @@ def _qualified_name(fn) -> str:
     return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', repr(obj))}"
 
 
-def _generation(hist, t: int, cid: str, params: list[str], pops: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+def _generation(hist, t: int, cid: str, params: list[str], pops: pd.DataFrame,
+                priors: list[tuple[float, float]] | None = None) -> tuple[pd.DataFrame, dict]:
+    """(posterior rows, diagnostics row) of generation t, values in original units: pyabc's
+    unit-scaled particles mapped through ``priors`` (one (low, high) per parameter; None: pyabc's
+    particles are already in original units)."""
     df, w = hist.get_distribution(t=t)
     w = np.asarray(w, dtype=float)
-    rows = [(cid, t, j, p, float(df.iloc[j][f"p{i}"]), float(w[j]))
+    cols = [df[f"p{i}"].to_numpy(dtype=float) for i in range(len(params))]
+    if priors is not None:
+        cols = [to_original(c, lo, hi) for c, (lo, hi) in zip(cols, priors, strict=True)]
+    rows = [(cid, t, j, p, float(cols[i][j]), float(w[j]))
             for j in range(len(df)) for i, p in enumerate(params)]
     post = pd.DataFrame(rows, columns=["calibration_id", "generation", "particle", "parameter", "value",
                                        "weight"])
@@ -102,7 +116,7 @@ def _counting_runs(counter: Path, on_runs, t: int):
 
 
 def _run_generations(abc, n: int, cid: str, params: list[str], db: Path, counter: Path,
-                     on_generation, on_runs) -> None:
+                     on_generation, on_runs, priors: list[tuple[float, float]] | None = None) -> None:
     """pyabc's ``ABCSMC.run`` loop, storing each generation as soon as it is done.
 
     (Calling ``run(max_nr_populations=1)`` repeatedly would keep the first epsilon: pyabc only
@@ -119,7 +133,7 @@ def _run_generations(abc, n: int, cid: str, params: list[str], db: Path, counter
                 ret = abc.run_generation(t=t)
             if not ret["successful"]:
                 break
-            post, diag = _generation(abc.history, t, cid, params, abc.history.get_all_populations())
+            post, diag = _generation(abc.history, t, cid, params, abc.history.get_all_populations(), priors)
             store_generation(db, cid, post, diag)
             if on_generation:
                 on_generation(t, diag)
@@ -131,6 +145,16 @@ def _run_generations(abc, n: int, cid: str, params: list[str], db: Path, counter
         abc.sampler.stop()
 
 
+def _finished(sqlite_path: Path) -> tuple[int, int | None]:
+    """(generations pyabc finished in this history file, its run id); (0, None) when none."""
+    if not sqlite_path.exists():
+        return 0, None
+    pyabc = extras.require("pyabc")
+    existing = pyabc.History(f"sqlite:///{sqlite_path}")
+    last = existing.max_t if existing.id is not None else None
+    return (0, None) if last is None or last < 0 else (int(last) + 1, existing.id)
+
+
 def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] | None = None,
               populations: int = 4, particles: int = 50, scale: float = 0.02, years: float | None = None,
               workers: int = 1, dask_address: str | None = None, dask_local: int | None = None,
@@ -139,7 +163,7 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
               labels: dict[str, str] | None = None, seed: int | None = None,
               bounds: dict[str, tuple[float, float]] | None = None,
               simulator: Callable[[dict[str, float], int], dict[str, float]] | None = None,
-              region=None) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+              region=None, unit_scaled: bool = True) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     """Run (or resume) ABC-SMC; store `posterior` and `calibration_diagnostics` in the DuckDB file.
 
     Each finished generation is stored at once (delete + insert for that calibration id and
@@ -159,6 +183,13 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
     `narcoflow.calibration.history.NroyRegion`, `nroy_region` of a history match over the same
     parameters) makes the prior uniform on the space the match left instead of on the box
     (`narcoflow.calibration.nroy_prior`); its history id is part of the calibration id.
+
+    ``unit_scaled`` (default): pyabc fits each parameter's position u in its prior (module doc);
+    the setting is part of the calibration id. False: pyabc fits the raw values, as calibrations
+    made before 2026-12-07 did (same ids as theirs; kept to extend those and to compare,
+    benchmarks/abc_scaling.py). A unit-scaled call that finds pyabc's history of the same
+    calibration on raw scales, and none of its own, goes on with that one (on raw scales, under
+    its old id): resuming or extending an older calibration does not start it again.
 
     Returns (calibration_id, posterior frame, diagnostics frame).
     """
@@ -190,35 +221,41 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
             raise NarcoflowError(f"region: history match {region.history_id} matched {', '.join(region.names)}; "
                                  f"this calibration fits {', '.join(params)} (they must be the same)")
         settings["region"] = region.history_id
-    cid = calibration_id(scenario, targets, params, settings)  # not populations: more of them extend it
-    settings["populations"] = populations
     db = Path(db).resolve()
     stem = db.with_suffix("")
+    # calibrations made before unit scaling have no "unit_scaled" key, hence their own ids
+    raw_cid = calibration_id(scenario, targets, params, settings)  # not populations: more of them extend it
+    cid = calibration_id(scenario, targets, params, {**settings, "unit_scaled": True})
+    if not unit_scaled or (not _finished(Path(f"{stem}-{cid}.abc.sqlite"))[0]
+                           and _finished(Path(f"{stem}-{raw_cid}.abc.sqlite"))[0]):
+        unit_scaled, cid = False, raw_cid
+    else:
+        settings["unit_scaled"] = True
+    settings["populations"] = populations
     sqlite_path = Path(f"{stem}-{cid}.abc.sqlite")
     sqlite = f"sqlite:///{sqlite_path}"
     counter = Path(f"{stem}-{cid}.runs")
     store_calibration(db, cid, scenario, targets, params, priors, settings, labels or {})
-    rvs = {f"p{i}": pyabc.RV("uniform", priors[p][0], priors[p][1] - priors[p][0]) for i, p in enumerate(params)}
+    # pyabc's view: u in [0, 1] mapped through box (None: the raw values, older calibrations)
+    box = [(priors[p][0], priors[p][1]) for p in params] if unit_scaled else None
+    rvs = ({f"p{i}": pyabc.RV("uniform", 0.0, 1.0) for i in range(len(params))} if unit_scaled else
+           {f"p{i}": pyabc.RV("uniform", priors[p][0], priors[p][1] - priors[p][0]) for i, p in enumerate(params)})
     if region is None:
         prior = pyabc.Distribution(**rvs)
     else:
         from narcoflow.calibration.nroy_prior import NroyPrior
 
-        prior = NroyPrior(**rvs, region=region, names=params)
+        prior = NroyPrior(**rvs, region=region, names=params, priors=box)
     sampler, executor = _sampler(workers, dask_address, dask_local)
     try:
         model = Model(scenario, targets, params, scale, years, counter=str(counter) if on_runs else None,
-                      seed=seed, simulator=simulator)
+                      seed=seed, simulator=simulator, priors=box)
         abc = pyabc.ABCSMC(model, prior, lambda x, _x0: distance(targets.targets, x),
                            population_size=particles, sampler=sampler)
         observed = {t.name: 0.0 for t in targets.compared}  # distance ignores x0: the bands live in the targets
-        done = 0
-        if sqlite_path.exists():
-            existing = pyabc.History(sqlite)
-            last = existing.max_t if existing.id is not None else None
-            done = 0 if last is None or last < 0 else int(last) + 1
+        done, history_id = _finished(sqlite_path)
         if done:
-            abc.load(sqlite, existing.id)
+            abc.load(sqlite, history_id)
         else:
             sqlite_path.unlink(missing_ok=True)  # restart cleanly: no usable population
             abc.new(sqlite, observed)
@@ -226,12 +263,12 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
         # generations pyabc finished before an interruption: (re)store them (idempotent)
         pops = abc.history.get_all_populations()
         for t in range(done):
-            post, diag = _generation(abc.history, t, cid, params, pops)
+            post, diag = _generation(abc.history, t, cid, params, pops, box)
             store_generation(db, cid, post, diag)
             if on_generation:
                 on_generation(t, diag)
         if done < populations:
-            _run_generations(abc, populations - done, cid, params, db, counter, on_generation, on_runs)
+            _run_generations(abc, populations - done, cid, params, db, counter, on_generation, on_runs, box)
     finally:
         counter.unlink(missing_ok=True)
         if executor is not None:

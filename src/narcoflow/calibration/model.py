@@ -9,9 +9,18 @@ from __future__ import annotations
 import json
 import zlib
 
+import numpy as np
+
 from narcoflow.calibration.targets import Targets, evaluate_targets, populations
 from narcoflow.experiments.runner import RunSpec, execute_spec, planned_run_id
 from narcoflow.scenario.loader import with_values
+
+
+def to_original(u, low: float, high: float):
+    """A unit-scaled value (u in [0, 1], a float or an array) -> ``low + u (high - low)``, clipped to
+    [low, high] (rounding must not step outside the prior)."""
+    x = np.clip(low + np.asarray(u, dtype=float) * (high - low), low, high)
+    return x if x.ndim else float(x)
 
 
 class Model:
@@ -24,16 +33,29 @@ class Model:
     worker processes. ``simulator`` (a picklable ``(values, seed) -> {target: value}``,
     `narcoflow.calibration.batch.Simulator`) replaces the engine, e.g. a cheap analytic model that
     checks the method (`narcoflow.calibration.coverage`); None (default): the engine.
+
+    ``priors`` (one ``(low, high)`` per parameter, in the order of ``params``): pyabc's particles
+    are unit-scaled, ``p{i}`` = u in [0, 1], and the model runs at `to_original` (u, low, high);
+    None: the particles are the parameters' values (calibrations made before unit scaling).
+    `run` always takes values in original units.
     """
 
     def __init__(self, scenario, targets: Targets, params: list[str], scale: float, years: float | None,
-                 counter: str | None = None, seed: int | None = None, simulator=None):
+                 counter: str | None = None, seed: int | None = None, simulator=None,
+                 priors: list[tuple[float, float]] | None = None):
         self.scenario, self.targets, self.params = scenario, targets, params
         self.scale, self.years, self.counter, self.seed = scale, years, counter, seed
-        self.simulator = simulator
+        self.simulator, self.priors = simulator, priors
+
+    def values(self, par) -> dict[str, float]:
+        """A pyabc particle -> {parameter: value in original units}."""
+        if self.priors is None:
+            return {p: float(par[f"p{i}"]) for i, p in enumerate(self.params)}
+        return {p: to_original(float(par[f"p{i}"]), lo, hi)
+                for i, (p, (lo, hi)) in enumerate(zip(self.params, self.priors, strict=True))}
 
     def __call__(self, par) -> dict[str, float]:
-        values = {p: float(par[f"p{i}"]) for i, p in enumerate(self.params)}
+        values = self.values(par)
         seed = (self.seed if self.seed is not None
                 else zlib.crc32(json.dumps(values, sort_keys=True).encode()) % (2**31))
         if self.simulator is not None:

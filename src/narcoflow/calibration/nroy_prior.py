@@ -10,6 +10,10 @@ out): draws are the box's uniform draws that the region contains, and the densit
 outside it, so pyabc proposes again instead of running the model there. The constant of the
 density is left out: pyabc normalises the weights.
 
+With ``priors`` (one (low, high) per parameter) the RVs are pyabc's unit-scaled ones (u in [0, 1],
+`narcoflow.calibration.model.to_original`): the region, which lives in original units, is asked
+about ``low + u (high - low)``.
+
 Imported only when pyabc is (the `calibration` extra).
 """
 
@@ -19,25 +23,31 @@ import numpy as np
 import pyabc
 
 from narcoflow.calibration.history import NroyRegion
+from narcoflow.calibration.model import to_original
 
 
 class NroyPrior(pyabc.Distribution):
     """Uniform on ``region`` within the box of the given uniform RVs (``p0..p{d-1}`` in the order of
-    ``names``, the calibration's parameters; ``names`` must be the region's parameters)."""
+    ``names``, the calibration's parameters; ``names`` must be the region's parameters). ``priors``
+    (one (low, high) per name): the RVs are unit-scaled, a row u is the point low + u (high - low);
+    None: the RVs are in original units."""
 
     def __init__(self, *args, region: NroyRegion | None = None, names: list[str] | None = None,
-                 batch: int = 2000, **kwargs):
+                 batch: int = 2000, priors: list[tuple[float, float]] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.region, self.names, self.batch = region, list(names or []), batch
+        self.priors = None if priors is None else [(float(lo), float(hi)) for lo, hi in priors]
         if region is not None:
             self._order = [self.names.index(n) for n in region.names]
         self._cache: list = []
 
     def copy(self) -> NroyPrior:
         return self.__class__(**{k: v.copy() for k, v in self.items()}, region=self.region, names=self.names,
-                              batch=self.batch)
+                              batch=self.batch, priors=self.priors)
 
     def _inside(self, rows: np.ndarray) -> np.ndarray:
+        if self.priors is not None:
+            rows = np.column_stack([to_original(rows[:, i], lo, hi) for i, (lo, hi) in enumerate(self.priors)])
         return self.region.contains(rows[:, self._order])
 
     def rvs(self, *args, **kwargs) -> pyabc.Parameter:
