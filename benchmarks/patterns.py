@@ -1,10 +1,10 @@
 """The model against the evidence: every pattern of docs/model.md section 1 and every target of
 the shipped targets file, as the model's median and 90 % interval over seeds against the band.
 
-    python benchmarks/patterns.py [--seeds 8] [--scale 0.02] [--workers 2] [--out FILE.md] [--json FILE] [--write]
+    python benchmarks/patterns.py [--seeds 8] [--scale 0.1] [--workers 2] [--out FILE.md] [--json FILE] [--write]
 
 Defaults: the default scenario (north-korea-2011) and its targets, seeds 1-8, at the scale the
-calibration uses (`narcoflow calibrate --scale`, default 0.02), full 18-year runs. Status is that
+calibration uses (`narcoflow calibrate --scale`, default 0.1), full 18-year runs. Status is that
 of the median: "inside" the band, "within 1 tol" (inside the band widened by one tolerance of
 the target's reliability, the calibration's own rule), or "outside"; "(one-sided)" marks bands
 that are only a floor or a ceiling. "seeds inside" counts the seeds whose value is inside.

@@ -66,7 +66,8 @@ def test_posterior_is_in_original_units_inside_the_prior_and_proposals_are_well_
     np.random.seed(3)  # noqa: NPY002 - pyabc samples with numpy's global generator
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        cid, post, diag = calibrate(sc, targets, db, populations=3, particles=40, simulator=sim, bounds=BOUNDS)
+        cid, post, diag = calibrate(sc, targets, db, populations=3, particles=40, simulator=sim, bounds=BOUNDS,
+                                    unit_scaled=True)
     # on the raw scales numpy warned at about every proposal (280 warnings here; covariance condition ~1e21)
     psd = [w for w in caught if "positive-semidefinite" in str(w.message)]
     assert not psd, f"{len(psd)} warnings, e.g. {psd[0].message}"
@@ -102,7 +103,7 @@ def test_interrupted_unit_scaled_calibration_resumes_in_original_units(tmp_path)
     np.random.seed(4)  # noqa: NPY002 - pyabc samples with numpy's global generator
     with pytest.raises(KeyboardInterrupt):
         calibrate(sc, targets, db, populations=2, particles=20, simulator=sim, bounds=BOUNDS,
-                  on_generation=stop_after_0, on_runs=lambda t, n: None)
+                  on_generation=stop_after_0, on_runs=lambda t, n: None, unit_scaled=True)
     import duckdb
 
     with duckdb.connect(str(db), read_only=True) as con:
@@ -111,7 +112,7 @@ def test_interrupted_unit_scaled_calibration_resumes_in_original_units(tmp_path)
     assert sorted(first["generation"].unique()) == [0]
     resumed = []
     cid, post, diag = calibrate(sc, targets, db, populations=2, particles=20, simulator=sim, bounds=BOUNDS,
-                                on_generation=lambda t, d: resumed.append(t))
+                                on_generation=lambda t, d: resumed.append(t), unit_scaled=True)
     assert cid == ids[0] and resumed == [0, 1] and list(diag["generation"]) == [0, 1]
     again = post[post["generation"] == 0].reset_index(drop=True)
     np.testing.assert_allclose(again["value"], first["value"].reset_index(drop=True), rtol=1e-12)
@@ -121,17 +122,18 @@ def test_interrupted_unit_scaled_calibration_resumes_in_original_units(tmp_path)
 
 
 def test_a_calibration_made_on_raw_scales_keeps_its_id_and_is_extended_on_raw_scales(tmp_path):
-    """unit_scaled=False is the calibration as made before unit scaling (its settings and id have no
-    "unit_scaled"); a default call finding only its history extends it instead of starting again."""
+    """unit_scaled=False (the default) is the calibration as made before unit scaling (its settings
+    and id have no "unit_scaled"); a unit-scaled call finding only its history extends it instead of
+    starting again."""
     sc, targets, sim, box = _setup()
     db = tmp_path / "c.duckdb"
     np.random.seed(5)  # noqa: NPY002 - pyabc samples with numpy's global generator
-    raw, post1, _ = calibrate(sc, targets, db, populations=1, particles=15, simulator=sim, bounds=BOUNDS,
-                              unit_scaled=False)
+    raw, post1, _ = calibrate(sc, targets, db, populations=1, particles=15, simulator=sim, bounds=BOUNDS)
     assert "unit_scaled" not in json.loads(load_calibration(db, raw)[0]["settings"])
     with warnings.catch_warnings():  # on raw scales numpy warns, as it did before
         warnings.filterwarnings("ignore", "covariance is not symmetric positive-semidefinite", RuntimeWarning)
-        cid, post2, diag = calibrate(sc, targets, db, populations=2, particles=15, simulator=sim, bounds=BOUNDS)
+        cid, post2, diag = calibrate(sc, targets, db, populations=2, particles=15, simulator=sim, bounds=BOUNDS,
+                                     unit_scaled=True)
     assert cid == raw and list(diag["generation"]) == [0, 1]
     np.testing.assert_allclose(post2[post2["generation"] == 0]["value"], post1["value"], rtol=1e-12)
     for p, (lo, hi) in box.items():
@@ -139,6 +141,6 @@ def test_a_calibration_made_on_raw_scales_keeps_its_id_and_is_extended_on_raw_sc
         assert lo <= vals.min() and vals.max() <= hi
     # in another file (no raw-scale history): a unit-scaled calibration, another id
     unit, _, _ = calibrate(sc, targets, tmp_path / "d.duckdb", populations=1, particles=15, simulator=sim,
-                           bounds=BOUNDS)
+                           bounds=BOUNDS, unit_scaled=True)
     assert unit != raw
     assert json.loads(load_calibration(tmp_path / "d.duckdb", unit)[0]["settings"])["unit_scaled"] is True

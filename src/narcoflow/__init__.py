@@ -8,8 +8,11 @@
 
 __version__ = "0.1.0"
 
-#: Default share of the real population simulated (about 480,000 persons): seconds per run.
-DEFAULT_SCALE = 0.02
+#: Default share of the real population simulated (about 2.4 million persons): a few seconds per
+#: run. Also the calibration's scale: in the calibrated scenario's region smaller scales overstate
+#: users and private exports (0.02: +40 % against 0.1; 0.1 is within about 10 % of 0.25;
+#: BENCHMARKS.md, "Results by scale" and "Another scale").
+DEFAULT_SCALE = 0.1
 
 
 def run(scenario="north-korea-2011", *, seed: int = 0, scale: float = DEFAULT_SCALE, years: float | None = None,

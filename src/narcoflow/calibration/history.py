@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from narcoflow import DEFAULT_SCALE
 from narcoflow.calibration.batch import Buffer, Simulator, read_table, run_jobs
 from narcoflow.calibration.emulators import Wave, fit_wave, validate
 from narcoflow.calibration.measurement import CUTOFF
@@ -308,7 +309,7 @@ def problem_for(scenario, targets: Targets, params: Sequence[str], scale: float,
 
 
 def history_match(scenario, targets: Targets, db: str | Path, *, params: Sequence[str], waves: int = 3,
-                  scale: float = 0.02, years: float | None = None, settings: Settings | None = None,
+                  scale: float = DEFAULT_SCALE, years: float | None = None, settings: Settings | None = None,
                   executor: Executor | None = None, labels: dict | None = None,
                   on_wave: Callable[[dict], None] | None = None,
                   on_runs: Callable[[int, int, int], None] | None = None) -> tuple[str, pd.DataFrame, pd.DataFrame]:

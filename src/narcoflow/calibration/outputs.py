@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from narcoflow import DEFAULT_SCALE
 from narcoflow.calibration.model import Model
 from narcoflow.calibration.targets import Targets, check_period
 from narcoflow.errors import NarcoflowError
@@ -34,7 +35,7 @@ def intervals(posterior: pd.DataFrame, generation: int | None = None, level: flo
 
 
 def predictive_check(scenario, targets: Targets, posterior: pd.DataFrame, *, draws: int = 10,
-                     scale: float = 0.02, years: float | None = None, seed: int = 0) -> pd.DataFrame:
+                     scale: float = DEFAULT_SCALE, years: float | None = None, seed: int = 0) -> pd.DataFrame:
     """Posterior predictive check: runs at weighted posterior draws, one row per target.
 
     Draw k runs with seed ``seed + k``, so repeated draws of one particle differ: the interval

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from narcoflow import DEFAULT_SCALE
 from narcoflow.cli.common import EXIT_INTERRUPTED, console, user_errors
 from narcoflow.settings import SCALE, YEARS, check_run_settings
 
@@ -25,7 +26,7 @@ def calibrate(
     dask_local: Annotated[int | None, typer.Option(
         "--dask-local", min=1, help="Start a local Dask cluster with this many workers.",
         show_default=False)] = None,
-    scale: Annotated[float, typer.Option(help=f"Population scale of each run, in {SCALE.allowed}.")] = 0.02,
+    scale: Annotated[float, typer.Option(help=f"Population scale of each run, in {SCALE.allowed}.")] = DEFAULT_SCALE,
     years: Annotated[float | None, typer.Option(
         help=f"Years per run, in {YEARS.allowed} (default: the scenario's).")] = None,
     params: Annotated[str | None, typer.Option(help="Comma-separated parameters to fit "
@@ -251,7 +252,7 @@ def history_match(
     workers: _WORKERS = 1,
     dask: _DASK = None,
     dask_local: _DASK_LOCAL = None,
-    scale: _SCALE = 0.02,
+    scale: _SCALE = DEFAULT_SCALE,
     years: _YEARS = None,
     seed: Annotated[int, typer.Option(min=0, help="Seeds the designs, the candidates and the runs.")] = 0,
 ) -> None:
