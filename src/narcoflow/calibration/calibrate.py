@@ -6,9 +6,9 @@ the tables it writes `narcoflow.calibration.storage`, and what is made of the po
 public names are re-exported here.
 
 With ``unit_scaled=True`` (opt-in, see `calibrate`) pyabc works on unit-scaled parameters: each
-parameter's prior (its range, narrowed by ``bounds``)
-[low, high] is seen as u in [0, 1] with a uniform(0, 1) prior, and the model, the NROY prior and
-everything stored map back to x = low + u (high - low). On the raw scales (probabilities next to
+parameter's prior (its range, narrowed by ``bounds``) [low, high] is seen as u in [0, 1] with a
+uniform(0, 1) prior, and the model, the NROY prior and everything stored map back to
+x = low + u (high - low). On the raw scales (probabilities next to
 lot sizes in grams, ranges from 2e-05 to 6e+05) the covariance of pyabc's multivariate normal
 proposal had a condition number of about 1e21 and numpy warned that it was not positive
 semidefinite at every generation (benchmarks/abc_scaling.py). Users only ever see original units.
