@@ -136,6 +136,8 @@ def test_target_outside_the_simulated_period_is_an_error(short_run, tmp_path):
     (["--scale", "0"], "--scale 0 is out of range: it must be in (0, 1]"),
     (["--workers", "2", "--dask-local", "2"], "at most one of"),
     (["--params", "consumption.no_such"], "not: consumption.no_such"),
+    (["--min-epsilon-drop", "1"], "--min-epsilon-drop 1 is out of range: it must be in [0, 1)"),
+    (["--max-hours", "0"], "--max-hours 0 is out of range: it must be > 0"),
 ])
 def test_calibrate_rejects_bad_flags(tmp_path, args, match):
     f = tmp_path / "t.yaml"
@@ -171,6 +173,7 @@ def test_calibrate_command_end_to_end(tmp_path):
     assert re.search(r"\d of 1 fitted targets inside; floors met apart: \d of 1; waiting for a model quantity: 1",
                      out), out
     assert "not compared: e (waiting: no metric yet)" in out
+    assert f"calibration {cid}: 1 generations stored in {db}; 1 generations done (the maximum asked)" in out
     assert info["targets_ref"] == str(f) and info["scenario_ref"] == "north-korea-2011"
 
 

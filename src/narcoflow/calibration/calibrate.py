@@ -116,13 +116,48 @@ def _counting_runs(counter: Path, on_runs, t: int):
         poller.join()
 
 
+def epsilon_drop(epsilons: list[float]) -> float | None:
+    """Relative fall of epsilon in the last generation, ``(eps[-2] - eps[-1]) / eps[-2]``; None
+    with fewer than two generations (or a non-positive or infinite previous epsilon).
+
+    >>> epsilon_drop([2.0, 1.8])
+    0.1
+    >>> epsilon_drop([2.0]) is None
+    True
+    """
+    if len(epsilons) < 2 or not 0 < epsilons[-2] < np.inf:
+        return None
+    return round((epsilons[-2] - epsilons[-1]) / epsilons[-2], 12)
+
+
+def stop_reason(epsilons: list[float], populations: int, min_epsilon_drop: float = 0.0,
+                out_of_time: bool = False) -> str | None:
+    """Why ABC-SMC stops after the generations whose epsilons are ``epsilons`` (None: go on).
+
+    Converged when epsilon fell by less than ``min_epsilon_drop`` (a share) in the last
+    generation: the tolerance no longer tightens, so more generations buy little (the criterion of
+    "run until epsilon stops falling"; pyabc's own ``min_eps_diff`` is an absolute difference).
+    """
+    drop = epsilon_drop(epsilons)
+    if min_epsilon_drop > 0 and drop is not None and drop < min_epsilon_drop:
+        return (f"converged: epsilon fell {100 * drop:.1f} % in generation {len(epsilons) - 1} "
+                f"(less than {100 * min_epsilon_drop:g} %)")
+    if len(epsilons) >= populations:
+        return f"{populations} generations done (the maximum asked)"
+    if out_of_time:
+        return f"time limit reached after generation {len(epsilons) - 1}; rerun to go on"
+    return None
+
+
 def _run_generations(abc, n: int, cid: str, params: list[str], db: Path, counter: Path,
-                     on_generation, on_runs, priors: list[tuple[float, float]] | None = None) -> None:
+                     on_generation, on_runs, priors: list[tuple[float, float]] | None = None,
+                     should_stop: Callable[[float], bool] = lambda eps: False) -> None:
     """pyabc's ``ABCSMC.run`` loop, storing each generation as soon as it is done.
 
     (Calling ``run(max_nr_populations=1)`` repeatedly would keep the first epsilon: pyabc only
     adapts epsilon within one run or after ``load``.) ``on_runs`` gets t = -1 during pyabc's
     calibration sample (prior draws that set the first epsilon; none when resuming).
+    ``should_stop(epsilon)`` is asked after each stored generation (convergence, time limit).
     """
     try:
         with _counting_runs(counter, on_runs, -1):
@@ -138,6 +173,8 @@ def _run_generations(abc, n: int, cid: str, params: list[str], db: Path, counter
             store_generation(db, cid, post, diag)
             if on_generation:
                 on_generation(t, diag)
+            if should_stop(diag["epsilon"]):
+                break
             if abc.check_terminate(t=t, acceptance_rate=ret["acceptance_rate"]):
                 break
             t += 1
@@ -164,7 +201,8 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
               labels: dict[str, str] | None = None, seed: int | None = None,
               bounds: dict[str, tuple[float, float]] | None = None,
               simulator: Callable[[dict[str, float], int], dict[str, float]] | None = None,
-              region=None, unit_scaled: bool = False) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+              region=None, unit_scaled: bool = False, min_epsilon_drop: float = 0.0,
+              max_hours: float | None = None) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     """Run (or resume) ABC-SMC; store `posterior` and `calibration_diagnostics` in the DuckDB file.
 
     Each finished generation is stored at once (delete + insert for that calibration id and
@@ -195,9 +233,21 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
     one (on raw scales, under its old id): resuming or extending an older calibration does not
     start it again.
 
+    Stopping (`stop_reason`; none of it is part of the calibration id, so a rerun with other
+    settings goes on from the same history): after ``populations`` generations; earlier when epsilon
+    fell by less than ``min_epsilon_drop`` (a share, e.g. 0.05) in the last generation, converged
+    (a rerun then starts no new generation unless the setting is lowered); or when ``max_hours``
+    have passed since this call, checked after each generation (a rerun goes on).
+
     Returns (calibration_id, posterior frame, diagnostics frame).
     """
     pyabc = extras.require("pyabc")
+    if not 0.0 <= min_epsilon_drop < 1.0:
+        raise NarcoflowError(f"min_epsilon_drop {min_epsilon_drop:g} is out of range: it must be in [0, 1) "
+                             "(a share of the previous epsilon, e.g. 0.05; 0 never stops early).")
+    if max_hours is not None and not 0 < max_hours < np.inf:
+        raise NarcoflowError(f"max_hours {max_hours:g} is out of range: it must be > 0 (hours of wall time).")
+    started = dt.datetime.now()
 
     params = list(params or targets.parameters)
     unc = uncertain_parameters(scenario)
@@ -266,13 +316,22 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
         drop_generations(db, cid, done - 1)
         # generations pyabc finished before an interruption: (re)store them (idempotent)
         pops = abc.history.get_all_populations()
+        epsilons: list[float] = []
         for t in range(done):
             post, diag = _generation(abc.history, t, cid, params, pops, box)
             store_generation(db, cid, post, diag)
+            epsilons.append(diag["epsilon"])
             if on_generation:
                 on_generation(t, diag)
-        if done < populations:
-            _run_generations(abc, populations - done, cid, params, db, counter, on_generation, on_runs, box)
+
+        def should_stop(eps: float) -> bool:
+            epsilons.append(eps)
+            late = max_hours is not None and (dt.datetime.now() - started).total_seconds() > 3600 * max_hours
+            return stop_reason(epsilons, populations, min_epsilon_drop, late) is not None
+
+        if done < populations and stop_reason(epsilons, populations, min_epsilon_drop) is None:
+            _run_generations(abc, populations - done, cid, params, db, counter, on_generation, on_runs, box,
+                             should_stop)
     finally:
         counter.unlink(missing_ok=True)
         if executor is not None:
