@@ -117,6 +117,18 @@ def test_log_ratio_interval_stays_positive(seed):
     assert e["effect_rel"] == pytest.approx(np.exp(np.mean(np.log(y / base))) - 1)
 
 
+def test_probability_of_the_intended_sign_follows_the_relative_effect_reported():
+    # halves the small run, raises the large one by a fifth: the difference of means rises (+9.75),
+    # the geometric mean of the ratios falls (sqrt(0.5 x 1.2) - 1 = -23 %)
+    base, y = np.array([1.0, 100.0]), np.array([0.5, 120.0])
+    g = paired_effect(y, base, intended="down", relative="log_ratio")
+    assert g["effect_rel"] == pytest.approx(np.sqrt(0.6) - 1) and g["effect"] > 0
+    # Dirichlet(1, 1) weights: the weighted mean log ratio is below 0 when w1 > 0.182/0.875 ~ 0.21
+    assert g["p_intended"] == pytest.approx(1 - np.log(1.2) / np.log(2.4), abs=0.03)
+    d = paired_effect(y, base, intended="down")  # ratio of means: the difference's sign
+    assert d["effect_rel"] > 0 and d["p_intended"] < 0.05
+
+
 def test_log_ratio_falls_back_with_zeros_and_differs_from_ratio_of_means():
     base, y = np.array([1.0, 10.0, 1000.0]), np.array([0.5, 5.0, 1500.0])
     g = paired_effect(y, base, relative="log_ratio")["effect_rel"]

@@ -20,8 +20,9 @@ larger than those of another, and a ratio of means is dominated by the largest. 
 relative effect is ``relative="log_ratio"``: the geometric mean of the paired ratios,
 ``exp(mean(log(y_policy / y_baseline))) - 1``, with the Bayesian-bootstrap interval of the mean
 log ratio mapped back through ``exp``, so its bounds stay above -100 % (the ratio stays
-positive) however skewed the runs. It needs every paired value positive; an outcome with a
-zero in some run falls back to the ratio of means.
+positive) however skewed the runs, and ``p_intended`` is then the share of draws whose mean log
+ratio has the intended sign, the sign of the effect reported. It needs every paired value
+positive; an outcome with a zero in some run falls back to the ratio of means.
 
 The bootstrap cannot reach beyond the observed replications: with few of them every interval is
 too narrow. `few_replications` says so below `MIN_REPLICATIONS`.
@@ -123,8 +124,9 @@ def paired_effect(y: Sequence[float] | np.ndarray, base: Sequence[float] | np.nd
     effect_rel_ci_low, effect_rel_ci_high`` (``mean(y) / mean(base) - 1``, NaN when the baseline
     mean is 0; with ``relative="log_ratio"`` and every value positive, the geometric mean of
     the ratios ``y[i] / base[i]`` minus 1, see the module's text) and ``p_intended`` (share of
-    bootstrap draws whose effect has the ``intended`` sign, ``"down"`` or ``"up"``; NaN without
-    an intended sign or with one replication).
+    bootstrap draws whose effect has the ``intended`` sign, ``"down"`` or ``"up"``: the relative
+    effect's draws with log ratios, the difference's otherwise, so the probability always speaks of
+    the effect reported; NaN without an intended sign or with one replication).
     """
     y, b = np.asarray(y, float), np.asarray(base, float)
     if len(y) != len(b):
@@ -162,7 +164,11 @@ def paired_effect(y: Sequence[float] | np.ndarray, base: Sequence[float] | np.nd
         if (y >= 0).all() and (b >= 0).all():
             out["effect_rel_ci_low"] = max(out["effect_rel_ci_low"], -1.0)
     if intended in ("down", "up"):
-        out["p_intended"] = float(np.mean(diff < 0 if intended == "down" else diff > 0))
+        # the sign of the statistic the relative effect reports: with log ratios the weighted mean
+        # log ratio (a policy can cut most runs by half and raise one large run a little: its
+        # geometric mean falls while the difference of means rises)
+        sign = rel if log_ratio else diff
+        out["p_intended"] = float(np.mean(sign < 0 if intended == "down" else sign > 0))
     return out
 
 
