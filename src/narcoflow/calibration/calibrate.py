@@ -130,6 +130,20 @@ def epsilon_drop(epsilons: list[float]) -> float | None:
     return round((epsilons[-2] - epsilons[-1]) / epsilons[-2], 12)
 
 
+def check_stopping(min_epsilon_drop: float, max_hours: float | None, label: str = "{}") -> None:
+    """Refuse stopping settings out of range, naming each as ``label`` formats its name (the CLI
+    passes ``"--{}"`` and dashes: ``--min-epsilon-drop``)."""
+    def name(n: str) -> str:
+        return label.format(n.replace("_", "-") if label.startswith("--") else n)
+
+    if not 0.0 <= min_epsilon_drop < 1.0:
+        raise NarcoflowError(f"{name('min_epsilon_drop')} {min_epsilon_drop:g} is out of range: it must be "
+                             "in [0, 1) (a share of the previous epsilon, e.g. 0.05; 0 never stops early).")
+    if max_hours is not None and not 0 < max_hours < np.inf:
+        raise NarcoflowError(f"{name('max_hours')} {max_hours:g} is out of range: it must be > 0 "
+                             "(hours of wall time).")
+
+
 def stop_reason(epsilons: list[float], populations: int, min_epsilon_drop: float = 0.0,
                 out_of_time: bool = False) -> str | None:
     """Why ABC-SMC stops after the generations whose epsilons are ``epsilons`` (None: go on).
@@ -242,11 +256,7 @@ def calibrate(scenario, targets: Targets, db: str | Path, *, params: list[str] |
     Returns (calibration_id, posterior frame, diagnostics frame).
     """
     pyabc = extras.require("pyabc")
-    if not 0.0 <= min_epsilon_drop < 1.0:
-        raise NarcoflowError(f"min_epsilon_drop {min_epsilon_drop:g} is out of range: it must be in [0, 1) "
-                             "(a share of the previous epsilon, e.g. 0.05; 0 never stops early).")
-    if max_hours is not None and not 0 < max_hours < np.inf:
-        raise NarcoflowError(f"max_hours {max_hours:g} is out of range: it must be > 0 (hours of wall time).")
+    check_stopping(min_epsilon_drop, max_hours)
     started = dt.datetime.now()
 
     params = list(params or targets.parameters)

@@ -69,7 +69,7 @@ def calibrate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from narcoflow.calibration.calibrate import calibrate as run_calibration
-    from narcoflow.calibration.calibrate import intervals, predictive_check, stop_reason, store_check
+    from narcoflow.calibration.calibrate import check_stopping, intervals, predictive_check, stop_reason, store_check
     from narcoflow.calibration.calibrate import write_scenario as write_calibrated
     from narcoflow.calibration.posterior import SUFFIX, export_posterior
     from narcoflow.calibration.targets import load_targets, role_counts, role_summary
@@ -83,11 +83,7 @@ def calibrate(
         if sum(x is not None for x in (dask, dask_local)) + (workers > 1) > 1:
             raise NarcoflowError("Give at most one of --workers N (N > 1), --dask ADDRESS, --dask-local N.")
         check_run_settings(seed=seed, scale=scale, years=years, label="--{}")
-        if not 0.0 <= min_epsilon_drop < 1.0:
-            raise NarcoflowError(f"--min-epsilon-drop {min_epsilon_drop:g} is out of range: it must be in [0, 1) "
-                                 "(a share of the previous epsilon, e.g. 0.05; 0 runs all --populations).")
-        if max_hours is not None and not 0 < max_hours < float("inf"):
-            raise NarcoflowError(f"--max-hours {max_hours:g} is out of range: it must be > 0 (hours).")
+        check_stopping(min_epsilon_drop, max_hours, label="--{}")  # before loading anything
         sc, tg = load(scenario), load_targets(targets)
         plist = [p.strip() for p in params.split(",") if p.strip()] if params else None
         bounds = None
@@ -138,8 +134,9 @@ def calibrate(
                 f"Interrupted: {done} finished generation(s) are stored in {out}; run the same command "
                 "again to continue.", style="yellow", markup=False)
             raise typer.Exit(EXIT_INTERRUPTED) from None
-        con.print(f"calibration {cid}: {len(diag)} generations stored in {out}; "
-                  f"{stop_reason(list(diag['epsilon']), populations, min_epsilon_drop, True)}", markup=False)
+        why = stop_reason(list(diag["epsilon"]), populations, min_epsilon_drop, max_hours is not None)
+        con.print(f"calibration {cid}: {len(diag)} generations stored in {out}; {why or 'stopped by pyabc'}",
+                  markup=False)
         con.print(diag.drop(columns="calibration_id").to_string(index=False), markup=False, soft_wrap=True)
         con.print(intervals(post).to_string(index=False), markup=False, soft_wrap=True)
         ppc = predictive_check(sc, tg, post, draws=draws, scale=scale, years=years, seed=seed or 0)
