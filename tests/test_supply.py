@@ -51,6 +51,31 @@ def test_entry_responds_to_price_and_binds_at_evidence_prices():
     assert deterred < c1
 
 
+def test_entrants_in_a_city_without_producers_expect_the_national_sell_through():
+    """S7 (and scale convergence, issue 13): where a chemical city has no producer, would-be
+    entrants judge the market by the sell-through of producers elsewhere, not by an optimistic
+    1; otherwise the many empty cities of a small-scale run draw entrants a glutted market
+    does not (BENCHMARKS.md, "Another scale")."""
+    from narcoflow.engine.processes.producers import _entries
+
+    sim = Simulation(scenario(SUPPLIED), seed=1, scale=0.02, years=1).init()
+    proc, a = _process(sim, "producer_entry_exit"), sim.actors
+    producers = a.of_role(st.PRODUCER)
+    assert len(producers) > 0
+    a.city[producers] = 0  # every producer in the first city; the others are empty
+    pools = np.full(len(proc.skilled), 1_000_000, dtype=np.int64)
+    price = np.full(sim.n_regions, 2.0)  # a mature-market producer price: entry pays at full sales
+    risk = np.zeros(sim.n_regions)
+
+    def entrants(sell: float) -> np.ndarray:
+        a.sell_ema[producers] = sell
+        return _entries(sim.draws(proc.name), producers, a.cols, price, risk, 1.0, pools, proc.p, 1.0)
+
+    selling, unsold = entrants(1.0), entrants(0.0)
+    assert (selling[1:] > 1000).all()
+    assert (unsold[1:] < 0.5 * selling[1:]).all(), (unsold, selling)  # as in the first city
+
+
 def test_skilled_pools_grow_as_state_production_withdraws():
     """T8: former state workers join the skilled pools when the state cuts production (2003,
     2005) and where Ranam left Chongjin (S4, T5); with no released workers the pools stay."""

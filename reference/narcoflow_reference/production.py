@@ -169,9 +169,10 @@ class ProductionMixin:
         demand, normal = self.week_demand.sum(), self.scenario.prices.normal_fill.value
         shortage = max(0.0, normal - self.week_consumed.sum() / demand) / normal if demand > 0 else 0.0
         pull = 1.0 + pv.demand_pull.value * shortage
+        national = sum(p.sell_ema for p in producers) / len(producers) if producers else 1.0
         for ci, pool in enumerate(self.skilled_pools):
             local = [p.sell_ema for p in producers if p.city == ci]
-            sell = sum(local) / len(local) if local else 1.0
+            sell = sum(local) / len(local) if local else national
             value = (pv.planning_horizon_weeks.value
                      * self.producer_net(pv.output_g_per_week.value * availability * sell, self.city_region[ci],
                                          availability)
