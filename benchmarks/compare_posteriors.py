@@ -26,10 +26,9 @@ from narcoflow.scenario import load
 
 
 def _one(job: tuple) -> tuple[str, float, dict[str, float]]:
-    label, scenario, targets, values, seed, scale = job
-    tg = load_targets(targets)
-    out = Model(load(scenario), tg, list(values), scale, None).run(values, seed)
-    return label, distance(tg.targets, out), out
+    label, model, values, seed = job
+    out = model.run(values, seed)
+    return label, distance(model.targets.targets, out), out
 
 
 def main() -> None:
@@ -42,13 +41,14 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=7, help="seed of the weighted draws; runs use 100 + i")
     a = ap.parse_args()
-    sc = load(a.scenario)
+    sc, tg = load(a.scenario), load_targets(a.targets)
     jobs = []
     for label, path in zip("AB", a.posteriors, strict=True):
         print(f"{label}: {path}")
         sets = draw_parameter_sets(read_posterior(path, sc), a.draws, seed=a.seed)
         params = [c for c in sets.columns if c != "source_draw"]
-        jobs += [(label, a.scenario, a.targets, {p: float(row[p]) for p in params}, 100 + i, a.scale)
+        model = Model(sc, tg, params, a.scale, None)  # loaded once, not in every job
+        jobs += [(label, model, {p: float(row[p]) for p in params}, 100 + i)
                  for i, row in sets.reset_index(drop=True).iterrows()]
     t0 = time.time()
     with ProcessPoolExecutor(a.workers) as ex:
@@ -59,7 +59,7 @@ def main() -> None:
           .round(3).to_string(), "\n")
     runs = pd.DataFrame([{"posterior": label, **out} for label, _, out in res])
     rows = []
-    for t in load_targets(a.targets).compared:
+    for t in tg.compared:
         lo, hi = t.tolerance_band()
         for label, g in runs.groupby("posterior", sort=False):
             v = g[t.name]
