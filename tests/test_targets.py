@@ -17,6 +17,7 @@ from narcoflow.calibration.targets import (
     Target,
     Targets,
     distance,
+    evaluate_targets,
     load_targets,
     populations,
     role_counts,
@@ -80,6 +81,17 @@ def test_weighted_price_mean_on_a_real_run(baseline):
 
 
 # ---------------------------------------------------------------------------- C18: a markup is a ratio target
+def test_all_targets_at_once_equal_each_target_alone(baseline):
+    """`evaluate_targets` (what every calibration run calls) selects each metric's rows once and
+    reads the period once; its values must be those of each target evaluated on the whole frame,
+    bit for bit, also with the dates as text (a frame read back from a store)."""
+    d = baseline.metrics
+    alone = {t.name: t.evaluate(d, POP) for t in SHIPPED.targets if not t.waiting}
+    assert evaluate_targets(SHIPPED, d, POP) == alone
+    assert evaluate_targets(SHIPPED, d.assign(date=d["date"].dt.strftime("%Y-%m-%d")), POP) == alone
+    assert any(v > 0 for v in alone.values())
+
+
 def test_c18_markup_is_retail_over_wholesale_of_the_same_provinces_and_years():
     # retail $12 / wholesale $1 in Pyongyang, $30 / $2 in Rason; each tier weighted by population
     rows = [("price_usd_per_g", METH, region, tier, price)

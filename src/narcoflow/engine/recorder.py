@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from narcoflow.engine import kernels
 from narcoflow.errors import MetricError
@@ -151,15 +152,21 @@ class Recorder:
         steps = np.repeat(np.arange(steps_done, dtype=np.int32), n_keys)
         dates = pd.to_datetime(self.start) + pd.to_timedelta(steps.astype(np.int64) * 7, unit="D")
         cols = list(zip(*keys, strict=True)) if keys else [(), (), (), ()]
+        # Label columns: one step's labels repeated by an Arrow take (no Python string per row:
+        # building them from object arrays was most of the frame's cost).
+        repeat = pa.array(np.tile(np.arange(n_keys, dtype=np.int32), steps_done))
+
+        def labels(values) -> pd.api.extensions.ExtensionArray:
+            return pd.array(pa.array(list(values), type=pa.large_string()).take(repeat),
+                            dtype=pd.StringDtype("pyarrow"))
+
         df = pd.DataFrame({
             "step": steps,
             "date": dates.astype("datetime64[ns]"),
-            "metric": np.tile(np.array(cols[0], dtype=object), steps_done),
-            "drug": np.tile(np.array(cols[1], dtype=object), steps_done),
-            "region": np.tile(np.array(cols[2], dtype=object), steps_done),
-            "channel": np.tile(np.array(cols[3], dtype=object), steps_done),
+            "metric": labels(cols[0]),
+            "drug": labels(cols[1]),
+            "region": labels(cols[2]),
+            "channel": labels(cols[3]),
             "value": vals.reshape(-1),
         })
-        for c in ("metric", "drug", "region", "channel"):
-            df[c] = df[c].astype("string")
         return df[METRIC_COLUMNS]

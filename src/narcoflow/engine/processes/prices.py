@@ -87,12 +87,13 @@ def heroin_source_price(scenario) -> float:
     return pr.heroin_opium_usd_per_kg.value * pr.heroin_opium_kg_per_kg.value / 1000.0
 
 
-def heroin_anchors(costs: dict, hazard: np.ndarray, source: float, upstream: np.ndarray | None = None) -> np.ndarray:
+def heroin_anchors(costs: dict, hazard: np.ndarray, source: float, upstream: np.ndarray | None = None,
+                   terms: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Long-run heroin anchors (source, wholesale, retail) by region: the state heroin leaked to
     wholesalers at its ``source`` price, plus the wholesale and retail tiers' margins (as in
     `anchors`); retail adds its margin to ``upstream`` (this week's heroin wholesale price) or,
-    without it, to the wholesale anchor."""
-    seized, margin = _terms(costs, hazard)
+    without it, to the wholesale anchor. ``terms``: `_terms` of the same hazard, if already computed."""
+    seized, margin = _terms(costs, hazard) if terms is None else terms
     out = np.empty((3, hazard.shape[1]))
     out[0] = source
     out[1] = source / (1 - seized[2]) + margin[2]
@@ -101,12 +102,13 @@ def heroin_anchors(costs: dict, hazard: np.ndarray, source: float, upstream: np.
     return out
 
 
-def anchors(costs: dict, hazard: np.ndarray, upstream: np.ndarray | None = None) -> np.ndarray:
+def anchors(costs: dict, hazard: np.ndarray, upstream: np.ndarray | None = None,
+            terms: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Long-run anchor prices (producer, wholesale, retail) by region, from the arrest hazard by
     role and region (``hazard[role, region]``). Each tier adds its margin to ``upstream`` (this
     week's actual producer and wholesale prices, rows 0 and 1) or, without it, to the upstream
-    anchors (the long-run chain)."""
-    seized, margin = _terms(costs, hazard)
+    anchors (the long-run chain). ``terms``: `_terms` of the same hazard, if already computed."""
+    seized, margin = _terms(costs, hazard) if terms is None else terms
     out = np.empty((3, hazard.shape[1]))
     out[0] = costs["precursor"] + margin[0]
     producer = out[0] if upstream is None else upstream[0]
@@ -199,16 +201,17 @@ class Prices(Process):
         kappa, eta = self.kappa, self.eta
         new = np.empty_like(tp)
         upstream = np.empty((2, sim.n_regions))
-        # Tier by tier, each anchored on this week's new upstream price.
-        a = anchors(self.costs, h)
+        # Tier by tier, each anchored on this week's new upstream price (the hazard's terms once).
+        terms = _terms(self.costs, h)
+        a = anchors(self.costs, h, terms=terms)
         new[st.TIER_PRODUCER] = tp[st.TIER_PRODUCER] * np.exp(
             kappa * np.log(a[0] / tp[st.TIER_PRODUCER]) + eta * nat[0])
         upstream[0] = new[st.TIER_PRODUCER]
-        a = anchors(self.costs, h, upstream)
+        a = anchors(self.costs, h, upstream, terms)
         new[st.TIER_WHOLESALE] = tp[st.TIER_WHOLESALE] * np.exp(
             kappa * np.log(a[1] / tp[st.TIER_WHOLESALE]) + eta * nat[0])
         upstream[1] = new[st.TIER_WHOLESALE]
-        a = anchors(self.costs, h, upstream)
+        a = anchors(self.costs, h, upstream, terms)
         retail = tp[st.TIER_RETAIL] * np.exp(kappa * np.log(a[2] / tp[st.TIER_RETAIL])
                                              + eta * (shortage_r - self.glut_weight * nat[1]))
         self.guard_hits += int(((retail < self.min_retail) | (retail > self.max_retail)).sum())
@@ -217,10 +220,10 @@ class Prices(Process):
         sim.retail_price[:] = new[st.TIER_RETAIL]
         # Heroin: source (fixed), wholesale and retail each return to their anchor at kappa.
         her = self.heroin
-        a = heroin_anchors(self.costs, h, self.heroin_source)
+        a = heroin_anchors(self.costs, h, self.heroin_source, terms=terms)
         her[0] = a[0]
         her[1] = her[1] * np.exp(kappa * np.log(a[1] / her[1]))
-        a = heroin_anchors(self.costs, h, self.heroin_source, her[1])
+        a = heroin_anchors(self.costs, h, self.heroin_source, her[1], terms)
         her[2] = her[2] * np.exp(kappa * np.log(a[2] / her[2]))
         dp = sim.drug_retail_price
         dp[:] = new[st.TIER_RETAIL]  # cocaine (no users) at meth's
