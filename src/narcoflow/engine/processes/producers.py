@@ -28,7 +28,8 @@ Exit (per producer, per week): base rate + max rate x logistic(-(own margin - le
 (its sell-through, see `Delivery`); entrants expect their city's sell-through, or the national
 one where their city has no producer (at small scales most cities are empty, and expecting a
 sell-through of 1 there drew more producers per capita than a large run has: scale 0.02 overstated
-users in 2015 by ~44 % against 0.1 in the calibrated region, ~20 % since). A producer holding
+users in 2015 by ~44 % against 0.1 in the calibrated region; since, ~20-28 % depending on the
+point of the posterior, BENCHMARKS.md "Another scale"). A producer holding
 more than four weeks of unsold output makes nothing that week. Production only where the skills
 are (S6); with no precursor there is neither entry nor output (S7). Private product is meth of low purity (S10).
 Output is made whatever its buyers do with it: sold at home or exported (`BorderSmuggling`).
@@ -287,7 +288,7 @@ def _entries(state, producers, a, price_r, risk_r, rate_mult, pools, p, availabi
     for s in producers:
         n_local[city[s]] += 1
         sold[city[s]] += sell_ema[s]
-    n_all = n_local.sum()
+    n_all = len(producers)
     national = sold.sum() / n_all if n_all > 0 else 1.0
     k = np.zeros(n_cities, dtype=np.int64)
     for c in range(n_cities):
