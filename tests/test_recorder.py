@@ -4,6 +4,7 @@ stay correct when labels change identity or the table grows."""
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 
 from narcoflow.engine.recorder import Recorder
 
@@ -48,3 +49,18 @@ def test_record_full_keys_and_a_new_label_list_with_the_same_id_is_not_confused(
     assert tab[("seized_g", "China", "china", 0)] == 0.0
     assert tab[("arrests", "c", "user", 0)] == 3.0 and tab[("arrests", "x", "user", 1)] == 9.0
     assert ("arrests", "y", "user", 1) not in tab
+
+
+def test_a_frame_of_some_metrics_has_their_rows_of_the_whole_frame():
+    """`to_frame(metrics=...)` (what a calibration run reads its targets from) keeps each chosen
+    metric's rows in the whole table's order, with the same values (scaled ones divided alike)."""
+    from narcoflow.engine.simulation import Simulation
+
+    sim = Simulation("north-korea-2011", seed=2, scale=0.002, years=3).run()
+    whole = sim.results.metrics
+    some = {"users", "price_usd_per_g", "seized_g"}
+    part = sim.metrics_of(some)
+    assert set(part["metric"]) == some
+    expected = whole[whole["metric"].isin(some)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(part.reset_index(drop=True), expected)
+    assert sim.metrics_of({"no_such_metric"}).empty

@@ -92,6 +92,16 @@ def test_all_targets_at_once_equal_each_target_alone(baseline):
     assert any(v > 0 for v in alone.values())
 
 
+def test_a_calibration_run_reads_the_targets_from_their_metrics_alone(baseline):
+    """`Model.run` builds only the targets' metrics' rows (`Simulation.metrics_of`); the values are
+    those of the whole results table of the same run, bit for bit."""
+    from conftest import SMALL
+    from narcoflow.calibration.model import Model
+
+    run = Model(load("north-korea-2011"), SHIPPED, [], SMALL, None).run({}, 3)  # the baseline fixture's run
+    assert run == evaluate_targets(SHIPPED, baseline.metrics, POP)
+
+
 def test_c18_markup_is_retail_over_wholesale_of_the_same_provinces_and_years():
     # retail $12 / wholesale $1 in Pyongyang, $30 / $2 in Rason; each tier weighted by population
     rows = [("price_usd_per_g", METH, region, tier, price)

@@ -12,7 +12,6 @@ import zlib
 import numpy as np
 
 from narcoflow.calibration.targets import Targets, evaluate_targets, populations
-from narcoflow.experiments.runner import RunSpec, execute_spec, planned_run_id
 from narcoflow.scenario.loader import with_values
 
 
@@ -65,11 +64,16 @@ class Model:
         return self.run(values, seed)
 
     def run(self, values: dict[str, float], seed: int) -> dict[str, float]:
+        """The targets' values (not waiting ones) in one run at ``values`` (original units).
+
+        Only what the targets need: no experiment outcomes, no run id or provenance (nothing of
+        the run is stored), and only the targets' metrics' rows (`Simulation.metrics_of`)."""
+        from narcoflow.engine import Simulation
+
         sc = with_values(self.scenario, values)
-        spec = RunSpec(scenario=sc, seed=seed, scale=self.scale, years=self.years,
-                       run_id=planned_run_id(sc, seed=seed, scale=self.scale, years=self.years))
-        out = execute_spec(spec)
-        res = evaluate_targets(self.targets, out.results.metrics, populations(sc))  # not waiting targets
+        sim = Simulation(sc, seed=seed, scale=self.scale, years=self.years).run()
+        metrics = sim.metrics_of({t.metric for t in self.targets.targets})
+        res = evaluate_targets(self.targets, metrics, populations(sc))
         self._count()
         return res
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -139,15 +140,15 @@ class Recorder:
                 else:
                     self._row[c] += values[i]
 
-    def to_frame(self, scale: float, steps_done: int) -> pd.DataFrame:
+    def to_frame(self, scale: float, steps_done: int, metrics: Collection[str] | None = None) -> pd.DataFrame:
         """Long table; metrics registered as scaled are divided by ``scale`` (full-population
-        units), the others (prices, purity) are kept."""
-        n_keys = len(self.keys)
-        vals = self.values[:steps_done, :n_keys].copy()
-        factor = np.array([1.0 / scale if metric(k[0]).scaled else 1.0 for k in self.keys])
-        vals *= factor
-        order = sorted(range(n_keys), key=lambda i: tuple("" if x is None else x for x in self.keys[i]))
-        vals = vals[:, order]
+        units), the others (prices, purity) are kept. With ``metrics`` (names), only their rows:
+        the rows of each in the same order and with the same values as in the whole table."""
+        cols = range(len(self.keys)) if metrics is None else [i for i, k in enumerate(self.keys) if k[0] in metrics]
+        order = sorted(cols, key=lambda i: tuple("" if x is None else x for x in self.keys[i]))
+        n_keys = len(order)
+        vals = self.values[:steps_done, order]
+        vals *= np.array([1.0 / scale if metric(self.keys[i][0]).scaled else 1.0 for i in order])
         keys = [self.keys[i] for i in order]
         steps = np.repeat(np.arange(steps_done, dtype=np.int32), n_keys)
         dates = pd.to_datetime(self.start) + pd.to_timedelta(steps.astype(np.int64) * 7, unit="D")

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
 import narcoflow
 from narcoflow.engine import arrests, kernels
@@ -275,6 +276,13 @@ class Simulation:
             df = self.recorder.to_frame(self.scale, self.n_steps)
             self._results = Results(metrics=df, info=info, timings=dict(self.timings))
         return self._results
+
+    def metrics_of(self, names) -> pd.DataFrame:
+        """The rows of the metrics ``names`` only, as `results` holds them (same order, same
+        values), without building the whole table: what a calibration run reads its targets from."""
+        if not self.finished:
+            raise NarcoflowError("No results yet: run() has not reached the last step")
+        return self.recorder.to_frame(self.scale, self.n_steps, metrics=set(names))
 
     @property
     def status(self) -> str:
