@@ -39,6 +39,11 @@ def weekly(job: tuple[str, float, int]) -> tuple[float, np.ndarray]:
     return scale, np.array(rows)
 
 
+def period(weeks: np.ndarray) -> tuple[float, float, float]:
+    """One run's weeks of a period -> mean producers per million, mean retail price, share served."""
+    return weeks[:, 0].mean(), weeks[:, 1].mean(), weeks[:, 3].sum() / max(weeks[:, 2].sum(), 1e-12)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenario", default="north-korea-2011-calibrated")
@@ -59,17 +64,11 @@ def main() -> None:
     print("|---|---|---|---|")
     for w in range(0, n_weeks, PERIOD_WEEKS):
         sl = slice(w, w + PERIOD_WEEKS)
-        cells = []
-        for col, fmt in ((0, "{:.1f}"), (1, "{:.1f}"), (None, "{:.2f}")):
-            vals = []
-            for s in scales:
-                per_seed = [r[sl, col].mean() if col is not None else r[sl, 3].sum() / max(r[sl, 2].sum(), 1e-12)
-                            for scale, r in runs if scale == s]
-                vals.append(fmt.format(np.median(per_seed)))
-            cells.append(" / ".join(vals))
+        # per scale: the medians over seeds of (producers per million, retail price, share served)
+        med = [np.median([period(r[sl]) for scale, r in runs if scale == s], axis=0) for s in scales]
+        cells = [" / ".join(f"{m[j]:{fmt}}" for m in med) for j, fmt in enumerate((".1f", ".1f", ".2f"))]
         y0 = start + w // 52
         print(f"| {y0}-{str(y0 + 1)[-2:]} | " + " | ".join(cells) + " |")
-
 
 if __name__ == "__main__":
     main()
