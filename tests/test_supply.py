@@ -76,6 +76,38 @@ def test_entrants_in_a_city_without_producers_expect_the_national_sell_through()
     assert (unsold[1:] < 0.5 * selling[1:]).all(), (unsold, selling)  # as in the first city
 
 
+def test_entrants_judge_the_market_of_about_a_year():
+    """Adaptive expectations (Nerlove 1958; scale convergence, issue 13): entry reads the share of
+    demand served and the producer price averaged over ``expectation_weeks`` (52), so one week of
+    shortage or of a high price moves what would-be producers expect by about 1/52 of it. With
+    last week's market (1 week), the noisier weeks of a small run drew more entrants than the full
+    population (BENCHMARKS.md, "At full population")."""
+    import pytest
+
+    def market(values=None):
+        sim = Simulation(scenario(values), seed=1, scale=0.02, years=1).init()
+        proc = _process(sim, "producer_entry_exit")
+        normal = sim.scenario.prices.normal_fill.value
+        sim.tier_price[st.TIER_PRODUCER] = 0.4
+        sim.week_demand[:] = 1.0
+        sim.week_consumed[:] = normal  # a normally supplied market, for years
+        for _ in range(520):
+            shortage, price = proc.expect(sim)
+        assert shortage == pytest.approx(0.0, abs=1e-9)
+        sim.week_consumed[:] = 0.0  # then one week with nothing served, at twice the price
+        sim.tier_price[st.TIER_PRODUCER] = 0.8
+        return proc.expect(sim)
+
+    assert scenario().private.expectation_weeks.value == 52
+    shortage, price = market()
+    assert shortage == pytest.approx(1 / 52, rel=1e-3)
+    assert price == pytest.approx(np.full(len(price), 0.4 + 0.4 / 52), rel=1e-9)
+    weekly = {"private.expectation_weeks.range": [1.0, 104.0], "private.expectation_weeks": 1.0}
+    shortage, price = market(weekly)
+    assert shortage == 1.0
+    assert (price == 0.8).all()
+
+
 def test_skilled_pools_grow_as_state_production_withdraws():
     """T8: former state workers join the skilled pools when the state cuts production (2003,
     2005) and where Ranam left Chongjin (S4, T5); with no released workers the pools stay."""

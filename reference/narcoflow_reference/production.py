@@ -29,13 +29,13 @@ class ProductionMixin:
         self.recorder.add("produced_g", grams, drug=self.drugs[drug], region=self.region_names[region],
                           channel=channel)
 
-    def producer_net(self, output: float, region: int, availability: float) -> float:
+    def producer_net(self, output: float, region: int, availability: float, price: float | None = None) -> float:
         """ProducerEntryExit: expected weekly net gain of producing ``output`` grams over legal
-        work, net of the expected penalty (USD): last week's producer price, precursor cost /
-        availability, last week's arrest hazard x penalty cost."""
+        work, net of the expected penalty (USD): at ``price``, or last week's producer price,
+        precursor cost / availability, last week's arrest hazard x penalty cost."""
         sc = self.scenario
         pv = sc.private
-        price = self.tier_price[0, region]
+        price = self.tier_price[0, region] if price is None else price
         margin = output * (price - pv.precursor_cost_usd_per_g.value / max(availability, 1e-9))
         risk = self.arrest_hazard[0, region] * pv.penalty_cost_usd.value
         return margin - pv.legal_income_usd_per_week.value - risk
@@ -65,6 +65,10 @@ class ProductionMixin:
             for p in pool:
                 p.skilled = True
             self.skilled_pools.append(pool)
+        # Would-be producers' expectations (adaptive, Nerlove 1958): exponential averages of the
+        # national demand and consumption and of the producer price by region.
+        self.demand_seen = self.consumed_seen = 0.0
+        self.price_seen = None
         self.pool_base = [float(len(p)) for p in self.skilled_pools]
         self.pool_target = list(self.pool_base)
         self.city_of_region = {}
@@ -157,17 +161,23 @@ class ProductionMixin:
     def producer_entry_exit(self) -> None:
         """Skilled pools grow with released state workers; producers leave on poor economics;
         then, per chemical city, k ~ Binomial(pool size, p_entry) free skilled persons enter on
-        expected profit vs. risk vs. legal income, x the demand pull of last week's shortage."""
+        expected profit vs. risk vs. legal income, x the demand pull of the expected shortage;
+        entry reads the market averaged over ``expectation_weeks`` (adaptive expectations)."""
         pv = self.scenario.private
         availability = pv.precursor_availability.value * self.precursor_mult
         self.grow_pools()
+        m = 1.0 / pv.expectation_weeks.value
+        self.demand_seen = (1.0 - m) * self.demand_seen + m * float(self.week_demand.sum())
+        self.consumed_seen = (1.0 - m) * self.consumed_seen + m * float(self.week_consumed.sum())
+        price = self.tier_price[0].copy()
+        self.price_seen = price if self.price_seen is None else (1.0 - m) * self.price_seen + m * price
         self.actors_of(Producer).shuffle_do("consider_exit", availability)
         if availability <= 0:
             return
         producers = list(self.actors_of(Producer))
-        # Demand pull: last week's national shortage below the normal fill draws entrants.
-        demand, normal = self.week_demand.sum(), self.scenario.prices.normal_fill.value
-        shortage = max(0.0, normal - self.week_consumed.sum() / demand) / normal if demand > 0 else 0.0
+        # Demand pull: the expected national shortage below the normal fill draws entrants.
+        demand, normal = self.demand_seen, self.scenario.prices.normal_fill.value
+        shortage = max(0.0, normal - self.consumed_seen / demand) / normal if demand > 0 else 0.0
         pull = 1.0 + pv.demand_pull.value * shortage
         national = sum(p.sell_ema for p in producers) / len(producers) if producers else 1.0
         for ci, pool in enumerate(self.skilled_pools):
@@ -175,7 +185,7 @@ class ProductionMixin:
             sell = sum(local) / len(local) if local else national
             value = (pv.planning_horizon_weeks.value
                      * self.producer_net(pv.output_g_per_week.value * availability * sell, self.city_region[ci],
-                                         availability)
+                                         availability, price=float(self.price_seen[self.city_region[ci]]))
                      - pv.setup_cost_usd.value)
             p_entry = pv.max_entry_rate.value * availability * logistic(value / pv.setup_cost_usd.value) * pull
             self.enter_producers(ci, int(self.rng.binomial(len(pool), min(1.0, p_entry))))

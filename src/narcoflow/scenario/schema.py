@@ -134,6 +134,7 @@ class PrivateSector(Frozen):
     initial_producers_per_million: Annotated[Param, bounded(0.0, 1e6)]
     released_skilled_per_kg_week: NonNeg = Param(value=0.0)
     demand_pull: NonNeg = Param(value=0.0)
+    expectation_weeks: Annotated[Param, bounded(1.0, 520.0)] = Param(value=1.0)
 
 
 class Distribution(Frozen):

@@ -11,18 +11,27 @@ Skilled pool of chemical city c (S6, T8):
                     at its former site (S4, T5: Ranam's workers stay in Chongjin)
 The pool only grows: newly skilled persons of the city's region are drawn when it rises.
 Entry (per skilled, uninvolved person, per week):
-    margin  = expected output x (producer price - precursor cost / precursor availability)
+    margin  = expected output x (expected producer price - precursor cost / precursor availability)
     risk    = this week's arrest hazard of a producer in the region (`Simulation.arrest_hazard`,
               written by `Enforcement`) x penalty cost (USD value of the sanction)
     value   = horizon x (margin - legal income - risk) - set-up cost          (S7: 200-1,500 USD)
-    pull    = 1 + demand_pull x shortage,  shortage = max(0, normal fill - last week's national
+    pull    = 1 + demand_pull x shortage,  shortage = max(0, normal fill - expected national
               share of demand served) / normal fill  (`prices.normal_fill`: search frictions)
     p_entry = min(1, max entry rate x precursor availability x logistic(value / set-up cost) x pull)
 Unmet demand draws entrants (S7: "anyone with basic chemistry" can start when buyers wait), so
 supply grows into a market whose prices sit at their cost anchor (mechanism 1: zero profit for
 the average producer), where the price alone hardly moves entry.
-The producer price is last week's producer tier price (`Simulation.tier_price`, `Prices`), the
-price a deliverer pays; scarce precursor (availability < 1) is dearer per gram (S7).
+Would-be producers judge the market of about a year (adaptive expectations, Nerlove 1958): the
+producer price and the share of demand served that entry reads are exponential averages with a
+memory of ``expectation_weeks`` (the served share as averaged consumption over averaged demand).
+Entry is an investment (S7: set-up cost), and the average removes a bias of scale: last week's
+shortage is noisier in a small run, the pull is convex in it (max(0, .)) and moves with the
+price, so with a one-week memory a run at 0.1 drew more entrants than the full population and
+overstated its users in 2015 by ~38 % in the calibrated region (BENCHMARKS.md, "At full
+population").
+The producer price is the producer tier price (`Simulation.tier_price`, `Prices`), the price a
+deliverer pays; exit reads last week's, entry its average; scarce precursor (availability < 1) is
+dearer per gram (S7).
 Exit (per producer, per week): base rate + max rate x logistic(-(own margin - legal income - risk)
 / legal income), where the margin counts only the share of output the producer actually sells
 (its sell-through, see `Delivery`); entrants expect their city's sell-through, or the national
@@ -66,6 +75,7 @@ class ProducerEntryExit(Process):
         "private.chemical_cities[].region",
         "private.chemical_cities[].skilled_share",
         "private.demand_pull",
+        "private.expectation_weeks",
         "private.initial_producers_per_million",
         "private.legal_income_usd_per_week",
         "private.max_entry_rate",
@@ -137,6 +147,11 @@ class ProducerEntryExit(Process):
         self.released_per_g = float(pv.released_skilled_per_kg_week.value) / 1000.0
         self.demand_pull = float(pv.demand_pull.value)
         self.normal_fill = float(sim.scenario.prices.normal_fill.value)
+        # Would-be producers' expectations (adaptive, Nerlove 1958): exponential averages of the
+        # national demand and consumption and of the producer price, weight 1 / expectation_weeks.
+        self.memory = 1.0 / float(pv.expectation_weeks.value)
+        self.demand_seen = self.consumed_seen = 0.0
+        self.price_seen: np.ndarray | None = None
 
     def populate(self, sim) -> None:
         """Draw each city's skilled persons, then the initial producers, spread by pool size."""
@@ -186,13 +201,19 @@ class ProducerEntryExit(Process):
                 out[self.city_of_region[old]] += self.capacity[f]
         return out
 
-    def shortage(self, sim) -> float:
-        """Last week's national shortage: how far the share of demand served fell below the
-        normal fill of a supplied market, as a share of it (0 without demand)."""
-        demand = sim.week_demand.sum()
-        if demand <= 0:
-            return 0.0
-        return max(0.0, self.normal_fill - sim.week_consumed.sum() / demand) / self.normal_fill
+    def expect(self, sim) -> tuple[float, np.ndarray]:
+        """Update the expectations with last week's market; return the expected national shortage
+        (how far the averaged share of demand served falls below the normal fill of a supplied
+        market, as a share of it; 0 without demand) and the expected producer price by region."""
+        m = self.memory
+        self.demand_seen = (1.0 - m) * self.demand_seen + m * float(sim.week_demand.sum())
+        self.consumed_seen = (1.0 - m) * self.consumed_seen + m * float(sim.week_consumed.sum())
+        price = producer_price(sim)
+        self.price_seen = price.copy() if self.price_seen is None else (1.0 - m) * self.price_seen + m * price
+        if self.demand_seen <= 0:
+            return 0.0, self.price_seen
+        served = self.consumed_seen / self.demand_seen
+        return max(0.0, self.normal_fill - served) / self.normal_fill, self.price_seen
 
     def grow_pools(self, sim, rng) -> None:
         """Former state workers join their city's skilled pool (T8): the pool's size rises to its
@@ -223,6 +244,7 @@ class ProducerEntryExit(Process):
         price = producer_price(sim)
         risk = sim.arrest_hazard[st.PRODUCER] * self.p.penalty  # expected sanction, USD a week
         self.grow_pools(sim, rng)
+        shortage, expected_price = self.expect(sim)
         # Exit first (decided on last week's prices), then entry.
         leaving = _exits(state, a.of_role(st.PRODUCER), a.cols, price, risk, availability, self.p)
         if len(leaving):
@@ -232,9 +254,9 @@ class ProducerEntryExit(Process):
         if availability <= 0:
             return
         pools = np.array([len(x) for x in self.skilled], dtype=np.int64)
-        pull = 1.0 + self.demand_pull * self.shortage(sim)
+        pull = 1.0 + self.demand_pull * shortage
         k = _entries(
-            state, a.of_role(st.PRODUCER), a.cols, price, risk, availability * pull, pools, self.p, availability
+            state, a.of_role(st.PRODUCER), a.cols, expected_price, risk, availability * pull, pools, self.p, availability
         )
         for ci in k.nonzero()[0].tolist():
             self.enter(sim, rng, int(ci), int(k[ci]))
