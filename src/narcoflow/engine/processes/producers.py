@@ -256,7 +256,8 @@ class ProducerEntryExit(Process):
         pools = np.array([len(x) for x in self.skilled], dtype=np.int64)
         pull = 1.0 + self.demand_pull * shortage
         k = _entries(
-            state, a.of_role(st.PRODUCER), a.cols, expected_price, risk, availability * pull, pools, self.p, availability
+            state, a.of_role(st.PRODUCER), a.cols, expected_price, risk, availability * pull, pools, self.p,
+            availability,
         )
         for ci in k.nonzero()[0].tolist():
             self.enter(sim, rng, int(ci), int(k[ci]))
