@@ -8,6 +8,11 @@ per province; where a quantity rests on a handful of actors (the first users of 
 province's only deliverer) a small scale is not just noisier but biased. This script measures it:
 
     python benchmarks/scale_convergence.py [--scales 0.005,0.1] [--seeds 3] [--workers 2] [--write]
+        [--scenario NAME_OR_YAML] [--set enforcement.exposure_arrest_prob=0.1 ...]
+
+``--set PATH=VALUE`` (repeatable) sets a parameter's value for every run, for controlled
+experiments on what makes a small scale differ (a path through named fields only, no list items;
+the value must lie inside the parameter's range).
 
 For each quantity: the median over seeds at every scale, and the relative difference of the first
 scale (the cheap one) against the last (the reference), |small - large| / |large|, PASS when
@@ -32,6 +37,7 @@ import pandas as pd
 from bench_md import markers, replace_section
 
 import narcoflow as nf
+from narcoflow.errors import ScenarioError
 from narcoflow.scenario import load
 
 START, END = markers("scale")
@@ -68,10 +74,33 @@ def outcomes(metrics: pd.DataFrame, population: float) -> dict[str, float]:
     return out
 
 
-def run_one(job: tuple[str, int, float]) -> dict[str, float]:
+def overrides_of(settings: list[str]) -> dict:
+    """``["a.b=0.1", ...]`` -> ``{"a": {"b": {"value": 0.1}}}`` (`load`'s keyword overrides).
+
+    >>> overrides_of(["private.demand_pull=0", "enforcement.exposure_arrest_prob=0.1"])
+    {'private': {'demand_pull': {'value': 0.0}}, 'enforcement': {'exposure_arrest_prob': {'value': 0.1}}}
+    """
+    out: dict = {}
+    for item in settings:
+        path, sep, value = item.partition("=")
+        keys = path.strip().split(".")
+        if not sep or not all(keys):
+            raise ValueError(f"--set {item!r}: expected PATH=VALUE, e.g. private.demand_pull=0")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"--set {item!r}: the value {value!r} is not a number") from None
+        node = out
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        node[keys[-1]] = {"value": number}
+    return out
+
+
+def run_one(job: tuple[str, int, float, dict]) -> dict[str, float]:
     """Worker: one run, its outcomes and wall time."""
-    scenario_name, seed, scale = job
-    scenario = load(scenario_name)
+    scenario_name, seed, scale, overrides = job
+    scenario = load(scenario_name, **overrides)
     population = float(sum(r.population for r in scenario.regions))
     t0 = time.perf_counter()
     res = nf.run(scenario, seed=seed, scale=scale)
@@ -113,16 +142,23 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3, help="seeds 1..N at every scale (default 3)")
     ap.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     ap.add_argument("--scenario", default=SCENARIO, help=f"built-in name or YAML path (default {SCENARIO})")
+    ap.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                    help="set a parameter's value in every run (repeatable), e.g. private.demand_pull=0")
     ap.add_argument("--write", action="store_true", help="rewrite the section of BENCHMARKS.md (default scenario only)")
     args = ap.parse_args()
-    if args.write and args.scenario != SCENARIO:
-        ap.error(f"--write rewrites the section measured on {SCENARIO}; drop --write for another scenario")
+    if args.write and (args.scenario != SCENARIO or args.set):
+        ap.error(f"--write rewrites the section measured on {SCENARIO} as shipped; drop --write")
+    try:
+        overrides = overrides_of(args.set)
+        load(args.scenario, **overrides)  # a bad path or value fails here, with its message
+    except (ValueError, ScenarioError) as exc:
+        ap.error(str(exc))
     scales = [float(s) for s in args.scales.split(",")]
     if len(scales) < 2:
         ap.error("--scales needs at least two scales")
     from narcoflow.experiments.executors import make_executor
 
-    jobs = [(args.scenario, seed, scale) for scale in sorted(scales, reverse=True) for seed in range(1, args.seeds + 1)]
+    jobs = [(args.scenario, seed, scale, overrides) for scale in sorted(scales, reverse=True) for seed in range(1, args.seeds + 1)]
     t0 = time.perf_counter()
     with make_executor(workers=args.workers) as ex:
         frame = pd.DataFrame(list(ex.imap_unordered(run_one, jobs)))
@@ -131,10 +167,11 @@ def main() -> None:
     lines = table(rows, scales)
     per_run = {f"{s:g}": round(float(frame.loc[frame["scale"] == s, "wall_s"].mean()), 1) for s in scales}
     print("\n".join(lines))
-    print(f"\n{args.scenario}: {len(jobs)} runs in {wall:.0f} s wall ({os.cpu_count()} cores); "
+    settings = f" with {', '.join(args.set)}" if args.set else ""
+    print(f"\n{args.scenario}{settings}: {len(jobs)} runs in {wall:.0f} s wall ({os.cpu_count()} cores); "
           f"mean s per run by scale: {per_run}")
     judged = [r for r in rows if r["verdict"] in ("PASS", "FAIL")]
-    summary = {"scales": scales, "seeds": args.seeds, "wall_s": round(wall, 1), "wall_s_per_run": per_run,
+    summary = {"scales": scales, "seeds": args.seeds, "set": args.set, "wall_s": round(wall, 1), "wall_s_per_run": per_run,
                "passed": sum(r["verdict"] == "PASS" for r in judged), "judged": len(judged),
                "rel_diff_pct": {r["quantity"]: (None if math.isnan(r["rel_diff"]) else round(100 * r["rel_diff"], 1))
                                 for r in rows}}

@@ -55,3 +55,38 @@ def test_skilled_pools_are_unbiased_at_small_scales():
     first = pe.p.pool_sizes.copy()
     pe.init(sim)
     assert (pe.p.pool_sizes == first).all()
+
+
+def _benchmark():
+    """benchmarks/scale_convergence.py as a module (the folder is not a package)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(folder))
+    try:
+        spec = importlib.util.spec_from_file_location("scale_convergence_bench", folder / "scale_convergence.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(folder))
+    return module
+
+
+def test_the_benchmark_sets_parameters_for_controlled_experiments():
+    """``--set PATH=VALUE`` becomes a nested override that `load` applies; a bad one is named."""
+    import pytest
+
+    from narcoflow.scenario import load
+
+    bench = _benchmark()
+    over = bench.overrides_of(["private.demand_pull=0", "enforcement.exposure_arrest_prob=0.1"])
+    sc = load("north-korea-2011-calibrated", **over)
+    assert sc.private.demand_pull.value == 0.0
+    assert sc.enforcement.exposure_arrest_prob.value == 0.1
+    assert sc.private.output_g_per_week.value == load("north-korea-2011-calibrated").private.output_g_per_week.value
+    with pytest.raises(ValueError, match="PATH=VALUE"):
+        bench.overrides_of(["private.demand_pull"])
+    with pytest.raises(ValueError, match="not a number"):
+        bench.overrides_of(["private.demand_pull=high"])
