@@ -2,7 +2,7 @@
 
 The reference is not part of the installed package: this module puts ``reference/`` on
 ``sys.path`` (the spawn workers of `sample_outcomes` inherit it). The comparison runs the
-reference over 20 seeds and the engine over 40 on a dense variant of north-korea-2011 (about
+reference over 40 seeds and the engine over 80 on a dense variant of north-korea-2011 (about
 3,600 simulated persons, 3 years; `comparison_scenario`) and asks, for every headline outcome, for no
 significant difference (two-sided Mann-Whitney U, 1 % level, Bonferroni over the outcomes) and
 means within 5 % of the engine's. A reference with one process broken must fail the same check.
@@ -26,8 +26,8 @@ from conftest import conservation_gap  # noqa: E402
 from narcoflow.engine import Simulation  # noqa: E402
 from narcoflow.engine.processes import PROCESS_ORDER  # noqa: E402
 
-ENGINE_SEEDS = range(40)  # the engine is cheap: more of its runs tighten the comparison of means
-SEEDS = range(20)
+ENGINE_SEEDS = range(80)  # the engine is cheap: more of its runs tighten the comparison of means
+SEEDS = range(40)  # twice the first 20: a change of draws tripped the 5 % bound by chance (docs/reference.md)
 BROKEN_SEEDS = range(10)  # the break is large: 10 seeds show it with p < 1e-3 on most outcomes
 
 
@@ -41,7 +41,7 @@ class NoExposure(ReferenceModel):
 @pytest.fixture(scope="module")
 def samples():
     """Headline outcomes of the engine over `ENGINE_SEEDS`, the reference over `SEEDS` and the
-    broken reference over `BROKEN_SEEDS` (one process pool for all 70 runs)."""
+    broken reference over `BROKEN_SEEDS` (one process pool for all 130 runs)."""
     return sample_outcomes({"engine": "engine", "mesa": "mesa", "broken": NoExposure},
                            {"engine": ENGINE_SEEDS, "mesa": SEEDS, "broken": BROKEN_SEEDS})
 
