@@ -158,7 +158,8 @@ def main() -> None:
         ap.error("--scales needs at least two scales")
     from narcoflow.experiments.executors import make_executor
 
-    jobs = [(args.scenario, seed, scale, overrides) for scale in sorted(scales, reverse=True) for seed in range(1, args.seeds + 1)]
+    jobs = [(args.scenario, seed, scale, overrides)
+            for scale in sorted(scales, reverse=True) for seed in range(1, args.seeds + 1)]
     t0 = time.perf_counter()
     with make_executor(workers=args.workers) as ex:
         frame = pd.DataFrame(list(ex.imap_unordered(run_one, jobs)))
@@ -171,7 +172,8 @@ def main() -> None:
     print(f"\n{args.scenario}{settings}: {len(jobs)} runs in {wall:.0f} s wall ({os.cpu_count()} cores); "
           f"mean s per run by scale: {per_run}")
     judged = [r for r in rows if r["verdict"] in ("PASS", "FAIL")]
-    summary = {"scales": scales, "seeds": args.seeds, "set": args.set, "wall_s": round(wall, 1), "wall_s_per_run": per_run,
+    summary = {"scales": scales, "seeds": args.seeds, "set": args.set, "wall_s": round(wall, 1),
+               "wall_s_per_run": per_run,
                "passed": sum(r["verdict"] == "PASS" for r in judged), "judged": len(judged),
                "rel_diff_pct": {r["quantity"]: (None if math.isnan(r["rel_diff"]) else round(100 * r["rel_diff"], 1))
                                 for r in rows}}
