@@ -11,8 +11,9 @@ province's only deliverer) a small scale is not just noisier but biased. This sc
         [--scenario NAME_OR_YAML] [--set enforcement.exposure_arrest_prob=0.1 ...]
 
 ``--set PATH=VALUE`` (repeatable) sets a parameter's value for every run, for controlled
-experiments on what makes a small scale differ (a path through named fields only, no list items;
-the value must lie inside the parameter's range).
+experiments on what makes a small scale differ (`narcoflow.scenario.loader.with_values`: any
+parameter path, e.g. ``border.destinations[1].interdiction_prob``; the value must lie inside the
+parameter's range).
 
 For each quantity: the median over seeds at every scale, and the relative difference of the first
 scale (the cheap one) against the last (the reference), |small - large| / |large|, PASS when
@@ -39,6 +40,7 @@ from bench_md import markers, replace_section
 import narcoflow as nf
 from narcoflow.errors import ScenarioError
 from narcoflow.scenario import load
+from narcoflow.scenario.loader import with_values
 
 START, END = markers("scale")
 TOLERANCE = 0.10
@@ -74,33 +76,36 @@ def outcomes(metrics: pd.DataFrame, population: float) -> dict[str, float]:
     return out
 
 
-def overrides_of(settings: list[str]) -> dict:
-    """``["a.b=0.1", ...]`` -> ``{"a": {"b": {"value": 0.1}}}`` (`load`'s keyword overrides).
+def values_of(settings: list[str]) -> dict[str, float]:
+    """``["a.b=0.1", ...]`` -> ``{"a.b": 0.1, ...}`` (the parameter values `with_values` sets).
 
-    >>> overrides_of(["private.demand_pull=0", "enforcement.exposure_arrest_prob=0.1"])
-    {'private': {'demand_pull': {'value': 0.0}}, 'enforcement': {'exposure_arrest_prob': {'value': 0.1}}}
+    >>> values_of(["private.demand_pull=0", "enforcement.exposure_arrest_prob=0.1"])
+    {'private.demand_pull': 0.0, 'enforcement.exposure_arrest_prob': 0.1}
     """
-    out: dict = {}
+    out: dict[str, float] = {}
     for item in settings:
         path, sep, value = item.partition("=")
-        keys = path.strip().split(".")
-        if not sep or not all(keys):
+        if not sep or not all(path.strip().split(".")):
             raise ValueError(f"--set {item!r}: expected PATH=VALUE, e.g. private.demand_pull=0")
         try:
-            number = float(value)
+            out[path.strip()] = float(value)
         except ValueError:
             raise ValueError(f"--set {item!r}: the value {value!r} is not a number") from None
-        node = out
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-        node[keys[-1]] = {"value": number}
     return out
+
+
+def scenario_with(name: str, values: dict[str, float]):
+    """Scenario ``name`` with ``values`` set; a path it does not have is a `ValueError` naming it."""
+    try:
+        return with_values(load(name), values)
+    except (KeyError, IndexError, TypeError):
+        raise ValueError(f"{name}: no parameter at one of {', '.join(map(repr, values))}") from None
 
 
 def run_one(job: tuple[str, int, float, dict]) -> dict[str, float]:
     """Worker: one run, its outcomes and wall time."""
-    scenario_name, seed, scale, overrides = job
-    scenario = load(scenario_name, **overrides)
+    scenario_name, seed, scale, values = job
+    scenario = scenario_with(scenario_name, values)
     population = float(sum(r.population for r in scenario.regions))
     t0 = time.perf_counter()
     res = nf.run(scenario, seed=seed, scale=scale)
@@ -149,8 +154,8 @@ def main() -> None:
     if args.write and (args.scenario != SCENARIO or args.set):
         ap.error(f"--write rewrites the section measured on {SCENARIO} as shipped; drop --write")
     try:
-        overrides = overrides_of(args.set)
-        load(args.scenario, **overrides)  # a bad path or value fails here, with its message
+        values = values_of(args.set)
+        scenario_with(args.scenario, values)  # a bad path or value fails here, with its message
     except (ValueError, ScenarioError) as exc:
         ap.error(str(exc))
     scales = [float(s) for s in args.scales.split(",")]
@@ -158,7 +163,7 @@ def main() -> None:
         ap.error("--scales needs at least two scales")
     from narcoflow.experiments.executors import make_executor
 
-    jobs = [(args.scenario, seed, scale, overrides)
+    jobs = [(args.scenario, seed, scale, values)
             for scale in sorted(scales, reverse=True) for seed in range(1, args.seeds + 1)]
     t0 = time.perf_counter()
     with make_executor(workers=args.workers) as ex:

@@ -75,18 +75,19 @@ def _benchmark():
 
 
 def test_the_benchmark_sets_parameters_for_controlled_experiments():
-    """``--set PATH=VALUE`` becomes a nested override that `load` applies; a bad one is named."""
+    """``--set PATH=VALUE`` sets the parameter at PATH in every run (`with_values`); a bad one is
+    named."""
     import pytest
 
     from narcoflow.scenario import load
 
     bench = _benchmark()
-    over = bench.overrides_of(["private.demand_pull=0", "enforcement.exposure_arrest_prob=0.1"])
-    sc = load("north-korea-2011-calibrated", **over)
+    values = bench.values_of(["private.demand_pull=0", "enforcement.exposure_arrest_prob=0.1"])
+    sc = bench.scenario_with("north-korea-2011-calibrated", values)
     assert sc.private.demand_pull.value == 0.0
     assert sc.enforcement.exposure_arrest_prob.value == 0.1
     assert sc.private.output_g_per_week.value == load("north-korea-2011-calibrated").private.output_g_per_week.value
     with pytest.raises(ValueError, match="PATH=VALUE"):
-        bench.overrides_of(["private.demand_pull"])
+        bench.values_of(["private.demand_pull"])
     with pytest.raises(ValueError, match="not a number"):
-        bench.overrides_of(["private.demand_pull=high"])
+        bench.values_of(["private.demand_pull=high"])
